@@ -1,0 +1,405 @@
+// QEMU machines: detached processes with QMP and serial sockets in a per-VM runtime directory.
+import { spawn, type ChildProcess } from 'node:child_process'
+import { closeSync, openSync, writeSync } from 'node:fs'
+import { access, constants, mkdir, readFile, rm, stat } from 'node:fs/promises'
+import { join } from 'node:path'
+import { BerthError, type FieldErrors } from '../../../../shared/errors'
+import type { MachineDefinition, MachineState, QemuSpec } from '../../../../shared/model/machine'
+import { exec } from '../../exec'
+import type { BerthPaths } from '../../paths'
+import type { Backend, ConsoleStream, MachineStatus } from '../backend'
+import { SerialConsole } from '../../services/serial-console'
+import { chooseAccelerator, hostProbe, type AcceleratorChoice } from './accel'
+import { buildQemuArgv, runtimeFiles, type Accelerator } from './argv'
+import { createQcow2, imageProblem, inspectImage } from './image'
+import { QmpClient, type QmpEvent } from './qmp'
+
+export interface QemuBackendOptions {
+  paths: BerthPaths
+  qemuBinary?: string
+  qemuImg?: string
+  /** Fixed choice for tests; probed from the host otherwise. */
+  accelerator?: AcceleratorChoice
+}
+
+/** Ways a QEMU process can end that are not a crash. */
+const cleanShutdownReasons = new Set(['guest-shutdown', 'host-qmp-quit', 'host-qmp-system-reset', 'host-signal', 'host-ui', 'guest-reset', 'guest-panic'])
+
+interface Run {
+  state: MachineState
+  accelerator: Accelerator | null
+  lastError: string | null
+  qmp: QmpClient | null
+  child: ChildProcess | null
+  childExit: string | null
+  /** SHUTDOWN event reason, when QEMU said why it is going away. */
+  shutdownReason: string | null
+  stopRequested: boolean
+  closed: Promise<void>
+}
+
+const idle = (): Run => ({
+  state: 'stopped',
+  accelerator: null,
+  lastError: null,
+  qmp: null,
+  child: null,
+  childExit: null,
+  shutdownReason: null,
+  stopRequested: false,
+  closed: Promise.resolve(),
+})
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
+
+export class QemuBackend implements Backend {
+  readonly kind = 'qemu' as const
+  readonly qemuBinary: string
+  readonly qemuImg: string
+  private readonly runs = new Map<string, Run>()
+  private readonly consoles = new Map<string, SerialConsole>()
+  private readonly listeners: ((id: string) => void)[] = []
+  private acceleratorChoice: Promise<AcceleratorChoice> | null
+  private disposed = false
+
+  constructor(private readonly options: QemuBackendOptions) {
+    this.qemuBinary = options.qemuBinary ?? 'qemu-system-x86_64'
+    this.qemuImg = options.qemuImg ?? 'qemu-img'
+    this.acceleratorChoice = options.accelerator ? Promise.resolve(options.accelerator) : null
+  }
+
+  accelerator(): Promise<AcceleratorChoice> {
+    this.acceleratorChoice ??= chooseAccelerator(hostProbe(this.qemuBinary))
+    return this.acceleratorChoice
+  }
+
+  onDidChange(listener: (id: string) => void): void {
+    this.listeners.push(listener)
+  }
+
+  status(id: string): MachineStatus {
+    const run = this.runs.get(id) ?? idle()
+    return { state: run.state, accelerator: run.accelerator, lastError: run.lastError }
+  }
+
+  private runtimeDir(id: string) {
+    return join(this.options.paths.runtime, id)
+  }
+  private logDir(id: string) {
+    return join(this.options.paths.logs, id)
+  }
+  private defaultImage(id: string) {
+    return join(this.options.paths.images, `${id}.qcow2`)
+  }
+  private diskPath(definition: MachineDefinition): string | null {
+    const disk = (definition.spec as QemuSpec).disk
+    return disk ? (disk.image ?? this.defaultImage(definition.id)) : null
+  }
+
+  console(id: string): SerialConsole {
+    let serial = this.consoles.get(id)
+    if (!serial) {
+      serial = new SerialConsole(join(this.logDir(id), 'serial.log'))
+      this.consoles.set(id, serial)
+    }
+    return serial
+  }
+
+  private update(id: string, change: Partial<Run>): Run {
+    const run = { ...(this.runs.get(id) ?? idle()), ...change }
+    this.runs.set(id, run)
+    for (const listener of this.listeners) listener(id)
+    return run
+  }
+
+  async validate(spec: QemuSpec): Promise<FieldErrors> {
+    const fields: FieldErrors = {}
+    const checkFile = async (field: string, path: string, what: string) => {
+      try {
+        const info = await stat(path)
+        if (!info.isFile()) fields[field] = `${path} is not a file: choose the ${what} file itself`
+        else await access(path, constants.R_OK)
+      } catch (error) {
+        const code = (error as NodeJS.ErrnoException).code
+        fields[field] = code === 'ENOENT' ? `${path} does not exist` : `${path} cannot be read (${code})`
+      }
+    }
+    if (spec.boot.type === 'kernel') {
+      await checkFile('boot.kernel', spec.boot.kernel, 'kernel')
+      if (spec.boot.initrd) await checkFile('boot.initrd', spec.boot.initrd, 'initrd')
+    }
+    if (spec.disk?.image) {
+      const problem = await imageProblem(this.qemuImg, spec.disk.image)
+      if (problem) fields['disk.image'] = problem
+      else if (spec.boot.type === 'disk') {
+        const exists = await stat(spec.disk.image).then(() => true, () => false)
+        if (!exists) fields['disk.image'] = `${spec.disk.image} does not exist: a new blank disk cannot boot`
+      }
+    } else if (spec.boot.type === 'disk') {
+      fields['disk.image'] = 'Choose an existing disk image to boot from'
+    }
+    return fields
+  }
+
+  async commandLine(definition: MachineDefinition): Promise<string[]> {
+    const disk = this.diskPath(definition)
+    let format = 'qcow2'
+    if (disk) format = await inspectImage(this.qemuImg, disk).then((i) => i.format, () => 'qcow2')
+    return buildQemuArgv({
+      spec: definition.spec,
+      binary: this.qemuBinary,
+      accelerator: (await this.accelerator()).accelerator,
+      runtimeDir: this.runtimeDir(definition.id),
+      serialLog: this.console(definition.id).logPath,
+      disk: disk ? { path: disk, format } : null,
+    })
+  }
+
+  async reattach(definition: MachineDefinition): Promise<void> {
+    const id = definition.id
+    const dir = this.runtimeDir(id)
+    const qmpPath = join(dir, runtimeFiles.qmp)
+    if (!(await stat(qmpPath).then(() => true, () => false))) return
+    let qmp: QmpClient
+    try {
+      qmp = await QmpClient.connect(qmpPath, 1500)
+    } catch {
+      const pid = await this.readPid(id)
+      if (pid && isQemuAlive(pid)) {
+        this.update(id, { state: 'unknown', lastError: `QEMU (pid ${pid}) runs but another program holds its QMP socket` })
+        return
+      }
+      await rm(dir, { recursive: true, force: true }) // left over from a VM that ended while Berth was away
+      return
+    }
+    const status = await qmp.execute<{ status: string }>('query-status')
+    const kvm = await qmp.execute<{ enabled: boolean }>('query-kvm').catch(() => ({ enabled: false }))
+    await this.console(id).attach(join(dir, runtimeFiles.serial)).catch(() => undefined)
+    this.watch(id, qmp, null)
+    this.update(id, { state: qemuStatusToState(status.status), accelerator: kvm.enabled ? 'kvm' : 'tcg', lastError: null })
+  }
+
+  async start(definition: MachineDefinition): Promise<void> {
+    const id = definition.id
+    const current = this.status(id).state
+    if (current !== 'stopped' && current !== 'crashed')
+      throw new BerthError('conflict', `${definition.spec.name} is already ${current}`)
+    this.update(id, { ...idle(), state: 'starting' })
+    let child: ChildProcess | null = null
+    try {
+      const spec = definition.spec
+      const dir = this.runtimeDir(id)
+      await rm(dir, { recursive: true, force: true })
+      await mkdir(dir, { recursive: true, mode: 0o700 })
+      await mkdir(this.logDir(id), { recursive: true })
+      const disk = this.diskPath(definition)
+      let format = 'qcow2'
+      if (disk && spec.disk) {
+        const exists = await stat(disk).then(() => true, () => false)
+        if (!exists) {
+          await mkdir(this.options.paths.images, { recursive: true })
+          await createQcow2(this.qemuImg, disk, spec.disk.sizeMiB)
+        }
+        format = (await inspectImage(this.qemuImg, disk)).format
+      }
+      const { accelerator } = await this.accelerator()
+      const argv = buildQemuArgv({
+        spec,
+        binary: this.qemuBinary,
+        accelerator,
+        runtimeDir: dir,
+        serialLog: this.console(id).logPath,
+        disk: disk ? { path: disk, format } : null,
+      })
+      child = this.spawnDetached(id, argv)
+      const qmp = await this.waitForQmp(id, child)
+      await this.console(id).attach(join(dir, runtimeFiles.serial))
+      this.watch(id, qmp, child)
+      await qmp.execute('cont')
+      this.update(id, { state: 'running', accelerator, lastError: null, child })
+    } catch (error) {
+      if (child && child.exitCode === null) child.kill('SIGKILL')
+      const message = error instanceof Error ? error.message : String(error)
+      this.update(id, { state: 'stopped', lastError: message, qmp: null, child: null })
+      throw error instanceof BerthError ? error : new BerthError('failed', message)
+    }
+  }
+
+  /** QEMU runs in its own session with stdout/stderr in qemu.log, so it outlives Berth. */
+  private spawnDetached(id: string, argv: string[]): ChildProcess {
+    const logFd = openSync(join(this.logDir(id), 'qemu.log'), 'a')
+    try {
+      writeSync(logFd, `--- ${new Date().toISOString()} ${JSON.stringify(argv)}\n`)
+      const child = spawn(argv[0]!, argv.slice(1), { detached: true, stdio: ['ignore', logFd, logFd] })
+      child.unref()
+      child.on('error', () => undefined) // reported through waitForQmp
+      child.on('exit', (code, signal) => {
+        const run = this.runs.get(id)
+        if (run?.child === child) run.childExit = signal ? `killed by ${signal}` : `exited with code ${code}`
+      })
+      return child
+    } finally {
+      closeSync(logFd)
+    }
+  }
+
+  private async waitForQmp(id: string, child: ChildProcess): Promise<QmpClient> {
+    const path = join(this.runtimeDir(id), runtimeFiles.qmp)
+    const spawnError = new Promise<Error>((resolve) => child.once('error', resolve))
+    let failure: Error | null = null
+    void spawnError.then((e) => (failure = e))
+    const deadline = Date.now() + 30_000
+    while (Date.now() < deadline) {
+      if (failure) throw new BerthError('unavailable', `Could not run ${this.qemuBinary}: ${(failure as Error).message}`)
+      if (child.exitCode !== null || child.signalCode !== null)
+        throw new BerthError('failed', `QEMU exited before it started: ${await this.stderrTail(id)}`)
+      if (await stat(path).then(() => true, () => false)) {
+        try {
+          return await QmpClient.connect(path, 5000)
+        } catch {
+          // the socket exists but is not listening yet
+        }
+      }
+      await sleep(5)
+    }
+    throw new BerthError('failed', 'QEMU did not open its QMP socket within 30 s')
+  }
+
+  private async stderrTail(id: string, lines = 5): Promise<string> {
+    const text = await readFile(join(this.logDir(id), 'qemu.log'), 'utf8').catch(() => '')
+    const ownLines = text.split('\n').filter((l) => l && !l.startsWith('--- '))
+    return ownLines.slice(-lines).join('\n') || '(no output)'
+  }
+
+  private watch(id: string, qmp: QmpClient, child: ChildProcess | null): void {
+    let resolveClosed!: () => void
+    const closed = new Promise<void>((r) => (resolveClosed = r))
+    this.update(id, { qmp, child, closed })
+    qmp.onEvent((event) => this.onQmpEvent(id, event))
+    qmp.onClose(() => void this.onQemuGone(id, qmp).finally(resolveClosed))
+  }
+
+  private onQmpEvent(id: string, event: QmpEvent): void {
+    const run = this.runs.get(id)
+    if (!run) return
+    switch (event.event) {
+      case 'STOP':
+        if (run.state === 'running') this.update(id, { state: 'paused' })
+        return
+      case 'RESUME':
+        if (run.state === 'paused' || run.state === 'starting') this.update(id, { state: 'running' })
+        return
+      case 'SHUTDOWN':
+        this.update(id, { state: 'stopping', shutdownReason: String(event.data?.reason ?? 'unknown') })
+        return
+    }
+  }
+
+  private async onQemuGone(id: string, qmp: QmpClient): Promise<void> {
+    const run = this.runs.get(id)
+    if (this.disposed || !run || run.qmp !== qmp) return
+    this.console(id).detach()
+    // Give the child's exit status a moment to arrive, for the crash message.
+    for (let i = 0; i < 20 && run.child && run.childExit === null; i++) await sleep(10)
+    const clean = run.stopRequested || (run.shutdownReason !== null && cleanShutdownReasons.has(run.shutdownReason))
+    let lastError: string | null = null
+    if (!clean) {
+      const how = run.childExit ?? 'ended without saying why'
+      lastError = `QEMU ${how}. Last output: ${await this.stderrTail(id, 3)}`
+    }
+    await rm(this.runtimeDir(id), { recursive: true, force: true })
+    this.update(id, { state: clean ? 'stopped' : 'crashed', lastError, qmp: null, child: null, accelerator: null })
+  }
+
+  private requireQmp(definition: MachineDefinition): QmpClient {
+    const run = this.runs.get(definition.id)
+    if (!run?.qmp || run.qmp.isClosed) throw new BerthError('conflict', `${definition.spec.name} is not running`)
+    return run.qmp
+  }
+
+  async stop(definition: MachineDefinition, options: { force: boolean; timeoutSec: number }): Promise<void> {
+    const id = definition.id
+    const qmp = this.requireQmp(definition)
+    const run = this.update(id, { state: 'stopping' })
+    const closed = run.closed
+    const within = (ms: number) => Promise.race([closed.then(() => true), sleep(ms).then(() => false)])
+    if (!options.force) {
+      await qmp.execute('system_powerdown').catch(() => undefined)
+      if (await within(options.timeoutSec * 1000)) return
+    }
+    this.update(id, { stopRequested: true })
+    await qmp.execute('quit').catch(() => undefined) // the connection may close before the reply
+    if (await within(5000)) return
+    const pid = await this.readPid(id)
+    if (pid) process.kill(pid, 'SIGKILL')
+    await within(5000)
+  }
+
+  async pause(definition: MachineDefinition): Promise<void> {
+    await this.requireQmp(definition).execute('stop')
+    this.update(definition.id, { state: 'paused' })
+  }
+
+  async resume(definition: MachineDefinition): Promise<void> {
+    await this.requireQmp(definition).execute('cont')
+    this.update(definition.id, { state: 'running' })
+  }
+
+  async openConsole(definition: MachineDefinition, stream: ConsoleStream): Promise<void> {
+    await this.console(definition.id).open(stream)
+  }
+
+  async forget(definition: MachineDefinition, options: { deleteImages: boolean }): Promise<void> {
+    const id = definition.id
+    const state = this.status(id).state
+    if (state !== 'stopped' && state !== 'crashed')
+      throw new BerthError('conflict', `Stop ${definition.spec.name} before deleting it`)
+    this.consoles.get(id)?.close()
+    this.consoles.delete(id)
+    this.runs.delete(id)
+    await rm(this.runtimeDir(id), { recursive: true, force: true })
+    await rm(this.logDir(id), { recursive: true, force: true })
+    // Only images Berth made in its own directory; never a file the person pointed at.
+    if (options.deleteImages && this.diskPath(definition) === this.defaultImage(id))
+      await rm(this.defaultImage(id), { force: true })
+  }
+
+  private async readPid(id: string): Promise<number | null> {
+    const text = await readFile(join(this.runtimeDir(id), runtimeFiles.pid), 'utf8').catch(() => '')
+    const pid = Number.parseInt(text.trim(), 10)
+    return Number.isSafeInteger(pid) && pid > 1 ? pid : null
+  }
+
+  dispose(): void {
+    this.disposed = true
+    for (const run of this.runs.values()) run.qmp?.close()
+    for (const serial of this.consoles.values()) serial.close()
+    this.runs.clear()
+    this.consoles.clear()
+  }
+}
+
+function qemuStatusToState(status: string): MachineState {
+  if (status === 'running') return 'running'
+  if (status === 'paused' || status === 'suspended' || status === 'prelaunch' || status === 'debug') return 'paused'
+  if (status === 'shutdown') return 'stopping'
+  return 'unknown'
+}
+
+function isQemuAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch {
+    return false
+  }
+}
+
+export async function qemuVersion(binary: string): Promise<string | null> {
+  try {
+    const { stdout } = await exec([binary, '--version'], { timeoutMs: 10_000 })
+    return /version ([\d.]+)/.exec(stdout)?.[1] ?? null
+  } catch {
+    return null
+  }
+}

@@ -1,0 +1,140 @@
+// QMP client: greeting → qmp_capabilities → commands routed by id; events to listeners.
+import { createConnection, type Socket } from 'node:net'
+import { BerthError } from '../../../../shared/errors'
+import { Emitter, type Disposable } from '../../../../shared/rpc/transport'
+
+export interface QmpEvent {
+  event: string
+  data?: Record<string, unknown>
+  timestamp?: { seconds: number; microseconds: number }
+}
+
+interface Pending {
+  command: string
+  resolve(value: unknown): void
+  reject(error: Error): void
+}
+
+export class QmpError extends BerthError {
+  constructor(
+    readonly command: string,
+    readonly qmpClass: string,
+    desc: string,
+  ) {
+    super('failed', desc, { command, class: qmpClass })
+  }
+}
+
+export class QmpClient {
+  private buffer = ''
+  private nextId = 1
+  private readonly pending = new Map<string, Pending>()
+  private readonly events = new Emitter<QmpEvent>()
+  private readonly closes = new Emitter<void>()
+  private closed = false
+
+  private constructor(private readonly socket: Socket) {
+    socket.setEncoding('utf8')
+    socket.on('data', (chunk: string) => this.onData(chunk))
+    socket.on('error', () => undefined) // 'close' follows and fails what is pending
+    socket.on('close', () => this.handleClose())
+  }
+
+  /** Connects, reads the greeting and negotiates capabilities. */
+  static async connect(path: string, timeoutMs = 5000): Promise<QmpClient> {
+    const socket = createConnection(path)
+    const greeting = new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        socket.destroy()
+        reject(new BerthError('failed', `No QMP greeting on ${path} within ${timeoutMs} ms`))
+      }, timeoutMs)
+      let seen = ''
+      const onData = (chunk: Buffer) => {
+        seen += chunk.toString('utf8')
+        const newline = seen.indexOf('\n')
+        if (newline < 0) return
+        clearTimeout(timer)
+        socket.off('data', onData)
+        socket.off('error', onError)
+        const rest = seen.slice(newline + 1)
+        if (!seen.slice(0, newline).includes('"QMP"')) return reject(new BerthError('failed', `${path} is not a QMP socket`))
+        if (rest) socket.unshift(Buffer.from(rest, 'utf8'))
+        resolve()
+      }
+      const onError = (error: Error) => {
+        clearTimeout(timer)
+        reject(error)
+      }
+      socket.on('data', onData)
+      socket.once('error', onError)
+    })
+    await greeting
+    const client = new QmpClient(socket)
+    await client.execute('qmp_capabilities')
+    return client
+  }
+
+  get isClosed(): boolean {
+    return this.closed
+  }
+
+  execute<T = unknown>(command: string, args?: Record<string, unknown>): Promise<T> {
+    if (this.closed) return Promise.reject(new BerthError('failed', `QMP connection closed (${command})`))
+    const id = String(this.nextId++)
+    return new Promise<T>((resolve, reject) => {
+      this.pending.set(id, { command, resolve: resolve as (v: unknown) => void, reject })
+      this.socket.write(JSON.stringify(args ? { execute: command, arguments: args, id } : { execute: command, id }) + '\n')
+    })
+  }
+
+  onEvent(listener: (event: QmpEvent) => void): Disposable {
+    return this.events.on(listener)
+  }
+
+  onClose(listener: () => void): Disposable {
+    if (this.closed) {
+      queueMicrotask(listener)
+      return { dispose: () => undefined }
+    }
+    return this.closes.on(listener)
+  }
+
+  close(): void {
+    this.socket.destroy()
+  }
+
+  private onData(chunk: string): void {
+    this.buffer += chunk
+    let newline: number
+    while ((newline = this.buffer.indexOf('\n')) >= 0) {
+      const line = this.buffer.slice(0, newline).trim()
+      this.buffer = this.buffer.slice(newline + 1)
+      if (line) this.onMessage(line)
+    }
+  }
+
+  private onMessage(line: string): void {
+    let message: { id?: string; return?: unknown; error?: { class: string; desc: string }; event?: string }
+    try {
+      message = JSON.parse(line)
+    } catch {
+      return
+    }
+    if (message.event) return this.events.emit(message as QmpEvent)
+    const pending = message.id !== undefined ? this.pending.get(String(message.id)) : undefined
+    if (!pending) return
+    this.pending.delete(String(message.id))
+    if (message.error) pending.reject(new QmpError(pending.command, message.error.class, message.error.desc))
+    else pending.resolve(message.return)
+  }
+
+  private handleClose(): void {
+    if (this.closed) return
+    this.closed = true
+    for (const p of this.pending.values()) p.reject(new BerthError('failed', `QMP connection closed (${p.command})`))
+    this.pending.clear()
+    this.closes.emit()
+    this.events.clear()
+    this.closes.clear()
+  }
+}

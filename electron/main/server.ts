@@ -1,0 +1,60 @@
+// Composition root for both transports: the same services behind one RpcServer.
+import { RpcServer, type MethodHandlers, type StreamHandlers } from '../../shared/rpc/server'
+import { QemuBackend, qemuVersion } from './backends/qemu/qemu-backend'
+import type { AcceleratorChoice } from './backends/qemu/accel'
+import { resolvePaths, type BerthPaths } from './paths'
+import { MachineService } from './services/machines'
+import { MachineStore } from './store/machine-store'
+
+export interface BerthServer {
+  rpc: RpcServer
+  machines: MachineService
+  paths: BerthPaths
+  /** Lets go of everything; running machines keep running. */
+  dispose(): void
+}
+
+export interface BerthServerOptions {
+  env?: NodeJS.ProcessEnv
+  accelerator?: AcceleratorChoice
+  log?: (line: string) => void
+}
+
+export async function createBerthServer(options: BerthServerOptions = {}): Promise<BerthServer> {
+  const env = options.env ?? process.env
+  const paths = resolvePaths(env)
+  const qemu = new QemuBackend({
+    paths,
+    qemuBinary: env.BERTH_QEMU ?? 'qemu-system-x86_64',
+    qemuImg: env.BERTH_QEMU_IMG ?? 'qemu-img',
+    accelerator: options.accelerator,
+  })
+  const machines = new MachineService(new MachineStore(paths.machines), qemu)
+  await machines.init()
+
+  const methods: MethodHandlers = {
+    'host.info': async () => {
+      const choice = await qemu.accelerator()
+      return {
+        accelerator: choice.accelerator,
+        acceleratorReason: choice.reason,
+        qemu: { binary: qemu.qemuBinary, version: await qemuVersion(qemu.qemuBinary) },
+        paths: { machines: paths.machines, images: paths.images },
+      }
+    },
+    'machines.list': async () => machines.list(),
+    'machines.preview': async ({ spec }) => ({ argv: await machines.preview(spec) }),
+    'machines.create': async ({ spec }) => machines.create(spec),
+    'machines.start': async ({ id }) => machines.start(id),
+    'machines.stop': async ({ id, force, timeoutSec }) => machines.stop(id, { force, timeoutSec }),
+    'machines.pause': async ({ id }) => machines.pause(id),
+    'machines.resume': async ({ id }) => machines.resume(id),
+    'machines.remove': async ({ id, deleteImages }) => machines.remove(id, { deleteImages }),
+  }
+  const streams: StreamHandlers = {
+    'console.open': async ({ id }, stream) => machines.openConsole(id, stream),
+  }
+  const rpc = new RpcServer({ methods, streams, onRefused: (reason) => options.log?.(`refused: ${reason}`) })
+  machines.onDidChange((id) => rpc.broadcast('machines.changed', { id }))
+  return { rpc, machines, paths, dispose: () => qemu.dispose() }
+}

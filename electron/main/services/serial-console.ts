@@ -1,0 +1,125 @@
+// One machine's serial console. QEMU serves one client per chardev socket, so this object owns that
+// single connection and fans it out to any number of viewers. QEMU also appends every byte to
+// serial.log (even while no client is connected): a viewer gets the tail of that log first, then
+// live bytes, so the scrollback survives app restarts.
+import { createConnection, type Socket } from 'node:net'
+import { open, stat } from 'node:fs/promises'
+import type { ConsoleStream } from '../backends/backend'
+
+export const SCROLLBACK_BYTES = 1024 * 1024
+/** A viewer this far behind is closed (it reopens and resyncs from the log) rather than stall the guest. */
+export const VIEWER_BACKLOG_LIMIT = 8 * 1024 * 1024
+
+interface Viewer {
+  stream: ConsoleStream
+  /** Live bytes that arrived while the scrollback was being read. */
+  pending: Uint8Array[] | null
+}
+
+async function fileSize(path: string): Promise<number> {
+  try {
+    return (await stat(path)).size
+  } catch {
+    return 0
+  }
+}
+
+export class SerialConsole {
+  private socket: Socket | null = null
+  /** Log offset of the first byte this connection received, and bytes received since. */
+  private base = 0
+  private received = 0
+  private readonly viewers = new Set<Viewer>()
+
+  constructor(
+    readonly logPath: string,
+    private readonly scrollbackBytes = SCROLLBACK_BYTES,
+  ) {}
+
+  get attached(): boolean {
+    return this.socket !== null
+  }
+
+  /** Connects to QEMU's serial socket. Call while the guest is paused (-S) so no byte is missed. */
+  async attach(socketPath: string): Promise<void> {
+    this.detach()
+    const socket = createConnection(socketPath)
+    await new Promise<void>((resolve, reject) => {
+      socket.once('connect', resolve)
+      socket.once('error', reject)
+    })
+    // Bytes QEMU wrote before this connection are only in the log; everything after arrives here too.
+    this.base = await fileSize(this.logPath)
+    this.received = 0
+    this.socket = socket
+    socket.on('data', (chunk: Buffer) => this.onData(chunk))
+    socket.on('error', () => undefined)
+    socket.on('close', () => {
+      if (this.socket === socket) this.socket = null
+    })
+  }
+
+  detach(): void {
+    this.socket?.destroy()
+    this.socket = null
+  }
+
+  write(bytes: Uint8Array): void {
+    this.socket?.write(bytes)
+  }
+
+  /** Sends the scrollback, then live bytes, until the stream closes. */
+  async open(stream: ConsoleStream): Promise<void> {
+    const end = this.socket ? this.base + this.received : await fileSize(this.logPath)
+    const viewer: Viewer = { stream, pending: [] }
+    this.viewers.add(viewer)
+    stream.onClose(() => this.viewers.delete(viewer))
+    stream.onInput((bytes) => this.write(bytes))
+    try {
+      stream.send(await this.readTail(end))
+    } finally {
+      for (const chunk of viewer.pending ?? []) stream.send(chunk)
+      viewer.pending = null
+    }
+  }
+
+  close(): void {
+    this.detach()
+    for (const viewer of this.viewers) viewer.stream.close()
+    this.viewers.clear()
+  }
+
+  private onData(chunk: Buffer): void {
+    this.received += chunk.length
+    for (const viewer of this.viewers) {
+      if (viewer.pending) {
+        viewer.pending.push(chunk)
+        continue
+      }
+      viewer.stream.send(chunk)
+      if (viewer.stream.buffered > VIEWER_BACKLOG_LIMIT)
+        viewer.stream.close({ code: 'too_large', message: 'The console viewer fell behind; reopen it to resync from the log' })
+    }
+  }
+
+  private async readTail(end: number): Promise<Uint8Array> {
+    if (end <= 0) return new Uint8Array()
+    const start = Math.max(0, end - this.scrollbackBytes)
+    let file
+    try {
+      file = await open(this.logPath, 'r')
+    } catch {
+      return new Uint8Array()
+    }
+    try {
+      const buffer = Buffer.alloc(end - start)
+      const { bytesRead } = await file.read(buffer, 0, buffer.length, start)
+      let tail = buffer.subarray(0, bytesRead)
+      // A cut tail starts at a line boundary, not inside a line or an escape sequence.
+      if (start > 0) tail = tail.subarray(tail.indexOf(10) + 1)
+      return tail
+    } finally {
+      await file.close()
+    }
+  }
+}

@@ -1,0 +1,38 @@
+// Browser mode: Berth's services for a plain browser, on 127.0.0.1 with a per-start token.
+//   tsx electron/serve.ts [--port N] [--open]
+import { spawn } from 'node:child_process'
+import { existsSync } from 'node:fs'
+import { fileURLToPath } from 'node:url'
+import { createBerthServer } from './main/server'
+import { startBrowserServer } from './main/transports/browser-server'
+
+const args = process.argv.slice(2)
+const portArg = args.indexOf('--port')
+const port = portArg >= 0 ? Number(args[portArg + 1]) : Number(process.env.BERTH_PORT ?? 0)
+const staticDir = fileURLToPath(new URL('../dist/renderer', import.meta.url))
+
+if (!existsSync(`${staticDir}/index.html`)) {
+  console.error(`Berth: the renderer is not built (${staticDir}); run npm run build:renderer`)
+  process.exit(1)
+}
+
+const log = (line: string) => console.error(`berth: ${line}`)
+const berth = await createBerthServer({ log })
+const server = await startBrowserServer({ rpc: berth.rpc, staticDir, port, log })
+console.log(`Berth is serving at ${server.url}`)
+
+const hasDisplay = Boolean(process.env.DISPLAY || process.env.WAYLAND_DISPLAY)
+if (args.includes('--open') && hasDisplay) {
+  spawn('xdg-open', [server.url], { stdio: 'ignore', detached: true }).on('error', () => undefined).unref()
+}
+
+let stopping = false
+const stop = async () => {
+  if (stopping) return
+  stopping = true
+  await server.close()
+  berth.dispose() // machines keep running; the next start re-attaches to them
+  process.exit(0)
+}
+process.on('SIGINT', () => void stop())
+process.on('SIGTERM', () => void stop())

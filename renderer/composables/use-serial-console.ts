@@ -1,0 +1,70 @@
+// Owns one xterm and its console stream for a component's lifetime; disposes both on unmount.
+import { onBeforeUnmount, onMounted, ref, type Ref } from 'vue'
+import { Terminal } from '@xterm/xterm'
+import { FitAddon } from '@xterm/addon-fit'
+import type { ClientStream } from '../../shared/rpc/client'
+import type { StreamControl } from '../../shared/contract'
+import { useApi } from '../api/use-api'
+
+export function useSerialConsole(container: Ref<HTMLElement | null>, machineId: string) {
+  const api = useApi()
+  const status = ref<'connecting' | 'open' | 'closed'>('connecting')
+  const error = ref<string | null>(null)
+  const terminal = new Terminal({ convertEol: false, scrollback: 10_000, fontSize: 13, cursorBlink: true })
+  const fit = new FitAddon()
+  terminal.loadAddon(fit)
+  const encoder = new TextEncoder()
+  let stream: ClientStream<StreamControl<'console.open'>> | null = null
+  let disposed = false
+  let observer: ResizeObserver | null = null
+
+  async function open(): Promise<void> {
+    status.value = 'connecting'
+    try {
+      stream = await api.require().openStream('console.open', { id: machineId }, {
+        // Acknowledged once xterm has rendered the bytes: a slow view slows the stream, not the guest.
+        onData: (bytes) => new Promise<void>((resolve) => terminal.write(bytes, resolve)),
+        onClose: (reason) => {
+          stream = null
+          if (disposed) return
+          if (reason?.code === 'too_large') {
+            terminal.reset() // fell behind: start over from the log
+            void open()
+          } else {
+            status.value = 'closed'
+            error.value = reason?.message ?? null
+          }
+        },
+      })
+      if (disposed) return stream.close()
+      status.value = 'open'
+      stream.control({ cols: terminal.cols, rows: terminal.rows })
+    } catch (e) {
+      status.value = 'closed'
+      error.value = (e as Error).message
+    }
+  }
+
+  terminal.onData((data) => stream?.write(encoder.encode(data)))
+  terminal.onBinary((data) => stream?.write(Uint8Array.from(data, (c) => c.charCodeAt(0))))
+  terminal.onResize(({ cols, rows }) => stream?.control({ cols, rows }))
+
+  onMounted(() => {
+    if (!container.value) return
+    terminal.open(container.value)
+    fit.fit()
+    observer = new ResizeObserver(() => fit.fit())
+    observer.observe(container.value)
+    terminal.focus()
+    void open()
+  })
+
+  onBeforeUnmount(() => {
+    disposed = true
+    observer?.disconnect()
+    stream?.close()
+    terminal.dispose()
+  })
+
+  return { status, error, focus: () => terminal.focus() }
+}

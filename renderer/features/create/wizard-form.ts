@@ -1,0 +1,80 @@
+// The create wizard's values, as typed, and how they become a spec.
+import { reactive } from 'vue'
+import { qemuSpecSchema, type QemuSpecInput } from '../../../shared/model/machine'
+import { zodFieldErrors } from '../../../shared/model/zod-fields'
+import type { FieldErrors } from '../../../shared/errors'
+
+export interface WizardForm {
+  name: string
+  memoryMiB: number | null
+  cores: number | null
+  bootType: 'kernel' | 'disk'
+  kernel: string
+  initrd: string
+  append: string
+  diskMode: 'none' | 'new' | 'existing'
+  diskImage: string
+  diskSizeMiB: number | null
+}
+
+export const steps = [
+  { id: 'general', title: 'General', fields: ['name', 'memoryMiB', 'cores'] },
+  { id: 'boot', title: 'Boot', fields: ['boot'] },
+  { id: 'disk', title: 'Disk', fields: ['disk'] },
+  { id: 'review', title: 'Review', fields: [] },
+] as const
+export type StepId = (typeof steps)[number]['id']
+
+const blank = (): WizardForm => ({
+  name: '',
+  memoryMiB: 512,
+  cores: 1,
+  bootType: 'kernel',
+  kernel: '',
+  initrd: '',
+  append: 'console=ttyS0',
+  diskMode: 'none',
+  diskImage: '',
+  diskSizeMiB: 8192,
+})
+
+/** Kept while the app is open: leaving the wizard, or a failed create, loses nothing. */
+export const draft = reactive<WizardForm>(blank())
+
+export function resetDraft(): void {
+  Object.assign(draft, blank())
+}
+
+const optional = (value: string) => (value.trim() ? value.trim() : undefined)
+
+export function toSpec(form: WizardForm): QemuSpecInput {
+  return {
+    kind: 'qemu',
+    name: form.name.trim(),
+    memoryMiB: form.memoryMiB as number,
+    cores: form.cores as number,
+    boot:
+      form.bootType === 'kernel'
+        ? { type: 'kernel', kernel: form.kernel.trim(), initrd: optional(form.initrd), append: form.append.trim() }
+        : { type: 'disk' },
+    disk:
+      form.diskMode === 'none'
+        ? null
+        : { image: form.diskMode === 'existing' ? form.diskImage.trim() : optional(form.diskImage), sizeMiB: form.diskSizeMiB as number },
+  }
+}
+
+/** The checks that need no host: the same schema the main process enforces. */
+export function checkLocally(form: WizardForm): FieldErrors {
+  const result = qemuSpecSchema.safeParse(toSpec(form))
+  return result.success ? {} : zodFieldErrors(result.error)
+}
+
+export function stepOfField(field: string): StepId {
+  const step = steps.find((s) => s.fields.some((f) => field === f || field.startsWith(`${f}.`)))
+  return step?.id ?? 'general'
+}
+
+export function errorsForStep(errors: FieldErrors, step: StepId): FieldErrors {
+  return Object.fromEntries(Object.entries(errors).filter(([field]) => stepOfField(field) === step))
+}

@@ -1,0 +1,16 @@
+import { createApp } from 'vue'
+import { createPinia } from 'pinia'
+import '@xterm/xterm/css/xterm.css'
+import './styles.css'
+import App from './App.vue'
+import { router } from './router'
+import { connect, takeSessionToken } from './api/client'
+import { useApi } from './api/use-api'
+
+takeSessionToken()
+const app = createApp(App).use(createPinia()).use(router)
+const api = useApi()
+connect()
+  .then((client) => api.set(client))
+  .catch((error: Error) => api.fail(error.message))
+app.mount('#app')

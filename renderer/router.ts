@@ -1,0 +1,13 @@
+import { createRouter, createWebHashHistory } from 'vue-router'
+import HomeView from './features/machines/HomeView.vue'
+import MachinePage from './features/machines/MachinePage.vue'
+import CreateWizard from './features/create/CreateWizard.vue'
+
+export const router = createRouter({
+  history: createWebHashHistory(),
+  routes: [
+    { path: '/', component: HomeView },
+    { path: '/new', component: CreateWizard },
+    { path: '/machines/:id/:tab(overview|console)?', component: MachinePage, props: true },
+  ],
+})

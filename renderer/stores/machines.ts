@@ -1,0 +1,44 @@
+// Server state shared across views. Events are signals to refresh, never the data itself.
+import { defineStore } from 'pinia'
+import { computed, ref } from 'vue'
+import type { RpcClient } from '../../shared/rpc/client'
+import type { BrokenDefinition, Machine } from '../../shared/model/machine'
+import type { HostInfo } from '../../shared/model/host'
+import type { MethodInput, MethodName, MethodOutput } from '../../shared/contract'
+
+export const useMachinesStore = defineStore('machines', () => {
+  const machines = ref<Machine[]>([])
+  const broken = ref<BrokenDefinition[]>([])
+  const host = ref<HostInfo | null>(null)
+  const loaded = ref(false)
+  let client: RpcClient | null = null
+
+  const byId = computed(() => new Map(machines.value.map((m) => [m.id, m])))
+
+  async function refresh(): Promise<void> {
+    if (!client) return
+    const list = await client.call('machines.list', {})
+    machines.value = list.machines.sort((a, b) => a.spec.name.localeCompare(b.spec.name))
+    broken.value = list.broken
+    loaded.value = true
+  }
+
+  /** Binds the store to a connected client: loads everything and follows change events. */
+  async function hydrate(rpc: RpcClient): Promise<void> {
+    client = rpc
+    rpc.on('machines.changed', () => void refresh())
+    await Promise.all([refresh(), rpc.call('host.info', {}).then((info) => (host.value = info))])
+  }
+
+  /** Calls a method and refreshes afterwards, so the view never waits for the event. */
+  async function act<M extends MethodName>(method: M, input: MethodInput<M>): Promise<MethodOutput<M>> {
+    if (!client) throw new Error('Not connected to Berth yet')
+    try {
+      return await client.call(method, input)
+    } finally {
+      void refresh()
+    }
+  }
+
+  return { machines, broken, host, loaded, byId, hydrate, refresh, act }
+})

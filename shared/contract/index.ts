@@ -1,0 +1,67 @@
+// THE one definition of Berth's API. Main implements it, the renderer calls it, both typed from here.
+import { z } from 'zod'
+import { brokenDefinitionSchema, machineIdSchema, machineSchema, machineSpecSchema } from '../model/machine'
+import { hostInfoSchema } from '../model/host'
+
+const empty = z.object({}).strict()
+const byId = z.object({ id: machineIdSchema }).strict()
+
+export const contract = {
+  methods: {
+    'host.info': { input: empty, output: hostInfoSchema },
+    'machines.list': {
+      input: empty,
+      output: z.object({ machines: z.array(machineSchema), broken: z.array(brokenDefinitionSchema) }),
+    },
+    /** Checks a spec as create would (files exist, images are images) and returns the QEMU command line. */
+    'machines.preview': {
+      input: z.object({ spec: machineSpecSchema }).strict(),
+      output: z.object({ argv: z.array(z.string()) }),
+    },
+    'machines.create': { input: z.object({ spec: machineSpecSchema }).strict(), output: machineSchema },
+    'machines.start': { input: byId, output: machineSchema },
+    /** Graceful: ACPI power button, then quit after timeoutSec. force: quit at once. */
+    'machines.stop': {
+      input: z
+        .object({
+          id: machineIdSchema,
+          force: z.boolean().default(false),
+          timeoutSec: z.number().int().min(0).max(3600).default(30),
+        })
+        .strict(),
+      output: machineSchema,
+    },
+    'machines.pause': { input: byId, output: machineSchema },
+    'machines.resume': { input: byId, output: machineSchema },
+    'machines.remove': {
+      input: z.object({ id: machineIdSchema, deleteImages: z.boolean().default(false) }).strict(),
+      output: z.object({ removed: z.literal(true) }),
+    },
+  },
+  events: {
+    /** Something about this machine changed (state, definition); clients refresh it. */
+    'machines.changed': z.object({ id: z.string() }),
+  },
+  streams: {
+    /** Serial console: the scrollback first, then live bytes; bytes from the client are keystrokes. */
+    'console.open': {
+      input: z.object({ id: machineIdSchema }).strict(),
+      control: z.object({ cols: z.number().int().min(1).max(1000), rows: z.number().int().min(1).max(1000) }).strict(),
+    },
+  },
+} as const
+
+export type Contract = typeof contract
+export type MethodName = keyof Contract['methods']
+export type EventName = keyof Contract['events']
+export type StreamName = keyof Contract['streams']
+
+/** What a caller passes (defaults may be left out). */
+export type MethodInput<M extends MethodName> = z.input<Contract['methods'][M]['input']>
+/** What a handler receives after validation (defaults filled in). */
+export type MethodArgs<M extends MethodName> = z.output<Contract['methods'][M]['input']>
+export type MethodOutput<M extends MethodName> = z.output<Contract['methods'][M]['output']>
+export type EventPayload<E extends EventName> = z.output<Contract['events'][E]>
+export type StreamInput<S extends StreamName> = z.input<Contract['streams'][S]['input']>
+export type StreamArgs<S extends StreamName> = z.output<Contract['streams'][S]['input']>
+export type StreamControl<S extends StreamName> = z.output<Contract['streams'][S]['control']>

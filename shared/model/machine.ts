@@ -1,0 +1,88 @@
+import { z } from 'zod'
+import { absolutePath } from './zod-fields'
+
+export const machineStates = ['running', 'stopped', 'paused', 'starting', 'stopping', 'crashed', 'unknown'] as const
+export const machineStateSchema = z.enum(machineStates)
+export type MachineState = z.infer<typeof machineStateSchema>
+
+export const machineIdSchema = z.string().regex(/^[a-z0-9]{12}$/, 'Not a machine id')
+
+export const machineNameSchema = z
+  .string()
+  .trim()
+  .min(1, 'Give the machine a name')
+  .max(63, 'Use at most 63 characters')
+  .regex(
+    /^[A-Za-z0-9][A-Za-z0-9._-]*$/,
+    'Use letters, digits, dots, dashes and underscores, starting with a letter or digit',
+  )
+
+export const qemuBootSchema = z.discriminatedUnion('type', [
+  z.object({
+    type: z.literal('kernel'),
+    kernel: absolutePath,
+    initrd: absolutePath.optional(),
+    append: z.string().max(4096, 'Kernel parameters are limited to 4096 characters').default(''),
+  }),
+  z.object({ type: z.literal('disk') }),
+])
+
+export const qemuDiskSchema = z.object({
+  /** Where the disk image lives; Berth's image directory when omitted. Created as qcow2 when missing. */
+  image: absolutePath.optional(),
+  sizeMiB: z
+    .number({ error: 'Enter a size in MiB' })
+    .int('Use a whole number of MiB')
+    .min(1, 'A disk needs at least 1 MiB')
+    .max(64 * 1024 * 1024, 'At most 64 TiB'),
+})
+
+export const qemuSpecSchema = z
+  .object({
+    kind: z.literal('qemu'),
+    name: machineNameSchema,
+    memoryMiB: z
+      .number({ error: 'Enter the memory in MiB' })
+      .int('Use a whole number of MiB')
+      .min(16, 'At least 16 MiB')
+      .max(1024 * 1024, 'At most 1 TiB'),
+    cores: z.number({ error: 'Enter a number of cores' }).int('Use a whole number').min(1, 'At least 1 core').max(255, 'At most 255 cores'),
+    boot: qemuBootSchema,
+    disk: qemuDiskSchema.nullable().default(null),
+  })
+  .superRefine((spec, ctx) => {
+    if (spec.boot.type === 'disk' && !spec.disk)
+      ctx.addIssue({ code: 'custom', path: ['disk'], message: 'Booting from disk needs a disk image' })
+  })
+export type QemuSpec = z.infer<typeof qemuSpecSchema>
+export type QemuSpecInput = z.input<typeof qemuSpecSchema>
+
+export const machineSpecSchema = qemuSpecSchema
+export type MachineSpec = QemuSpec
+
+export const acceleratorSchema = z.enum(['kvm', 'tcg'])
+
+export const machineSchema = z.object({
+  id: machineIdSchema,
+  spec: machineSpecSchema,
+  state: machineStateSchema,
+  /** Set while the machine runs: which accelerator QEMU uses. */
+  accelerator: acceleratorSchema.nullable(),
+  /** Why the machine last stopped unexpectedly or failed to start. */
+  lastError: z.string().nullable(),
+  createdAt: z.string(),
+})
+export type Machine = z.infer<typeof machineSchema>
+
+/** A definition file that could not be loaded: shown to the person, never silently dropped. */
+export const brokenDefinitionSchema = z.object({ file: z.string(), reason: z.string() })
+export type BrokenDefinition = z.infer<typeof brokenDefinitionSchema>
+
+/** What is stored on disk for each machine. */
+export const machineDefinitionSchema = z.object({
+  version: z.literal(1),
+  id: machineIdSchema,
+  createdAt: z.string(),
+  spec: machineSpecSchema,
+})
+export type MachineDefinition = z.infer<typeof machineDefinitionSchema>

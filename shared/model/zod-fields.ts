@@ -1,0 +1,20 @@
+import { z } from 'zod'
+import type { FieldErrors } from '../errors'
+
+/** Zod issues → { 'boot.kernel': 'message' }, the shape field-level UI messages use. */
+export function zodFieldErrors(error: z.ZodError): FieldErrors {
+  const fields: FieldErrors = {}
+  for (const issue of error.issues) {
+    const key = issue.path.map(String).join('.') || '_'
+    fields[key] ??= issue.message
+  }
+  return fields
+}
+
+export const absolutePath = z
+  .string()
+  .trim()
+  .min(1, 'Enter a path')
+  .max(4096, 'This path is too long')
+  .refine((p) => p.startsWith('/'), 'Use an absolute path (starting with /)')
+  .refine((p) => !p.includes('\0'), 'A path cannot contain a NUL byte')

@@ -1,0 +1,41 @@
+// A Transport over a WebSocket: the browser's, or the ws package's in Node (same event API).
+import { MAX_FRAME_BYTES, type Frame } from './protocol'
+import { Emitter, type Transport } from './transport'
+
+export interface WebSocketLike {
+  readonly readyState: number
+  send(data: string): void
+  close(code?: number, reason?: string): void
+  addEventListener(type: 'message', listener: (event: { data: unknown }) => void): void
+  addEventListener(type: 'close', listener: () => void): void
+}
+
+const OPEN = 1
+
+export function webSocketTransport(socket: WebSocketLike): Transport {
+  const frames = new Emitter<unknown>()
+  const closes = new Emitter<void>()
+  socket.addEventListener('message', ({ data }) => {
+    if (typeof data !== 'string' || data.length > MAX_FRAME_BYTES) return frames.emit(null)
+    let frame: unknown = null
+    try {
+      frame = JSON.parse(data)
+    } catch {
+      // a malformed frame is handed on as null: the server answers it, a client ignores it
+    }
+    frames.emit(frame)
+  })
+  socket.addEventListener('close', () => closes.emit())
+  return {
+    send(frame: Frame) {
+      if (socket.readyState === OPEN) socket.send(JSON.stringify(frame))
+    },
+    onFrame: (listener) => frames.on(listener),
+    onClose: (listener) => closes.on(listener),
+    close: () => socket.close(1000),
+  }
+}
+
+/** The token rides in the subprotocol list, so it is never in a URL that could be logged. */
+export const WS_PROTOCOL = 'berth'
+export const tokenProtocol = (token: string) => `berth.token.${token}`
