@@ -3,12 +3,12 @@ import { createPinia } from 'pinia'
 import '@xterm/xterm/css/xterm.css'
 import './styles.css'
 import App from './App.vue'
-import { router } from './router'
+import { createAppRouter } from './router'
 import { connect, takeSessionToken } from './api/client'
 import { useApi } from './api/use-api'
 
 takeSessionToken()
-const app = createApp(App).use(createPinia()).use(router)
+const app = createApp(App).use(createPinia()).use(createAppRouter())
 const api = useApi()
 connect()
   .then((client) => api.set(client))

@@ -3,11 +3,13 @@ import HomeView from './features/machines/HomeView.vue'
 import MachinePage from './features/machines/MachinePage.vue'
 import CreateWizard from './features/create/CreateWizard.vue'
 
-export const router = createRouter({
-  history: createWebHashHistory(),
-  routes: [
-    { path: '/', component: HomeView },
-    { path: '/new', component: CreateWizard },
-    { path: '/machines/:id/:tab(overview|console)?', component: MachinePage, props: true },
-  ],
-})
+/** Created after the session token has been taken out of the address (the hash router rewrites it). */
+export const createAppRouter = () =>
+  createRouter({
+    history: createWebHashHistory(),
+    routes: [
+      { path: '/', component: HomeView },
+      { path: '/new', component: CreateWizard },
+      { path: '/machines/:id/:tab(overview|console)?', component: MachinePage, props: true },
+    ],
+  })

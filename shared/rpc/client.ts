@@ -10,7 +10,7 @@ import type {
   StreamInput,
   StreamName,
 } from '../contract'
-import { decodeBytes, encodeBytes, MAX_DATA_CHUNK, type Frame } from './protocol'
+import { decodeBytes, encodeBytes, MAX_DATA_CHUNK, type Frame, type ServerFrame } from './protocol'
 import { Emitter, type Disposable, type Transport } from './transport'
 
 export interface StreamHandlers {
@@ -71,7 +71,7 @@ export class RpcClient {
   private connected = true
 
   constructor(private readonly transport: Transport) {
-    transport.onFrame((frame) => this.onFrame(frame as Frame))
+    transport.onFrame((frame) => this.onFrame(frame as ServerFrame))
     transport.onClose(() => this.onClose())
   }
 
@@ -148,7 +148,7 @@ export class RpcClient {
     this.streams.delete(id)
   }
 
-  private onFrame(frame: Frame): void {
+  private onFrame(frame: ServerFrame): void {
     switch (frame.t) {
       case 'res': {
         const call = this.pending.get(frame.id)

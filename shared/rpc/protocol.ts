@@ -1,6 +1,6 @@
 // The wire protocol: JSON frames, the same over Electron IPC and WebSocket.
 import { z } from 'zod'
-import { errorCodes } from '../errors'
+import { errorCodes, type WireError } from '../errors'
 
 /** Largest frame a peer accepts (serialized). Stream data is chunked well below it. */
 export const MAX_FRAME_BYTES = 1024 * 1024
@@ -12,22 +12,30 @@ export const STREAM_WINDOW = 256 * 1024
 const id = z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER)
 const wireError = z.object({ code: z.enum(errorCodes), message: z.string(), details: z.unknown().optional() })
 
-export const frameSchema = z.discriminatedUnion('t', [
+/** Frames a client sends: the server validates each one (the renderer is untrusted). */
+export const clientFrameSchema = z.discriminatedUnion('t', [
   z.object({ t: z.literal('req'), id, method: z.string().max(100), input: z.unknown() }),
-  z.object({ t: z.literal('res'), id, ok: z.literal(true), output: z.unknown() }),
-  z.object({ t: z.literal('res'), id, ok: z.literal(false), error: wireError }),
   z.object({ t: z.literal('cancel'), id }),
-  z.object({ t: z.literal('evt'), name: z.string().max(100), payload: z.unknown() }),
   /** Open a stream; answered by a res frame (ok, or the reason it could not open). */
   z.object({ t: z.literal('open'), id, stream: z.string().max(100), input: z.unknown() }),
-  /** Stream bytes, base64. */
+  /** Stream bytes, base64 (both directions). */
   z.object({ t: z.literal('data'), id, data: z.string().max(Math.ceil(MAX_DATA_CHUNK / 3) * 4) }),
   /** The receiver consumed this many bytes: the sender may send that many more. */
   z.object({ t: z.literal('ack'), id, bytes: z.number().int().positive().max(STREAM_WINDOW) }),
   z.object({ t: z.literal('ctl'), id, payload: z.unknown() }),
   z.object({ t: z.literal('close'), id, error: wireError.optional() }),
 ])
-export type Frame = z.infer<typeof frameSchema>
+export type ClientFrame = z.infer<typeof clientFrameSchema>
+
+/** Frames the server sends (trusted by the client: they come from Berth's own main process). */
+export type ServerFrame =
+  | { t: 'res'; id: number; ok: true; output: unknown }
+  | { t: 'res'; id: number; ok: false; error: WireError }
+  | { t: 'evt'; name: string; payload: unknown }
+  | { t: 'data'; id: number; data: string }
+  | { t: 'close'; id: number; error?: WireError }
+
+export type Frame = ClientFrame | ServerFrame
 
 export function encodeBytes(bytes: Uint8Array): string {
   let binary = ''

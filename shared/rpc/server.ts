@@ -13,7 +13,7 @@ import {
   type StreamName,
 } from '../contract'
 import { zodFieldErrors } from '../model/zod-fields'
-import { MAX_DATA_CHUNK, STREAM_WINDOW, decodeBytes, encodeBytes, frameSchema, type Frame } from './protocol'
+import { MAX_DATA_CHUNK, STREAM_WINDOW, decodeBytes, encodeBytes, clientFrameSchema, type Frame } from './protocol'
 import { Emitter, type Disposable, type Transport } from './transport'
 
 export interface CallContext {
@@ -189,7 +189,7 @@ export class RpcServer {
   }
 
   private onFrame(conn: Connection, raw: unknown): void {
-    const parsed = frameSchema.safeParse(raw)
+    const parsed = clientFrameSchema.safeParse(raw)
     if (!parsed.success) {
       const id = (raw as { id?: unknown } | null)?.id
       const t = (raw as { t?: unknown } | null)?.t
@@ -226,8 +226,6 @@ export class RpcServer {
         }
         return
       }
-      default:
-        this.refuse(conn, `A client does not send ${frame.t} frames`)
     }
   }
 
