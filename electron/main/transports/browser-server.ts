@@ -79,6 +79,8 @@ export async function startBrowserServer(options: BrowserServerOptions): Promise
     wss.handleUpgrade(req, socket, head, (ws: WebSocket) => {
       const connection = options.rpc.accept(webSocketTransport(ws))
       ws.on('close', () => connection.dispose())
+      // e.g. a frame over the size cap: ws closes the connection (1009); the server keeps serving
+      ws.on('error', (error) => options.log?.(`closed a WebSocket: ${error.message}`))
     })
   })
 

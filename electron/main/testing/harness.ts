@@ -1,0 +1,111 @@
+// Test harness: a real Berth server (real QEMU) in a temporary home, reached over the in-memory pair.
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { RpcClient } from '../../../shared/rpc/client'
+import { createTransportPair } from '../../../shared/rpc/transport'
+import type { QemuSpecInput } from '../../../shared/model/machine'
+import { createBerthServer, type BerthServer } from '../server'
+import { killMachinesUnder } from '../../../e2e/fixtures/cleanup'
+import { requireTestGuest } from '../../../e2e/fixtures/guest'
+
+export interface Harness {
+  home: string
+  server: BerthServer
+  client: RpcClient
+  /** Simulates Berth exiting (machines keep running) and starting again on the same home. */
+  restart(): Promise<void>
+  /** Ends every QEMU this harness started and removes the home. */
+  cleanup(): Promise<void>
+}
+
+export async function startHarness(): Promise<Harness> {
+  const home = mkdtempSync(join(tmpdir(), 'berth-it-'))
+  const env = { ...process.env, BERTH_HOME: home }
+  const connect = async () => {
+    const server = await createBerthServer({ env })
+    const [clientSide, serverSide] = createTransportPair()
+    server.rpc.accept(serverSide)
+    return { server, client: new RpcClient(clientSide) }
+  }
+  const harness: Harness = {
+    home,
+    ...(await connect()),
+    async restart() {
+      harness.client.close()
+      harness.server.dispose()
+      Object.assign(harness, await connect())
+    },
+    async cleanup() {
+      harness.client.close()
+      harness.server.dispose()
+      killMachinesUnder(home)
+      await new Promise((r) => setTimeout(r, 100))
+      rmSync(home, { recursive: true, force: true })
+    },
+  }
+  return harness
+}
+
+export function tinyGuestSpec(name: string, extra: Partial<QemuSpecInput> = {}): QemuSpecInput {
+  const guest = requireTestGuest()
+  return {
+    kind: 'qemu',
+    name,
+    memoryMiB: 256,
+    cores: 1,
+    boot: { type: 'kernel', kernel: guest.vmlinux, initrd: guest.initrd, append: guest.append },
+    ...extra,
+  }
+}
+
+/** A console viewer that keeps everything it receives and can wait for text to appear. */
+export async function watchConsole(client: RpcClient, id: string) {
+  let text = ''
+  const waiters = new Set<() => void>()
+  const decoder = new TextDecoder()
+  const stream = await client.openStream('console.open', { id }, {
+    onData: (bytes) => {
+      text += decoder.decode(bytes, { stream: true })
+      for (const wake of waiters) wake()
+    },
+  })
+  return {
+    stream,
+    get text() {
+      return text
+    },
+    type(line: string) {
+      stream.write(new TextEncoder().encode(line))
+    },
+    waitFor(pattern: RegExp | string, timeoutMs = 60_000): Promise<void> {
+      const found = () => (typeof pattern === 'string' ? text.includes(pattern) : pattern.test(text))
+      if (found()) return Promise.resolve()
+      return new Promise((resolve, reject) => {
+        const timer = setTimeout(() => {
+          waiters.delete(check)
+          reject(new Error(`Console did not show ${pattern} within ${timeoutMs} ms; it shows:\n${text.slice(-2000)}`))
+        }, timeoutMs)
+        const check = () => {
+          if (!found()) return
+          clearTimeout(timer)
+          waiters.delete(check)
+          resolve()
+        }
+        waiters.add(check)
+      })
+    },
+  }
+}
+
+export async function waitForState(client: RpcClient, id: string, state: string, timeoutMs = 30_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs
+  let last = ''
+  while (Date.now() < deadline) {
+    const { machines } = await client.call('machines.list', {})
+    last = machines.find((m) => m.id === id)?.state ?? 'missing'
+    if (last === state) return
+    await new Promise((r) => setTimeout(r, 50))
+  }
+  throw new Error(`Machine ${id} is ${last}, not ${state}, after ${timeoutMs} ms`)
+}

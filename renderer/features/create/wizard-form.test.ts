@@ -1,0 +1,50 @@
+import { describe, expect, it } from 'vitest'
+import { checkLocally, errorsForStep, stepOfField, toSpec, type WizardForm } from './wizard-form'
+
+const form = (over: Partial<WizardForm> = {}): WizardForm => ({
+  name: 'web',
+  memoryMiB: 512,
+  cores: 1,
+  bootType: 'kernel',
+  kernel: '/boot/vmlinuz',
+  initrd: '',
+  append: 'console=ttyS0',
+  diskMode: 'none',
+  diskImage: '',
+  diskSizeMiB: 8192,
+  ...over,
+})
+
+describe('wizard form', () => {
+  it('turns the form into a spec: empty optional paths are left out', () => {
+    expect(toSpec(form({ diskMode: 'new' }))).toEqual({
+      kind: 'qemu',
+      name: 'web',
+      memoryMiB: 512,
+      cores: 1,
+      boot: { type: 'kernel', kernel: '/boot/vmlinuz', initrd: undefined, append: 'console=ttyS0' },
+      disk: { image: undefined, sizeMiB: 8192 },
+    })
+  })
+
+  it('names each bad field with a message a person can act on', () => {
+    const errors = checkLocally(form({ name: '-bad name', memoryMiB: 4, cores: null, kernel: 'relative/path' }))
+    expect(errors).toMatchObject({
+      name: expect.stringMatching(/starting with a letter or digit/),
+      memoryMiB: 'At least 16 MiB',
+      cores: 'Enter a number of cores',
+      'boot.kernel': 'Use an absolute path (starting with /)',
+    })
+  })
+
+  it('booting from disk needs an existing image', () => {
+    expect(checkLocally(form({ bootType: 'disk', diskMode: 'none' }))).toEqual({ disk: 'Booting from disk needs a disk image' })
+  })
+
+  it('maps fields to the step that shows them', () => {
+    expect(stepOfField('name')).toBe('general')
+    expect(stepOfField('boot.initrd')).toBe('boot')
+    expect(stepOfField('disk.image')).toBe('disk')
+    expect(errorsForStep({ name: 'x', 'boot.kernel': 'y' }, 'boot')).toEqual({ 'boot.kernel': 'y' })
+  })
+})
