@@ -1,0 +1,80 @@
+// "create + start → first serial byte" through Berth's API, against raw qemu-system-x86_64 started
+// from a script with the same arguments (less -S, which only Berth's own attach-then-resume needs).
+import { spawn } from 'node:child_process'
+import { mkdirSync, rmSync, statSync } from 'node:fs'
+import { join } from 'node:path'
+import { startHarness, tinyGuestSpec } from '../electron/main/testing/harness'
+import { qemuSpecSchema } from '../shared/model/machine'
+import { median } from './stats'
+import type { BenchResult } from './run'
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
+
+async function viaBerth(h: Awaited<ReturnType<typeof startHarness>>, run: number): Promise<{ ms: number; argv: string[] }> {
+  const spec = qemuSpecSchema.parse(tinyGuestSpec(`bench-${run}`))
+  const begun = performance.now()
+  const machine = await h.client.call('machines.create', { spec })
+  let resolveFirst!: (ms: number) => void
+  const first = new Promise<number>((r) => (resolveFirst = r))
+  const stream = await h.client.openStream('console.open', { id: machine.id }, {
+    onData: (bytes) => {
+      if (bytes.length > 0) resolveFirst(performance.now() - begun)
+    },
+  })
+  await h.client.call('machines.start', { id: machine.id })
+  const ms = await first
+  const { argv } = await h.client.call('machines.preview', { spec: { ...spec, name: `bench-preview-${run}` } })
+  stream.close()
+  await h.client.call('machines.stop', { id: machine.id, force: true })
+  await h.client.call('machines.remove', { id: machine.id })
+  return { ms, argv }
+}
+
+/** The same command line with its own runtime dir and log; time until QEMU writes the first serial byte. */
+async function raw(argv: string[], dir: string): Promise<number> {
+  rmSync(dir, { recursive: true, force: true })
+  mkdirSync(dir, { recursive: true })
+  const log = join(dir, 'serial.log')
+  const patched = argv
+    .filter((a) => a !== '-S')
+    .map((a) => a.replace(/path=[^,]*serial\.sock/, `path=${join(dir, 'serial.sock')}`).replace(/logfile=[^,]*/, `logfile=${log}`))
+    .map((a) => a.replace(/unix:[^,]*qmp\.sock/, `unix:${join(dir, 'qmp.sock')}`))
+  const pidfile = patched.indexOf('-pidfile')
+  if (pidfile >= 0) patched[pidfile + 1] = join(dir, 'qemu.pid')
+  const begun = performance.now()
+  const child = spawn(patched[0]!, patched.slice(1), { stdio: 'ignore' })
+  try {
+    for (;;) {
+      try {
+        if (statSync(log).size > 0) return performance.now() - begun
+      } catch {
+        // not created yet
+      }
+      if (child.exitCode !== null) throw new Error(`raw QEMU exited with ${child.exitCode}`)
+      await sleep(1)
+    }
+  } finally {
+    child.kill('SIGKILL')
+    await new Promise((r) => child.once('exit', r))
+  }
+}
+
+export async function firstSerialByte(runs: number): Promise<BenchResult> {
+  const h = await startHarness()
+  const samples = { berth: [] as number[], baseline: [] as number[] }
+  try {
+    // One warm-up of each (page cache, first QEMU start), not counted.
+    const warm = await viaBerth(h, -1)
+    await raw(warm.argv, join(h.home, 'raw'))
+    for (let run = 0; run < runs; run++) {
+      const berth = await viaBerth(h, run)
+      samples.berth.push(berth.ms)
+      samples.baseline.push(await raw(berth.argv, join(h.home, 'raw')))
+    }
+  } finally {
+    await h.cleanup()
+  }
+  const berth = median(samples.berth)
+  const baseline = median(samples.baseline)
+  return { name: 'create + start → first serial byte', unit: 'ms', berth, baseline, ratio: berth / baseline, goal: '≤ 1.10', samples }
+}

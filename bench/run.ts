@@ -1,0 +1,22 @@
+// npm run bench: Berth against the bare tool, alternating runs in one process; medians and ratios.
+// Results go to the console and to bench/results.json.
+import { writeFileSync } from 'node:fs'
+import { firstSerialByte } from './first-serial-byte'
+
+export interface BenchResult {
+  name: string
+  unit: string
+  berth: number
+  baseline: number
+  ratio: number
+  goal: string
+  samples: { berth: number[]; baseline: number[] }
+}
+
+const results: BenchResult[] = [await firstSerialByte(Number(process.env.BERTH_BENCH_RUNS ?? 7))]
+
+for (const r of results)
+  console.log(
+    `${r.name}: Berth ${r.berth.toFixed(0)} ${r.unit}, baseline ${r.baseline.toFixed(0)} ${r.unit}, ratio ${r.ratio.toFixed(3)} (goal ${r.goal})`,
+  )
+writeFileSync(new URL('./results.json', import.meta.url), JSON.stringify({ date: new Date().toISOString(), results }, null, 2) + '\n')

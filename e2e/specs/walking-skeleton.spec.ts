@@ -1,0 +1,84 @@
+// A person's path: create a VM in the wizard, start it, use its serial console, close Berth while
+// the VM runs, open Berth again and find the VM running with its console history.
+import { test, expect, terminalText } from '../fixtures/berth'
+import { requireTestGuest } from '../fixtures/guest'
+
+test('create, start, console, restart Berth, re-attach with scrollback', async ({ page, berth }) => {
+  const guest = requireTestGuest()
+  await page.goto(berth.url)
+
+  await page.getByRole('button', { name: 'New machine' }).click()
+  await page.getByLabel('Name').fill('tiny')
+  await page.getByLabel('Memory (MiB)').fill('256')
+  await page.getByRole('button', { name: 'Next' }).click()
+  await page.getByLabel('Kernel', { exact: true }).fill(guest.vmlinux)
+  await page.getByLabel('Initrd (optional)').fill(guest.initrd)
+  await page.getByLabel('Kernel parameters').fill(guest.append)
+  await page.getByRole('button', { name: 'Next' }).click()
+  await page.getByRole('button', { name: 'Next' }).click()
+
+  // The review step shows the command line QEMU will run.
+  const cmdline = page.getByLabel('QEMU command line')
+  await expect(cmdline).toContainText('qemu-system-x86_64 -name tiny')
+  await expect(cmdline).toContainText(`-kernel ${guest.vmlinux}`)
+  await page.getByRole('button', { name: 'Create' }).click()
+
+  await expect(page.getByRole('status', { name: 'State' })).toHaveText('stopped')
+  await page.getByRole('button', { name: 'Start' }).click()
+  await expect(page.getByRole('status', { name: 'State' })).toHaveText('running')
+  await expect(page.getByLabel('Accelerator')).toContainText(/TCG|KVM/)
+  await expect(page.getByRole('link', { name: 'tiny, running' })).toBeVisible()
+
+  await page.getByRole('tab', { name: 'Serial console' }).click()
+  const terminal = terminalText(page)
+  await expect(terminal).toContainText('BERTH-GUEST-READY', { timeout: 60_000 })
+  await expect(terminal).toContainText('guest#')
+  await page.getByRole('region', { name: 'Serial console of tiny' }).click()
+  await page.keyboard.type('echo typed-$((6*7))\n')
+  await expect(terminal).toContainText('typed-42')
+  await page.screenshot({ path: 'test-results/e2e/console-before-restart.png' })
+
+  // Berth's server stops while the VM runs; the page says the connection is gone.
+  await berth.stop()
+  await expect(page.getByRole('alert')).toContainText('connection to Berth was lost')
+
+  // Berth starts again: the VM is still running and its console has the earlier output.
+  await page.goto(await berth.start())
+  await expect(page.getByRole('link', { name: 'tiny, running' })).toBeVisible()
+  await page.getByRole('link', { name: 'tiny, running' }).click()
+  await page.getByRole('tab', { name: 'Serial console' }).click()
+  await expect(terminal).toContainText('typed-42')
+  await page.getByRole('region', { name: 'Serial console of tiny' }).click()
+  await page.keyboard.type('echo again-$((7*7))\n')
+  await expect(terminal).toContainText('again-49')
+  await page.screenshot({ path: 'test-results/e2e/console-after-restart.png' })
+
+  await page.getByRole('button', { name: 'Force stop' }).click()
+  await expect(page.getByRole('status', { name: 'State' })).toHaveText('stopped')
+})
+
+test('bad input in the wizard: a message on the field, the values kept, nothing created', async ({ page, berth }) => {
+  await page.goto(berth.url)
+  await page.getByRole('button', { name: 'New machine' }).click()
+
+  await page.getByLabel('Name').fill('has space')
+  await page.getByLabel('Memory (MiB)').fill('4')
+  await page.getByRole('button', { name: 'Next' }).click()
+  await expect(page.getByText('Use letters, digits, dots, dashes and underscores')).toBeVisible()
+  await expect(page.getByText('At least 16 MiB')).toBeVisible()
+  await expect(page.getByLabel('Name')).toHaveAttribute('aria-invalid', 'true')
+
+  await page.getByLabel('Name').fill('nokernel')
+  await page.getByLabel('Memory (MiB)').fill('256')
+  await page.getByRole('button', { name: 'Next' }).click()
+  await page.getByLabel('Kernel', { exact: true }).fill('/nonexistent/vmlinuz')
+  await page.getByRole('button', { name: 'Next' }).click()
+  await page.getByRole('button', { name: 'Next' }).click()
+
+  // The host-side check sends the person back to the Boot step, on the field.
+  await expect(page.getByText('/nonexistent/vmlinuz does not exist')).toBeVisible()
+  await expect(page.getByLabel('Kernel', { exact: true })).toHaveValue('/nonexistent/vmlinuz')
+  await expect(page.getByLabel('Kernel', { exact: true })).toHaveAttribute('aria-invalid', 'true')
+  await page.screenshot({ path: 'test-results/e2e/wizard-bad-kernel.png' })
+  await expect(page.getByText('No machines yet.')).toBeVisible()
+})
