@@ -2,10 +2,11 @@
 // Stages: typecheck, lint, unit + integration (vitest, real QEMU), e2e (Playwright, real Chromium).
 import { spawnSync } from 'node:child_process'
 import { mkdirSync, readFileSync, rmSync } from 'node:fs'
+import { resolve } from 'node:path'
 
 mkdirSync('test-results', { recursive: true })
-const vitestJson = 'test-results/vitest.json'
-const playwrightJson = 'test-results/playwright.json'
+const vitestJson = resolve('test-results/vitest.json')
+const playwrightJson = resolve('test-results/playwright.json')
 rmSync(vitestJson, { force: true })
 rmSync(playwrightJson, { force: true })
 

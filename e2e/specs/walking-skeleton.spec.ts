@@ -1,7 +1,7 @@
 // A person's path: create a VM in the wizard, start it, use its serial console, close Berth while
 // the VM runs, open Berth again and find the VM running with its console history.
 import { test, expect, terminalText } from '../fixtures/berth'
-import { requireTestGuest } from '../fixtures/guest'
+import { requireTestGuest } from '../../electron/main/testing/guest'
 
 test('create, start, console, restart Berth, re-attach with scrollback', async ({ page, berth }) => {
   const guest = requireTestGuest()

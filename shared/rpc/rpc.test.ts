@@ -42,6 +42,15 @@ function setup(overrides: Partial<MethodHandlers> = {}, streams: Partial<StreamH
   return { server, client: new RpcClient(clientSide), clientSide, refused }
 }
 
+/** The error a call fails with; a call that succeeds fails the test. */
+const failure = (call: Promise<unknown>) =>
+  call.then(
+    () => {
+      throw new Error('expected the call to fail')
+    },
+    (e: unknown) => e as BerthError,
+  )
+
 /** Sends a raw frame and resolves with the next frame the server answers. */
 function rawExchange(transport: Transport, frame: unknown): Promise<unknown> {
   return new Promise((resolve) => {
@@ -72,13 +81,13 @@ describe('rpc', () => {
 
   it('refuses extra fields (strict schemas)', async () => {
     const { client } = setup()
-    const error = await client.call('machines.list', { evil: 1 } as never).catch((e: BerthError) => e)
+    const error = await failure(client.call('machines.list', { evil: 1 } as never))
     expect(error.code).toBe('invalid_input')
   })
 
   it('answers unknown methods and malformed frames with an error and keeps serving', async () => {
     const { client, clientSide, refused } = setup()
-    const unknown = await client.call('nope' as never, {} as never).catch((e: BerthError) => e)
+    const unknown = await failure(client.call('nope' as never, {} as never))
     expect(unknown.code).toBe('unknown_method')
     const answer = (await rawExchange(clientSide, { t: 'req', id: 99, method: 42 })) as { ok: boolean; error: { code: string } }
     expect(answer.ok).toBe(false)
@@ -92,7 +101,7 @@ describe('rpc', () => {
 
   it('does not let a prototype key pose as a method', async () => {
     const { client } = setup()
-    const error = await client.call('constructor' as never, {} as never).catch((e: BerthError) => e)
+    const error = await failure(client.call('constructor' as never, {} as never))
     expect(error.code).toBe('unknown_method')
   })
 
@@ -102,7 +111,7 @@ describe('rpc', () => {
         throw new BerthError('conflict', 'm is already running', { state: 'running' })
       },
     })
-    const error = await client.call('machines.start', { id: 'abcdefghijkl' }).catch((e: BerthError) => e)
+    const error = await failure(client.call('machines.start', { id: 'abcdefghijkl' }))
     expect(error).toMatchObject({ code: 'conflict', message: 'm is already running', details: { state: 'running' } })
   })
 
@@ -120,7 +129,7 @@ describe('rpc', () => {
     const controller = new AbortController()
     const pending = client.call('machines.start', { id: 'abcdefghijkl' }, { signal: controller.signal })
     setTimeout(() => controller.abort(), 5)
-    const error = await pending.catch((e: BerthError) => e)
+    const error = await failure(pending)
     expect(error.code).toBe('cancelled')
     expect(aborted).toBe(true)
   })
@@ -136,7 +145,7 @@ describe('rpc', () => {
     const { client, clientSide } = setup({ 'machines.start': () => new Promise(() => undefined) })
     const pending = client.call('machines.start', { id: 'abcdefghijkl' })
     clientSide.close()
-    const error = await pending.catch((e: BerthError) => e)
+    const error = await failure(pending)
     expect(error.code).toBe('unavailable')
   })
 
@@ -209,7 +218,7 @@ describe('rpc', () => {
         },
       },
     )
-    const error = await client.openStream('console.open', { id: 'abcdefghijkl' }, { onData: () => undefined }).catch((e: BerthError) => e)
+    const error = await failure(client.openStream('console.open', { id: 'abcdefghijkl' }, { onData: () => undefined }))
     expect(error).toMatchObject({ code: 'not_found' })
   })
 })

@@ -6,8 +6,8 @@ import { RpcClient } from '../../../shared/rpc/client'
 import { createTransportPair } from '../../../shared/rpc/transport'
 import type { QemuSpecInput } from '../../../shared/model/machine'
 import { createBerthServer, type BerthServer } from '../server'
-import { killMachinesUnder } from '../../../e2e/fixtures/cleanup'
-import { requireTestGuest } from '../../../e2e/fixtures/guest'
+import { killMachinesUnder } from './cleanup'
+import { requireTestGuest } from './guest'
 
 export interface Harness {
   home: string
