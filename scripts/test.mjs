@@ -1,5 +1,5 @@
 // npm test: every check and every test, then one closing line "berth: N passed, N failed".
-// Stages: typecheck, lint, unit + integration (vitest, real QEMU), e2e (Playwright, real Chromium).
+// Stages: typecheck, lint, build, unit + integration (vitest, real QEMU), e2e (Playwright, real Chromium).
 import { spawnSync } from 'node:child_process'
 import { mkdirSync, readFileSync, rmSync } from 'node:fs'
 import { resolve } from 'node:path'
@@ -56,6 +56,7 @@ function tests(name, argv, resultFile, count, env = {}) {
 
 check('typecheck', ['npx', 'vue-tsc', '-b'])
 check('lint', ['npx', 'eslint', '--max-warnings=0', '.'])
+check('build (renderer, Electron main and preload)', ['npm', 'run', 'build', '--silent'])
 tests(
   'unit + integration',
   ['npx', 'vitest', 'run', '--reporter=default', '--reporter=json', `--outputFile.json=${vitestJson}`],

@@ -1,5 +1,7 @@
 // A person's path: create a VM in the wizard, start it, use its serial console, close Berth while
 // the VM runs, open Berth again and find the VM running with its console history.
+import { writeFileSync } from 'node:fs'
+import { join } from 'node:path'
 import { test, expect, terminalText } from '../fixtures/berth'
 import { requireTestGuest } from '../../electron/main/testing/guest'
 
@@ -81,4 +83,28 @@ test('bad input in the wizard: a message on the field, the values kept, nothing 
   await expect(page.getByLabel('Kernel', { exact: true })).toHaveAttribute('aria-invalid', 'true')
   await page.screenshot({ path: 'test-results/e2e/wizard-bad-kernel.png' })
   await expect(page.getByText('No machines yet.')).toBeVisible()
+})
+
+test('a corrupt definition file is shown with its path and reason; the others still load', async ({ page, berth }) => {
+  const guest = requireTestGuest()
+  await page.goto(berth.url)
+  await page.getByRole('button', { name: 'New machine' }).click()
+  await page.getByLabel('Name').fill('survivor')
+  await page.getByRole('button', { name: 'Next' }).click()
+  await page.getByLabel('Kernel', { exact: true }).fill(guest.vmlinux)
+  await page.getByRole('button', { name: 'Next' }).click()
+  await page.getByRole('button', { name: 'Next' }).click()
+  await page.getByRole('button', { name: 'Create' }).click()
+  await expect(page.getByRole('link', { name: 'survivor, stopped' })).toBeVisible()
+
+  await berth.stop()
+  const broken = join(berth.home, 'config', 'machines', 'zzzzzzzzzzzz.json')
+  writeFileSync(broken, '{"version": 1, "id": "zzzzzzzzzzzz", "spec": ')
+  await page.goto(await berth.start())
+
+  const alert = page.getByRole('alert', { name: 'Definitions that could not be loaded' })
+  await expect(alert).toContainText(broken)
+  await expect(alert).toContainText('not valid JSON')
+  await expect(page.getByRole('link', { name: 'survivor, stopped' })).toBeVisible()
+  await page.screenshot({ path: 'test-results/e2e/broken-definition.png' })
 })
