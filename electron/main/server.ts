@@ -5,6 +5,7 @@ import type { AcceleratorChoice } from './backends/qemu/accel'
 import { resolvePaths, type BerthPaths } from './paths'
 import { MachineService } from './services/machines'
 import { MachineStore } from './store/machine-store'
+import { receiveUpload } from './services/uploads'
 
 export interface BerthServer {
   rpc: RpcServer
@@ -29,7 +30,7 @@ export async function createBerthServer(options: BerthServerOptions = {}): Promi
     qemuImg: env.BERTH_QEMU_IMG ?? 'qemu-img',
     accelerator: options.accelerator,
   })
-  const machines = new MachineService(new MachineStore(paths.machines), qemu)
+  const machines = new MachineService(new MachineStore(paths.machines), qemu, qemu.qemuImg, [paths.images])
   await machines.init()
 
   const methods: MethodHandlers = {
@@ -50,9 +51,14 @@ export async function createBerthServer(options: BerthServerOptions = {}): Promi
     'machines.pause': async ({ id }) => machines.pause(id),
     'machines.resume': async ({ id }) => machines.resume(id),
     'machines.remove': async ({ id, deleteImages }) => machines.remove(id, { deleteImages }),
+    'images.inspect': async ({ path }) => machines.inspectImage(path),
+    'drives.attach': async ({ id, ...request }) => machines.attach(id, request),
+    'drives.detach': async ({ id, driveId }) => machines.detach(id, driveId),
+    'drives.eject': async ({ id }) => machines.eject(id),
   }
   const streams: StreamHandlers = {
     'console.open': async ({ id }, stream) => machines.openConsole(id, stream),
+    'images.upload': async (input, stream) => receiveUpload(paths.images, input, stream),
   }
   const rpc = new RpcServer({ methods, streams, onRefused: (reason) => options.log?.(`refused: ${reason}`) })
   machines.onDidChange((id) => rpc.broadcast('machines.changed', { id }))

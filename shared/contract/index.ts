@@ -2,6 +2,8 @@
 import { z } from 'zod'
 import { brokenDefinitionSchema, machineIdSchema, machineSchema, machineSpecSchema } from '../model/machine'
 import { hostInfoSchema } from '../model/host'
+import { driveBusSchema, driveIdSchema, imageInfoSchema } from '../model/drives'
+import { absolutePath } from '../model/zod-fields'
 
 const empty = z.object({}).strict()
 const byId = z.object({ id: machineIdSchema }).strict()
@@ -37,6 +39,27 @@ export const contract = {
       input: z.object({ id: machineIdSchema, deleteImages: z.boolean().default(false) }).strict(),
       output: z.object({ removed: z.literal(true) }),
     },
+    /** What a file is (disk image or ISO, format, backing chain), before attaching it. */
+    'images.inspect': { input: z.object({ path: absolutePath }).strict(), output: imageInfoSchema },
+    /**
+     * Attach a disk image (hot-plug when running) or put an ISO in the CD drive. persist: also keep
+     * it in the definition. A stopped machine always keeps it.
+     */
+    'drives.attach': {
+      input: z
+        .object({
+          id: machineIdSchema,
+          path: absolutePath,
+          bus: driveBusSchema.default('virtio'),
+          persist: z.boolean().default(true),
+          /** The person confirmed backing files outside the allowed folders. */
+          allowOutsideBacking: z.boolean().default(false),
+        })
+        .strict(),
+      output: machineSchema,
+    },
+    'drives.detach': { input: z.object({ id: machineIdSchema, driveId: driveIdSchema }).strict(), output: machineSchema },
+    'drives.eject': { input: byId, output: machineSchema },
   },
   events: {
     /** Something about this machine changed (state, definition); clients refresh it. */
@@ -47,6 +70,21 @@ export const contract = {
     'console.open': {
       input: z.object({ id: machineIdSchema }).strict(),
       control: z.object({ cols: z.number().int().min(1).max(1000), rows: z.number().int().min(1).max(1000) }).strict(),
+      serverControl: z.never(),
+    },
+    /**
+     * Browser mode: a dropped file goes into Berth's image folder. The client sends the bytes, then
+     * { done: true }; the server answers { path } and closes. A stream closed early leaves nothing.
+     */
+    'images.upload': {
+      input: z
+        .object({
+          name: z.string().min(1).max(255),
+          size: z.number().int().min(1).max(16 * 1024 ** 4),
+        })
+        .strict(),
+      control: z.object({ done: z.literal(true) }).strict(),
+      serverControl: z.object({ path: z.string() }),
     },
   },
 } as const
@@ -65,3 +103,5 @@ export type EventPayload<E extends EventName> = z.output<Contract['events'][E]>
 export type StreamInput<S extends StreamName> = z.input<Contract['streams'][S]['input']>
 export type StreamArgs<S extends StreamName> = z.output<Contract['streams'][S]['input']>
 export type StreamControl<S extends StreamName> = z.output<Contract['streams'][S]['control']>
+/** What the server may tell the client on a stream besides bytes. */
+export type StreamServerControl<S extends StreamName> = z.output<Contract['streams'][S]['serverControl']>

@@ -1,5 +1,6 @@
 import { z } from 'zod'
 import { absolutePath } from './zod-fields'
+import { cdromSchema, driveSchema, driveViewSchema } from './drives'
 
 export const machineStates = ['running', 'stopped', 'paused', 'starting', 'stopping', 'crashed', 'unknown'] as const
 export const machineStateSchema = z.enum(machineStates)
@@ -49,6 +50,9 @@ export const qemuSpecSchema = z
     cores: z.number({ error: 'Enter a number of cores' }).int('Use a whole number').min(1, 'At least 1 core').max(255, 'At most 255 cores'),
     boot: qemuBootSchema,
     disk: qemuDiskSchema.nullable().default(null),
+    /** Further disk images, attached in this order. */
+    drives: z.array(driveSchema).max(16, 'At most 16 drives').default([]),
+    cdrom: cdromSchema.nullable().default({ file: null }),
   })
   .superRefine((spec, ctx) => {
     if (spec.boot.type === 'disk' && !spec.disk)
@@ -70,6 +74,10 @@ export const machineSchema = z.object({
   accelerator: acceleratorSchema.nullable(),
   /** Why the machine last stopped unexpectedly or failed to start. */
   lastError: z.string().nullable(),
+  /** The definition's drives and, while it runs, the ones attached live only. */
+  drives: z.array(driveViewSchema),
+  /** The disc in the CD drive now (null: no CD drive). */
+  cdrom: cdromSchema.nullable(),
   createdAt: z.string(),
 })
 export type Machine = z.infer<typeof machineSchema>

@@ -9,42 +9,69 @@ import type {
   StreamControl,
   StreamInput,
   StreamName,
+  StreamServerControl,
 } from '../contract'
-import { decodeBytes, encodeBytes, MAX_DATA_CHUNK, type Frame, type ServerFrame } from './protocol'
+import { decodeBytes, encodeBytes, type Frame, type ServerFrame } from './protocol'
+import { IncomingBytes, OutgoingBytes } from './flow'
 import { Emitter, type Disposable, type Transport } from './transport'
 
-export interface StreamHandlers {
+export interface StreamHandlers<S = never> {
   /** Bytes from the server. Return a promise to hold the acknowledgement until they are consumed. */
-  onData(bytes: Uint8Array): void | Promise<void>
+  onData?(bytes: Uint8Array): void | Promise<void>
+  /** A message from the server outside the byte stream. */
+  onControl?(payload: S): void
+  /** The server acknowledged this many more of the bytes written (it has consumed them). */
+  onAck?(bytes: number): void
   /** The server closed the stream, with the reason when it was an error. */
   onClose?(error?: BerthError): void
 }
 
-export class ClientStream<C> {
+export class ClientStream<C, S = never> {
   private isClosed = false
+  private readonly outgoing: OutgoingBytes
+  /** @internal */ readonly incoming: IncomingBytes
+
   constructor(
     private readonly id: number,
     private readonly client: RpcClient,
-  ) {}
+    /** @internal */ readonly handlers: StreamHandlers<S>,
+  ) {
+    this.outgoing = new OutgoingBytes((chunk) => client.sendFrame({ t: 'data', id, data: encodeBytes(chunk) }))
+    this.incoming = new IncomingBytes(
+      (bytes) => handlers.onData?.(bytes),
+      (bytes) => !this.isClosed && client.sendFrame({ t: 'ack', id, bytes }),
+    )
+  }
   get closed(): boolean {
     return this.isClosed
   }
+  /** Queues bytes for the server; they go out as the server's acknowledgements allow. */
   write(bytes: Uint8Array): void {
-    if (this.isClosed) return
-    for (let i = 0; i < bytes.length; i += MAX_DATA_CHUNK)
-      this.client.sendFrame({ t: 'data', id: this.id, data: encodeBytes(bytes.subarray(i, i + MAX_DATA_CHUNK)) })
+    if (!this.isClosed && bytes.length > 0) this.outgoing.push(bytes)
+  }
+  /** Resolves once everything written has been sent (use it to read a large file in pieces). */
+  drained(): Promise<void> {
+    return this.outgoing.drained()
   }
   control(payload: C): void {
     if (!this.isClosed) this.client.sendFrame({ t: 'ctl', id: this.id, payload })
   }
   close(): void {
     if (this.isClosed) return
-    this.isClosed = true
+    this.markClosed()
     this.client.sendFrame({ t: 'close', id: this.id })
     this.client.forgetStream(this.id)
   }
+  /** @internal */ markOpen(): void {
+    this.outgoing.enable()
+  }
+  /** @internal */ receiveAck(bytes: number): void {
+    this.outgoing.acknowledge(bytes)
+    this.handlers.onAck?.(bytes)
+  }
   /** @internal */ markClosed(): void {
     this.isClosed = true
+    this.outgoing.clear()
   }
 }
 
@@ -53,19 +80,13 @@ interface PendingCall {
   reject(error: BerthError): void
 }
 
-interface OpenStream {
-  handlers: StreamHandlers
-  stream: ClientStream<unknown>
-  /** Serializes onData calls so acknowledgements follow consumption in order. */
-  chain: Promise<void>
-}
 
 const disconnected = () => new BerthError('unavailable', 'The connection to Berth was lost')
 
 export class RpcClient {
   private nextId = 1
   private readonly pending = new Map<number, PendingCall>()
-  private readonly streams = new Map<number, OpenStream>()
+  private readonly streams = new Map<number, ClientStream<unknown, unknown>>()
   private readonly events = new Emitter<{ name: string; payload: unknown }>()
   private readonly disconnects = new Emitter<void>()
   private connected = true
@@ -117,13 +138,13 @@ export class RpcClient {
   async openStream<S extends StreamName>(
     name: S,
     input: StreamInput<S>,
-    handlers: StreamHandlers,
-  ): Promise<ClientStream<StreamControl<S>>> {
+    handlers: StreamHandlers<StreamServerControl<S>>,
+  ): Promise<ClientStream<StreamControl<S>, StreamServerControl<S>>> {
     if (!this.connected) throw disconnected()
     const id = this.nextId++
-    const stream = new ClientStream<StreamControl<S>>(id, this)
+    const stream = new ClientStream<StreamControl<S>, StreamServerControl<S>>(id, this, handlers)
     // Registered before the open frame: data may follow the reply immediately.
-    this.streams.set(id, { handlers, stream: stream as ClientStream<unknown>, chain: Promise.resolve() })
+    this.streams.set(id, stream as ClientStream<unknown, unknown>)
     try {
       await new Promise<unknown>((resolve, reject) => {
         this.pending.set(id, { resolve, reject })
@@ -134,6 +155,7 @@ export class RpcClient {
       stream.markClosed()
       throw error
     }
+    stream.markOpen()
     return stream
   }
 
@@ -161,25 +183,22 @@ export class RpcClient {
       case 'evt':
         this.events.emit({ name: frame.name, payload: frame.payload })
         return
-      case 'data': {
-        const open = this.streams.get(frame.id)
-        if (!open) return
-        const bytes = decodeBytes(frame.data)
-        open.chain = open.chain
-          .then(() => open.handlers.onData(bytes))
-          .catch(() => undefined)
-          .then(() => {
-            if (this.streams.has(frame.id)) this.sendFrame({ t: 'ack', id: frame.id, bytes: bytes.length })
-          })
+      case 'data':
+        this.streams.get(frame.id)?.incoming.receive(decodeBytes(frame.data))
         return
-      }
+      case 'ack':
+        this.streams.get(frame.id)?.receiveAck(frame.bytes)
+        return
+      case 'ctl':
+        this.streams.get(frame.id)?.handlers.onControl?.(frame.payload)
+        return
       case 'close': {
-        const open = this.streams.get(frame.id)
-        if (!open) return
+        const stream = this.streams.get(frame.id)
+        if (!stream) return
         this.streams.delete(frame.id)
-        open.stream.markClosed()
+        stream.markClosed()
         const error = frame.error ? BerthError.fromWire(frame.error as WireError) : undefined
-        void open.chain.then(() => open.handlers.onClose?.(error))
+        void stream.incoming.settled().then(() => stream.handlers.onClose?.(error))
         return
       }
     }
@@ -190,9 +209,9 @@ export class RpcClient {
     this.connected = false
     for (const call of this.pending.values()) call.reject(disconnected())
     this.pending.clear()
-    for (const open of this.streams.values()) {
-      open.stream.markClosed()
-      open.handlers.onClose?.(disconnected())
+    for (const stream of this.streams.values()) {
+      stream.markClosed()
+      stream.handlers.onClose?.(disconnected())
     }
     this.streams.clear()
     this.disconnects.emit()

@@ -33,6 +33,8 @@ export type ServerFrame =
   | { t: 'res'; id: number; ok: false; error: WireError }
   | { t: 'evt'; name: string; payload: unknown }
   | { t: 'data'; id: number; data: string }
+  | { t: 'ack'; id: number; bytes: number }
+  | { t: 'ctl'; id: number; payload: unknown }
   | { t: 'close'; id: number; error?: WireError }
 
 export type Frame = ClientFrame | ServerFrame

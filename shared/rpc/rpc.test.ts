@@ -8,7 +8,9 @@ import type { Machine } from '../model/machine'
 
 const machine: Machine = {
   id: 'abcdefghijkl',
-  spec: { kind: 'qemu', name: 'm', memoryMiB: 64, cores: 1, boot: { type: 'disk' }, disk: { sizeMiB: 1 } },
+  spec: { kind: 'qemu', name: 'm', memoryMiB: 64, cores: 1, boot: { type: 'disk' }, disk: { sizeMiB: 1 }, drives: [], cdrom: null },
+  drives: [],
+  cdrom: null,
   state: 'stopped',
   accelerator: null,
   lastError: null,
@@ -194,7 +196,7 @@ describe('rpc', () => {
       {},
       {
         'console.open': async (_args, stream) => {
-          stream.onInput((b) => input.push(...b))
+          stream.onInput((b) => void input.push(...b))
           stream.onControl((c) => controls.push(c))
         },
       },

@@ -11,9 +11,11 @@ import {
   type StreamArgs,
   type StreamControl,
   type StreamName,
+  type StreamServerControl,
 } from '../contract'
 import { zodFieldErrors } from '../model/zod-fields'
-import { MAX_DATA_CHUNK, STREAM_WINDOW, decodeBytes, encodeBytes, clientFrameSchema, type Frame } from './protocol'
+import { decodeBytes, encodeBytes, clientFrameSchema, type Frame } from './protocol'
+import { IncomingBytes, OutgoingBytes } from './flow'
 import { Emitter, type Disposable, type Transport } from './transport'
 
 export interface CallContext {
@@ -26,7 +28,7 @@ export type MethodHandlers = {
 
 /** A stream handler sets the stream up; bytes it sends before returning go out right after the open reply. */
 export type StreamHandlers = {
-  [S in StreamName]: (args: StreamArgs<S>, stream: ServerStream<StreamControl<S>>) => Promise<void>
+  [S in StreamName]: (args: StreamArgs<S>, stream: ServerStream<StreamControl<S>, StreamServerControl<S>>) => Promise<void>
 }
 
 export interface RpcServerOptions {
@@ -42,22 +44,26 @@ function parseInput<S extends z.ZodType>(schema: S, input: unknown): z.output<S>
   return result.data
 }
 
-export class ServerStream<C> {
-  private credit = STREAM_WINDOW
-  private queue: Uint8Array[] = []
-  private queuedBytes = 0
-  private opened = false
+export class ServerStream<C, S = never> {
   private isClosed = false
-  private readonly input = new Emitter<Uint8Array>()
+  private opened = false
+  private readonly outgoing: OutgoingBytes
+  private readonly incoming: IncomingBytes
+  private inputHandler: (bytes: Uint8Array) => void | Promise<void> = () => undefined
   private readonly controls = new Emitter<C>()
   private readonly closes = new Emitter<void>()
-  private readonly drains = new Emitter<void>()
 
   constructor(
     private readonly id: number,
     private readonly sendFrame: (frame: Frame) => void,
     private readonly controlSchema: z.ZodType<C>,
-  ) {}
+  ) {
+    this.outgoing = new OutgoingBytes((chunk) => this.sendFrame({ t: 'data', id, data: encodeBytes(chunk) }))
+    this.incoming = new IncomingBytes(
+      (bytes) => this.inputHandler(bytes),
+      (bytes) => !this.isClosed && this.sendFrame({ t: 'ack', id, bytes }),
+    )
+  }
 
   get closed(): boolean {
     return this.isClosed
@@ -65,18 +71,25 @@ export class ServerStream<C> {
 
   /** Bytes waiting for the client's acknowledgements. */
   get buffered(): number {
-    return this.queuedBytes
+    return this.outgoing.buffered
   }
 
   send(bytes: Uint8Array): void {
-    if (this.isClosed || bytes.length === 0) return
-    for (let i = 0; i < bytes.length; i += MAX_DATA_CHUNK) this.queue.push(bytes.subarray(i, i + MAX_DATA_CHUNK))
-    this.queuedBytes += bytes.length
-    this.flush()
+    if (!this.isClosed && bytes.length > 0) this.outgoing.push(bytes)
   }
 
-  onInput(listener: (bytes: Uint8Array) => void): Disposable {
-    return this.input.on(listener)
+  /** A message to the client, outside the byte stream (e.g. the result of an upload). */
+  control(payload: S): void {
+    if (!this.isClosed) this.sendFrame({ t: 'ctl', id: this.id, payload })
+  }
+
+  /** Bytes from the client. They are acknowledged (and the client may send more) once this resolves. */
+  onInput(handler: (bytes: Uint8Array) => void | Promise<void>): void {
+    this.inputHandler = handler
+  }
+  /** Resolves when all input received so far has been handled. */
+  inputSettled(): Promise<void> {
+    return this.incoming.settled()
   }
   onControl(listener: (control: C) => void): Disposable {
     return this.controls.on(listener)
@@ -86,7 +99,7 @@ export class ServerStream<C> {
   }
   /** Everything queued has been sent. */
   onDrain(listener: () => void): Disposable {
-    return this.drains.on(listener)
+    return this.outgoing.onDrain(listener)
   }
 
   close(error?: WireError): void {
@@ -97,14 +110,13 @@ export class ServerStream<C> {
 
   /** @internal */ markOpen(): void {
     this.opened = true
-    this.flush()
+    this.outgoing.enable()
   }
   /** @internal */ receiveAck(bytes: number): void {
-    this.credit = Math.min(STREAM_WINDOW, this.credit + bytes)
-    this.flush()
+    this.outgoing.acknowledge(bytes)
   }
   /** @internal */ receiveData(bytes: Uint8Array): void {
-    if (!this.isClosed) this.input.emit(bytes)
+    if (!this.isClosed) this.incoming.receive(bytes)
   }
   /** @internal Returns false when the payload does not match the stream's control schema. */
   receiveControl(payload: unknown): boolean {
@@ -115,32 +127,17 @@ export class ServerStream<C> {
   /** @internal */ finish(): void {
     if (this.isClosed) return
     this.isClosed = true
-    this.queue = []
-    this.queuedBytes = 0
+    this.outgoing.clear()
     this.closes.emit()
-    for (const e of [this.input, this.controls, this.closes, this.drains]) e.clear()
-  }
-
-  private flush(): void {
-    if (!this.opened || this.isClosed) return
-    while (this.queue.length > 0 && this.credit > 0) {
-      let chunk = this.queue[0]!
-      if (chunk.length > this.credit) {
-        this.queue[0] = chunk.subarray(this.credit)
-        chunk = chunk.subarray(0, this.credit)
-      } else this.queue.shift()
-      this.credit -= chunk.length
-      this.queuedBytes -= chunk.length
-      this.sendFrame({ t: 'data', id: this.id, data: encodeBytes(chunk) })
-    }
-    if (this.queue.length === 0) this.drains.emit()
+    this.controls.clear()
+    this.closes.clear()
   }
 }
 
 interface Connection {
   transport: Transport
   calls: Map<number, AbortController>
-  streams: Map<number, ServerStream<unknown>>
+  streams: Map<number, ServerStream<unknown, unknown>>
 }
 
 export class RpcServer {
@@ -257,11 +254,11 @@ export class RpcServer {
       return this.send(conn, { t: 'res', id, ok: false, error })
     }
     const streamName = name as StreamName
-    const stream = new ServerStream<unknown>(id, (frame) => this.send(conn, frame), contract.streams[streamName].control)
+    const stream = new ServerStream<unknown, unknown>(id, (frame) => this.send(conn, frame), contract.streams[streamName].control)
     conn.streams.set(id, stream)
     try {
       const args = parseInput(contract.streams[streamName].input, input)
-      const handler = this.options.streams[streamName] as (a: unknown, s: ServerStream<unknown>) => Promise<void>
+      const handler = this.options.streams[streamName] as (a: unknown, s: ServerStream<unknown, unknown>) => Promise<void>
       await handler(args, stream)
       if (stream.closed) throw new BerthError('failed', 'The stream closed while opening')
       this.send(conn, { t: 'res', id, ok: true, output: null })

@@ -1,14 +1,27 @@
 import type { FieldErrors } from '../../../shared/errors'
 import type { MachineDefinition, MachineSpec, MachineState } from '../../../shared/model/machine'
-import type { StreamControl } from '../../../shared/contract'
+import type { Drive } from '../../../shared/model/drives'
+import type { StreamControl, StreamServerControl } from '../../../shared/contract'
 import type { ServerStream } from '../../../shared/rpc/server'
 
-export type ConsoleStream = ServerStream<StreamControl<'console.open'>>
+export type ConsoleStream = ServerStream<StreamControl<'console.open'>, StreamServerControl<'console.open'>>
+
+export interface LiveDrive {
+  drive: Drive
+  /** Also in the definition. */
+  persistent: boolean
+  state: 'attached' | 'detaching' | 'failed'
+  error: string | null
+}
 
 export interface MachineStatus {
   state: MachineState
   accelerator: 'kvm' | 'tcg' | null
   lastError: string | null
+  /** While running: every drive attached now (from the definition or hot-plugged), by id. */
+  drives: Map<string, LiveDrive>
+  /** While running: the disc in the CD drive (null: empty). Undefined when not running. */
+  cdrom: string | null | undefined
 }
 
 /** What every kind of machine (QEMU now; nspawn and Xen next) offers the machine service. */
@@ -25,6 +38,12 @@ export interface Backend {
   stop(definition: MachineDefinition, options: { force: boolean; timeoutSec: number }): Promise<void>
   pause(definition: MachineDefinition): Promise<void>
   resume(definition: MachineDefinition): Promise<void>
+  /** Hot-plugs a disk into the running machine. */
+  attachDrive(definition: MachineDefinition, drive: Drive, options: { persistent: boolean }): Promise<void>
+  /** Unplugs a disk from the running machine once the guest has let go of it. */
+  detachDrive(definition: MachineDefinition, driveId: string): Promise<void>
+  /** Puts a disc in the running machine's CD drive, or ejects it (null). */
+  changeMedium(definition: MachineDefinition, file: string | null): Promise<void>
   openConsole(definition: MachineDefinition, stream: ConsoleStream): Promise<void>
   /** Deletes what the machine left on disk (logs, runtime files, and images Berth made when asked). */
   forget(definition: MachineDefinition, options: { deleteImages: boolean }): Promise<void>

@@ -1,9 +1,15 @@
 // Machine definitions (store) + their runtime (backend): the methods the contract names.
 import { totalmem } from 'node:os'
 import { BerthError, fieldErrors, type FieldErrors } from '../../../shared/errors'
+import { resolve } from 'node:path'
+import { randomBytes } from 'node:crypto'
 import type { BrokenDefinition, Machine, MachineDefinition, MachineSpec } from '../../../shared/model/machine'
+import { hotplugBuses, type Drive, type DriveBus, type DriveView, type ImageInfo } from '../../../shared/model/drives'
+import { ImageError, inspectImage } from '../backends/qemu/image'
 import type { Backend, ConsoleStream } from '../backends/backend'
 import { MachineStore } from '../store/machine-store'
+
+const newDriveId = () => `d${randomBytes(5).toString('hex')}`
 
 export class MachineService {
   private definitions = new Map<string, MachineDefinition>()
@@ -15,6 +21,9 @@ export class MachineService {
   constructor(
     private readonly store: MachineStore,
     private readonly backend: Backend,
+    private readonly qemuImg: string,
+    /** Where backing files may live without the person's confirmation. */
+    private readonly allowedImageDirs: string[],
   ) {
     backend.onDidChange((id) => this.changed(id))
   }
@@ -46,7 +55,99 @@ export class MachineService {
   }
 
   view(definition: MachineDefinition): Machine {
-    return { id: definition.id, spec: definition.spec, createdAt: definition.createdAt, ...this.backend.status(definition.id) }
+    const { state, accelerator, lastError, drives: live, cdrom } = this.backend.status(definition.id)
+    const running = cdrom !== undefined || live.size > 0 || state === 'running' || state === 'paused'
+    const drives: DriveView[] = definition.spec.drives.map((drive) => {
+      const now = live.get(drive.id)
+      return { ...drive, persistent: true, state: running && now ? now.state : 'defined', error: now?.error ?? null }
+    })
+    for (const { drive, persistent, state: driveState, error } of live.values())
+      if (!persistent) drives.push({ ...drive, persistent, state: driveState, error })
+    const disc = definition.spec.cdrom ? { file: cdrom !== undefined ? cdrom : definition.spec.cdrom.file } : null
+    return { id: definition.id, spec: definition.spec, createdAt: definition.createdAt, state, accelerator, lastError, drives, cdrom: disc }
+  }
+
+  private isRunning(id: string): boolean {
+    const state = this.backend.status(id).state
+    return state === 'running' || state === 'paused'
+  }
+
+  /** Saves a changed spec; the definition in memory changes only once it is on disk. */
+  private async update(definition: MachineDefinition, spec: MachineSpec): Promise<MachineDefinition> {
+    const next = { ...definition, spec }
+    await this.store.save(next)
+    this.definitions.set(next.id, next)
+    this.changed(next.id)
+    return next
+  }
+
+  /** Every file a machine uses (root disk, drives, disc), for "already attached" and "in use" checks. */
+  private filesOf(definition: MachineDefinition): string[] {
+    const { spec } = definition
+    const live = [...this.backend.status(definition.id).drives.values()].map((d) => d.drive.file)
+    const disc = this.view(definition).cdrom?.file
+    return [...(spec.disk?.image ? [spec.disk.image] : []), ...spec.drives.map((d) => d.file), ...live, ...(disc ? [disc] : [])]
+  }
+
+  async inspectImage(path: string): Promise<ImageInfo> {
+    try {
+      return await inspectImage(this.qemuImg, path, this.allowedImageDirs)
+    } catch (error) {
+      if (error instanceof ImageError) throw fieldErrors({ path: error.message }, error.message)
+      throw error
+    }
+  }
+
+  attach(id: string, request: { path: string; bus: DriveBus; persist: boolean; allowOutsideBacking: boolean }): Promise<Machine> {
+    return this.locked(id, async (definition) => {
+      const path = resolve(request.path)
+      const image = await this.inspectImage(path)
+      if (image.backingOutsideAllowed.length > 0 && !request.allowOutsideBacking)
+        throw new BerthError(
+          'conflict',
+          `${path} depends on backing files outside Berth's folders (${image.backingOutsideAllowed.join(', ')}): confirm to attach it anyway`,
+          { needsConfirmation: 'backing', files: image.backingOutsideAllowed },
+        )
+      if (this.filesOf(definition).includes(path))
+        throw new BerthError('conflict', `${path} is already attached to ${definition.spec.name}`)
+      const user = [...this.definitions.values()].find((d) => d.id !== id && this.isRunning(d.id) && this.filesOf(d).includes(path))
+      if (user) throw new BerthError('conflict', `${path} is in use by ${user.spec.name}, which is running: stop it or detach the image there first`)
+
+      const running = this.isRunning(id)
+      const keep = request.persist || !running
+      if (image.kind === 'iso') {
+        if (!definition.spec.cdrom) throw new BerthError('conflict', `${definition.spec.name} has no CD drive to put ${path} in`)
+        if (running) await this.backend.changeMedium(definition, path)
+        if (keep) await this.update(definition, { ...definition.spec, cdrom: { file: path } })
+        return this.view(this.get(id))
+      }
+      if (running && !(hotplugBuses as readonly string[]).includes(request.bus))
+        throw fieldErrors({ bus: 'IDE disks cannot be added while the machine runs: choose virtio, SCSI or USB' })
+      const drive: Drive = { id: newDriveId(), file: path, format: image.format, bus: request.bus, readOnly: image.readOnly }
+      if (running) await this.backend.attachDrive(definition, drive, { persistent: keep })
+      if (keep) await this.update(definition, { ...definition.spec, drives: [...definition.spec.drives, drive] })
+      return this.view(this.get(id))
+    })
+  }
+
+  detach(id: string, driveId: string): Promise<Machine> {
+    return this.locked(id, async (definition) => {
+      const inSpec = definition.spec.drives.some((d) => d.id === driveId)
+      const live = this.backend.status(id).drives.has(driveId)
+      if (!inSpec && !live) throw new BerthError('not_found', `No drive ${driveId} on ${definition.spec.name}`)
+      if (live) await this.backend.detachDrive(definition, driveId)
+      if (inSpec) await this.update(definition, { ...definition.spec, drives: definition.spec.drives.filter((d) => d.id !== driveId) })
+      return this.view(this.get(id))
+    })
+  }
+
+  eject(id: string): Promise<Machine> {
+    return this.locked(id, async (definition) => {
+      if (!definition.spec.cdrom) throw new BerthError('conflict', `${definition.spec.name} has no CD drive`)
+      if (this.isRunning(id)) await this.backend.changeMedium(definition, null)
+      if (definition.spec.cdrom.file) await this.update(definition, { ...definition.spec, cdrom: { file: null } })
+      return this.view(this.get(id))
+    })
   }
 
   /** Everything create checks, without writing anything. */

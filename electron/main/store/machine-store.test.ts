@@ -12,6 +12,8 @@ const spec: MachineSpec = {
   cores: 1,
   boot: { type: 'kernel', kernel: '/boot/vmlinuz', append: '' },
   disk: null,
+  drives: [],
+  cdrom: { file: null },
 }
 
 let dir: string

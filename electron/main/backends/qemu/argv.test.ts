@@ -40,7 +40,40 @@ describe('buildQemuArgv', () => {
       '-kernel', '/k/vmlinux',
       '-initrd', '/k/initrd.gz',
       '-append', 'console=ttyS0 quiet',
+      '-device', 'virtio-scsi-pci,id=scsi0',
+      '-device', 'qemu-xhci,id=usb0',
+      '-drive', 'if=none,id=cd0,media=cdrom,readonly=on',
+      '-device', 'ide-cd,bus=ide.1,unit=0,drive=cd0,id=cd0-dev',
     ])
+  })
+
+  it('drives on each bus, read-only passed to both layers; a disc in the CD drive', () => {
+    const argv = launch({
+      drives: [
+        { id: 'dvirt1', file: '/img/a.qcow2', format: 'qcow2', bus: 'virtio' },
+        { id: 'dscsi1', file: '/img/b.raw', format: 'raw', bus: 'scsi', readOnly: true },
+        { id: 'dusbs1', file: '/img/c.vmdk', format: 'vmdk', bus: 'usb' },
+        { id: 'dide01', file: '/img/d,e.qcow2', format: 'qcow2', bus: 'ide' },
+      ],
+      cdrom: { file: '/iso/install.iso' },
+    })
+    const from = argv.indexOf('qemu-xhci,id=usb0') + 1
+    expect(argv.slice(from)).toEqual([
+      '-blockdev', 'driver=qcow2,node-name=dvirt1,read-only=off,file.driver=file,file.filename=/img/a.qcow2,file.read-only=off',
+      '-device', 'virtio-blk-pci,id=dvirt1-dev,drive=dvirt1',
+      '-blockdev', 'driver=raw,node-name=dscsi1,read-only=on,file.driver=file,file.filename=/img/b.raw,file.read-only=on',
+      '-device', 'scsi-hd,bus=scsi0.0,id=dscsi1-dev,drive=dscsi1',
+      '-blockdev', 'driver=vmdk,node-name=dusbs1,read-only=off,file.driver=file,file.filename=/img/c.vmdk,file.read-only=off',
+      '-device', 'usb-storage,bus=usb0.0,id=dusbs1-dev,drive=dusbs1',
+      '-blockdev', 'driver=qcow2,node-name=dide01,read-only=off,file.driver=file,file.filename=/img/d,,e.qcow2,file.read-only=off',
+      '-device', 'ide-hd,bus=ide.0,id=dide01-dev,drive=dide01',
+      '-drive', 'if=none,id=cd0,media=cdrom,readonly=on,file=/iso/install.iso,format=raw',
+      '-device', 'ide-cd,bus=ide.1,unit=0,drive=cd0,id=cd0-dev',
+    ])
+  })
+
+  it('no CD drive when the spec says none', () => {
+    expect(launch({ cdrom: null })).not.toContain('-drive')
   })
 
   it('KVM adds the host CPU model', () => {
@@ -56,7 +89,7 @@ describe('buildQemuArgv', () => {
 
   it('a disk is a virtio-blk device with its format stated; boot from disk gets bootindex', () => {
     const argv = launch({ boot: { type: 'disk' }, disk: { sizeMiB: 1024 } }, { disk: { path: '/img/a.raw', format: 'raw' } })
-    expect(argv.slice(-6)).toEqual([
+    expect(argv.slice(-10, -4)).toEqual([
       '-blockdev', 'driver=file,node-name=disk0-file,filename=/img/a.raw',
       '-blockdev', 'driver=raw,node-name=disk0,file=disk0-file',
       '-device', 'virtio-blk-pci,drive=disk0,id=disk0-dev,bootindex=1',
@@ -66,7 +99,7 @@ describe('buildQemuArgv', () => {
 
   it('a data disk next to a kernel boot has no bootindex', () => {
     const argv = launch({ disk: { sizeMiB: 64 } }, { disk: { path: '/img/d.qcow2', format: 'qcow2' } })
-    expect(argv.at(-1)).toBe('virtio-blk-pci,drive=disk0,id=disk0-dev')
+    expect(argv).toContain('virtio-blk-pci,drive=disk0,id=disk0-dev')
   })
 
   it('doubles commas in paths so they cannot inject QEMU options', () => {
@@ -78,6 +111,6 @@ describe('buildQemuArgv', () => {
 
   it('passes kernel parameters as one argument, never through a shell', () => {
     const argv = launch({ boot: { type: 'kernel', kernel: '/k', append: 'a=1 $(reboot); b="x y"' } })
-    expect(argv.at(-1)).toBe('a=1 $(reboot); b="x y"')
+    expect(argv[argv.indexOf('-append') + 1]).toBe('a=1 $(reboot); b="x y"')
   })
 })

@@ -1,6 +1,7 @@
 // spec → QEMU argv: a pure function, golden-tested. No shell ever sees these strings.
 import { join } from 'node:path'
 import type { QemuSpec } from '../../../../shared/model/machine'
+import type { Drive } from '../../../../shared/model/drives'
 
 export type Accelerator = 'kvm' | 'tcg'
 
@@ -55,6 +56,8 @@ export function buildQemuArgv(launch: QemuLaunch): string[] {
     if (spec.boot.initrd) argv.push('-initrd', spec.boot.initrd)
     if (spec.boot.append) argv.push('-append', spec.boot.append)
   }
+  // Controllers that take disks while the guest runs: SCSI and USB hot-plug need their bus present.
+  argv.push('-device', `virtio-scsi-pci,id=${controllers.scsi}`, '-device', `qemu-xhci,id=${controllers.usb}`)
   if (launch.disk) {
     const file = qemuOptionValue(launch.disk.path)
     argv.push('-blockdev', `driver=file,node-name=disk0-file,filename=${file}`)
@@ -62,5 +65,62 @@ export function buildQemuArgv(launch: QemuLaunch): string[] {
     const bootIndex = spec.boot.type === 'disk' ? ',bootindex=1' : ''
     argv.push('-device', `virtio-blk-pci,drive=disk0,id=disk0-dev${bootIndex}`)
   }
+  for (const drive of spec.drives) {
+    const { blockdev, device } = driveOptions(drive)
+    argv.push('-blockdev', blockdevOption(blockdev), '-device', deviceOption(device))
+  }
+  if (spec.cdrom) {
+    const medium = spec.cdrom.file ? `,file=${qemuOptionValue(spec.cdrom.file)},format=raw` : ''
+    argv.push('-drive', `if=none,id=${CDROM_ID},media=cdrom,readonly=on${medium}`)
+    argv.push('-device', `ide-cd,bus=ide.1,unit=0,drive=${CDROM_ID},id=${CDROM_DEVICE}`)
+  }
   return argv
+}
+
+export const controllers = { scsi: 'scsi0', usb: 'usb0' } as const
+export const CDROM_ID = 'cd0'
+export const CDROM_DEVICE = 'cd0-dev'
+
+type Options = Record<string, string | boolean | Record<string, string | boolean>>
+
+/**
+ * One description of a drive for both paths: `-blockdev`/`-device` at launch and the QMP
+ * blockdev-add/device_add arguments of a hot-plug. The node name is the drive id; the device id
+ * is the drive id + "-dev".
+ */
+export function driveOptions(drive: Drive): { blockdev: Options; device: Options } {
+  const readOnly = drive.readOnly
+  const blockdev: Options = {
+    driver: drive.format,
+    'node-name': drive.id,
+    'read-only': readOnly,
+    file: { driver: 'file', filename: drive.file, 'read-only': readOnly },
+  }
+  const device: Options = { id: `${drive.id}-dev`, drive: drive.id }
+  switch (drive.bus) {
+    case 'virtio':
+      return { blockdev, device: { driver: 'virtio-blk-pci', ...device } }
+    case 'scsi':
+      return { blockdev, device: { driver: 'scsi-hd', bus: `${controllers.scsi}.0`, ...device } }
+    case 'usb':
+      return { blockdev, device: { driver: 'usb-storage', bus: `${controllers.usb}.0`, ...device } }
+    case 'ide':
+      return { blockdev, device: { driver: 'ide-hd', bus: 'ide.0', ...device } }
+  }
+}
+
+const flat = (value: string | boolean) => (typeof value === 'boolean' ? (value ? 'on' : 'off') : qemuOptionValue(value))
+
+/** {driver, file: {driver, filename}} → "driver=qcow2,file.driver=file,file.filename=/x" */
+function blockdevOption(options: Options): string {
+  return Object.entries(options)
+    .flatMap(([key, value]) =>
+      typeof value === 'object' ? Object.entries(value).map(([k, v]) => `${key}.${k}=${flat(v)}`) : [`${key}=${flat(value)}`],
+    )
+    .join(',')
+}
+
+function deviceOption(options: Options): string {
+  const { driver, ...rest } = options
+  return [String(driver), ...Object.entries(rest).map(([k, v]) => `${k}=${flat(v as string | boolean)}`)].join(',')
 }

@@ -7,12 +7,13 @@ import { BerthError, type FieldErrors } from '../../../../shared/errors'
 import type { MachineDefinition, MachineState, QemuSpec } from '../../../../shared/model/machine'
 import { exec } from '../../exec'
 import type { BerthPaths } from '../../paths'
-import type { Backend, ConsoleStream, MachineStatus } from '../backend'
+import type { Backend, ConsoleStream, LiveDrive, MachineStatus } from '../backend'
+import type { Drive } from '../../../../shared/model/drives'
 import { SerialConsole } from '../../services/serial-console'
 import { chooseAccelerator, hostProbe, type AcceleratorChoice } from './accel'
-import { buildQemuArgv, runtimeFiles, type Accelerator } from './argv'
-import { createQcow2, imageProblem, inspectImage } from './image'
-import { QmpClient, type QmpEvent } from './qmp'
+import { buildQemuArgv, CDROM_DEVICE, driveOptions, runtimeFiles, type Accelerator } from './argv'
+import { createQcow2, imageFormat, imageProblem, inspectImage } from './image'
+import { QmpClient, QmpError, type QmpEvent } from './qmp'
 
 export interface QemuBackendOptions {
   paths: BerthPaths
@@ -36,6 +37,8 @@ interface Run {
   shutdownReason: string | null
   stopRequested: boolean
   closed: Promise<void>
+  drives: Map<string, LiveDrive>
+  cdrom: string | null | undefined
 }
 
 const idle = (): Run => ({
@@ -48,6 +51,8 @@ const idle = (): Run => ({
   shutdownReason: null,
   stopRequested: false,
   closed: Promise.resolve(),
+  drives: new Map(),
+  cdrom: undefined,
 })
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
@@ -79,7 +84,7 @@ export class QemuBackend implements Backend {
 
   status(id: string): MachineStatus {
     const run = this.runs.get(id) ?? idle()
-    return { state: run.state, accelerator: run.accelerator, lastError: run.lastError }
+    return { state: run.state, accelerator: run.accelerator, lastError: run.lastError, drives: run.drives, cdrom: run.cdrom }
   }
 
   private runtimeDir(id: string) {
@@ -138,13 +143,32 @@ export class QemuBackend implements Backend {
     } else if (spec.boot.type === 'disk') {
       fields['disk.image'] = 'Choose an existing disk image to boot from'
     }
+    for (const [index, drive] of spec.drives.entries()) {
+      const problem = await inspectImage(this.qemuImg, drive.file).then(
+        (image) =>
+          image.kind === 'iso'
+            ? 'This is an ISO image: put it in the CD drive'
+            : image.format !== drive.format
+              ? `${drive.file} is ${image.format}, not ${drive.format}`
+              : null,
+        (error: Error) => error.message,
+      )
+      if (problem) fields[`drives.${index}.file`] = problem
+    }
+    if (spec.cdrom?.file) {
+      const problem = await inspectImage(this.qemuImg, spec.cdrom.file).then(
+        (image) => (image.kind === 'iso' ? null : `${spec.cdrom!.file} is not an ISO image`),
+        (error: Error) => error.message,
+      )
+      if (problem) fields['cdrom.file'] = problem
+    }
     return fields
   }
 
   async commandLine(definition: MachineDefinition): Promise<string[]> {
     const disk = this.diskPath(definition)
     let format = 'qcow2'
-    if (disk) format = await inspectImage(this.qemuImg, disk).then((i) => i.format, () => 'qcow2')
+    if (disk) format = await imageFormat(this.qemuImg, disk).catch(() => 'qcow2')
     return buildQemuArgv({
       spec: definition.spec,
       binary: this.qemuBinary,
@@ -176,7 +200,14 @@ export class QemuBackend implements Backend {
     const kvm = await qmp.execute<{ enabled: boolean }>('query-kvm').catch(() => ({ enabled: false }))
     await this.console(id).attach(join(dir, runtimeFiles.serial)).catch(() => undefined)
     this.watch(id, qmp, null)
-    this.update(id, { state: qemuStatusToState(status.status), accelerator: kvm.enabled ? 'kvm' : 'tcg', lastError: null })
+    const cdrom = definition.spec.cdrom ? await this.insertedDisc(qmp) : undefined
+    this.update(id, {
+      state: qemuStatusToState(status.status),
+      accelerator: kvm.enabled ? 'kvm' : 'tcg',
+      lastError: null,
+      drives: await this.attachedDrives(qmp, definition),
+      cdrom,
+    })
   }
 
   async start(definition: MachineDefinition): Promise<void> {
@@ -200,7 +231,7 @@ export class QemuBackend implements Backend {
           await mkdir(this.options.paths.images, { recursive: true })
           await createQcow2(this.qemuImg, disk, spec.disk.sizeMiB)
         }
-        format = (await inspectImage(this.qemuImg, disk)).format
+        format = await imageFormat(this.qemuImg, disk)
       }
       const { accelerator } = await this.accelerator()
       const argv = buildQemuArgv({
@@ -216,7 +247,8 @@ export class QemuBackend implements Backend {
       await this.console(id).attach(join(dir, runtimeFiles.serial))
       this.watch(id, qmp, child)
       await qmp.execute('cont')
-      this.update(id, { state: 'running', accelerator, lastError: null, child })
+      const drives = new Map(spec.drives.map((drive) => [drive.id, launched(drive)]))
+      this.update(id, { state: 'running', accelerator, lastError: null, child, drives, cdrom: spec.cdrom ? spec.cdrom.file : undefined })
     } catch (error) {
       if (child && child.exitCode === null) child.kill('SIGKILL')
       const message = error instanceof Error ? error.message : String(error)
@@ -308,7 +340,7 @@ export class QemuBackend implements Backend {
       lastError = `QEMU ${how}. Last output: ${await this.stderrTail(id, 3)}`
     }
     await rm(this.runtimeDir(id), { recursive: true, force: true })
-    this.update(id, { state: clean ? 'stopped' : 'crashed', lastError, qmp: null, child: null, accelerator: null })
+    this.update(id, { state: clean ? 'stopped' : 'crashed', lastError, qmp: null, child: null, accelerator: null, drives: new Map(), cdrom: undefined })
   }
 
   private requireQmp(definition: MachineDefinition): QmpClient {
@@ -345,6 +377,89 @@ export class QemuBackend implements Backend {
     this.update(definition.id, { state: 'running' })
   }
 
+  async attachDrive(definition: MachineDefinition, drive: Drive, options: { persistent: boolean }): Promise<void> {
+    const qmp = this.requireQmp(definition)
+    const { blockdev, device } = driveOptions(drive)
+    try {
+      await qmp.execute('blockdev-add', blockdev)
+    } catch (error) {
+      throw explainQmpError(error, drive.file)
+    }
+    try {
+      await qmp.execute('device_add', device)
+    } catch (error) {
+      await qmp.execute('blockdev-del', { 'node-name': drive.id }).catch(() => undefined)
+      throw explainQmpError(error, drive.file)
+    }
+    this.setDrive(definition.id, drive.id, { drive, persistent: options.persistent, state: 'attached', error: null })
+  }
+
+  async detachDrive(definition: MachineDefinition, driveId: string): Promise<void> {
+    const qmp = this.requireQmp(definition)
+    const live = this.status(definition.id).drives.get(driveId)
+    if (!live) throw new BerthError('not_found', `No drive ${driveId} is attached to ${definition.spec.name}`)
+    this.setDrive(definition.id, driveId, { ...live, state: 'detaching', error: null })
+    const device = `${driveId}-dev`
+    // The guest must let go of a PCI disk first: QEMU says so with DEVICE_DELETED for this device.
+    const deleted = new Promise<boolean>((resolve) => {
+      const timer = setTimeout(() => (sub.dispose(), resolve(false)), 20_000)
+      const sub = qmp.onEvent((event) => {
+        if (event.event === 'DEVICE_DELETED' && event.data?.device === device) {
+          clearTimeout(timer)
+          sub.dispose()
+          resolve(true)
+        }
+      })
+    })
+    try {
+      await qmp.execute('device_del', { id: device })
+      if (!(await deleted)) throw new BerthError('failed', 'The guest did not release the disk within 20 s (is it mounted?)')
+      await qmp.execute('blockdev-del', { 'node-name': driveId })
+    } catch (error) {
+      const message = error instanceof Error ? error.message : String(error)
+      this.setDrive(definition.id, driveId, { ...live, state: 'failed', error: message })
+      throw error instanceof BerthError ? error : new BerthError('failed', message)
+    }
+    this.setDrive(definition.id, driveId, null)
+  }
+
+  async changeMedium(definition: MachineDefinition, file: string | null): Promise<void> {
+    const qmp = this.requireQmp(definition)
+    try {
+      if (file) await qmp.execute('blockdev-change-medium', { id: CDROM_DEVICE, filename: file, format: 'raw', 'read-only-mode': 'read-only' })
+      else await qmp.execute('eject', { id: CDROM_DEVICE, force: true })
+    } catch (error) {
+      throw explainQmpError(error, file ?? 'the disc')
+    }
+    this.update(definition.id, { cdrom: file })
+  }
+
+  private setDrive(id: string, driveId: string, live: LiveDrive | null): void {
+    const drives = new Map(this.status(id).drives)
+    if (live) drives.set(driveId, live)
+    else drives.delete(driveId)
+    this.update(id, { drives })
+  }
+
+  /** After a re-attach: the drives QEMU really has, matched with the definition's. */
+  private async attachedDrives(qmp: QmpClient, definition: MachineDefinition): Promise<Map<string, LiveDrive>> {
+    const nodes = await qmp.execute<{ 'node-name': string; file: string; drv: string; ro: boolean }[]>('query-named-block-nodes')
+    const inSpec = new Map(definition.spec.drives.map((d) => [d.id, d]))
+    const drives = new Map<string, LiveDrive>()
+    for (const node of nodes) {
+      if (!/^d[a-z0-9]{4,15}$/.test(node['node-name'])) continue
+      const known = inSpec.get(node['node-name'])
+      const drive = known ?? { id: node['node-name'], file: node.file, format: node.drv, bus: 'virtio' as const, readOnly: node.ro }
+      drives.set(drive.id, { drive, persistent: Boolean(known), state: 'attached', error: null })
+    }
+    return drives
+  }
+
+  private async insertedDisc(qmp: QmpClient): Promise<string | null> {
+    const blocks = await qmp.execute<{ qdev?: string; inserted?: { file: string } }[]>('query-block')
+    return blocks.find((b) => b.qdev === CDROM_DEVICE)?.inserted?.file ?? null
+  }
+
   async openConsole(definition: MachineDefinition, stream: ConsoleStream): Promise<void> {
     await this.console(definition.id).open(stream)
   }
@@ -377,6 +492,18 @@ export class QemuBackend implements Backend {
     this.runs.clear()
     this.consoles.clear()
   }
+}
+
+const launched = (drive: Drive): LiveDrive => ({ drive, persistent: true, state: 'attached', error: null })
+
+/** QEMU's words for common refusals, turned into what the person can do about them. */
+function explainQmpError(error: unknown, file: string): BerthError {
+  if (!(error instanceof QmpError)) return error instanceof BerthError ? error : new BerthError('failed', String(error))
+  if (/lock/i.test(error.message))
+    return new BerthError('conflict', `${file} is in use by another program (another virtual machine?): stop it first`)
+  if (/Duplicate (device|node)|in use/i.test(error.message))
+    return new BerthError('conflict', `${file} is already attached to this machine`)
+  return new BerthError('failed', `QEMU refused: ${error.message}`)
 }
 
 function qemuStatusToState(status: string): MachineState {

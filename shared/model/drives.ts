@@ -1,0 +1,48 @@
+import { z } from 'zod'
+import { absolutePath } from './zod-fields'
+
+export const driveBuses = ['virtio', 'scsi', 'usb', 'ide'] as const
+/** Buses QEMU can add a disk to while the guest runs (IDE cannot). */
+export const hotplugBuses = ['virtio', 'scsi', 'usb'] as const
+export const driveBusSchema = z.enum(driveBuses)
+export type DriveBus = z.infer<typeof driveBusSchema>
+
+export const driveIdSchema = z.string().regex(/^d[a-z0-9]{4,15}$/, 'Not a drive id')
+
+/** A disk image attached to a machine. The format is what qemu-img read from the file, never guessed. */
+export const driveSchema = z.object({
+  id: driveIdSchema,
+  file: absolutePath,
+  format: z.string().regex(/^[a-z0-9]{2,10}$/, 'Not an image format'),
+  bus: driveBusSchema.default('virtio'),
+  readOnly: z.boolean().default(false),
+})
+export type Drive = z.infer<typeof driveSchema>
+
+/** The CD drive every new VM gets, so a disc can always be inserted; file null = empty. */
+export const cdromSchema = z.object({ file: absolutePath.nullable() })
+
+export const driveStateSchema = z.enum(['defined', 'attached', 'detaching', 'failed'])
+export const driveViewSchema = driveSchema.extend({
+  /** Kept in the machine's definition (attached again at the next start), or live only. */
+  persistent: z.boolean(),
+  state: driveStateSchema,
+  error: z.string().nullable(),
+})
+export type DriveView = z.infer<typeof driveViewSchema>
+
+export const imageInfoSchema = z.object({
+  path: z.string(),
+  format: z.string(),
+  /** An ISO 9660 image goes into the CD drive; everything else is attached as a disk. */
+  kind: z.enum(['disk', 'iso']),
+  virtualSize: z.number(),
+  fileSize: z.number(),
+  /** The file cannot be written by Berth: it will be attached read-only. */
+  readOnly: z.boolean(),
+  /** Backing files, nearest first. */
+  backingChain: z.array(z.string()),
+  /** Backing files outside the allowed directories: attaching needs the person's confirmation. */
+  backingOutsideAllowed: z.array(z.string()),
+})
+export type ImageInfo = z.infer<typeof imageInfoSchema>
