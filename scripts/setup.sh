@@ -20,6 +20,7 @@ if [ "$mode" = test ]; then
     "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf fonts-dejavu-core"
     "/bin/busybox busybox-static"
     "xz xz-utils"
+    "xorriso xorriso"
   )
 fi
 

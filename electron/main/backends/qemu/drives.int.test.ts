@@ -1,0 +1,179 @@
+// Attaching images to the real test guest: hot-plug, unplug, media change, and the refusals.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { execFileSync } from 'node:child_process'
+import { mkdirSync, openSync, readSync, closeSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import type { BerthError } from '../../../../shared/errors'
+import type { Machine } from '../../../../shared/model/machine'
+import { startHarness, tinyGuestSpec, watchConsole, type Harness } from '../../testing/harness'
+
+let h: Harness
+let vm: Machine
+let console_: Awaited<ReturnType<typeof watchConsole>>
+let dir: string
+
+const qemuImg = (...args: string[]) => execFileSync('qemu-img', args, { encoding: 'utf8' })
+const failure = (call: Promise<unknown>) =>
+  call.then(
+    () => {
+      throw new Error('expected the call to fail')
+    },
+    (e: unknown) => e as BerthError,
+  )
+
+/** Runs a command in the guest and waits for its output to end with a marker. */
+async function guest(command: string, timeoutMs = 30_000): Promise<string> {
+  const marker = `done-${Math.random().toString(36).slice(2, 8)}`
+  const before = console_.text.length
+  console_.type(`${command}; echo ${marker.slice(0, 5)}""${marker.slice(5)}\r`)
+  await console_.waitFor(new RegExp(`\\n${marker}`), timeoutMs)
+  return console_.text.slice(before)
+}
+
+/** Asks the guest again until its answer matches (devices appear a moment after the hot-plug). */
+async function until(command: string, pattern: RegExp, timeoutMs = 30_000): Promise<string> {
+  const deadline = Date.now() + timeoutMs
+  for (;;) {
+    const out = await guest(command)
+    if (pattern.test(out)) return out
+    if (Date.now() > deadline) throw new Error(`The guest never answered ${pattern} to ${command}; last:\n${out}`)
+    await new Promise((r) => setTimeout(r, 300))
+  }
+}
+
+beforeAll(async () => {
+  h = await startHarness()
+  dir = join(h.home, 'files')
+  mkdirSync(dir)
+  vm = await h.client.call('machines.create', { spec: tinyGuestSpec('drives') })
+  await h.client.call('machines.start', { id: vm.id })
+  console_ = await watchConsole(h.client, vm.id)
+  await console_.waitFor(/guest# /)
+})
+afterAll(async () => {
+  await h?.cleanup()
+})
+
+describe('drives on a running VM (real QEMU)', () => {
+  it('hot-plugs a qcow2 on virtio and a raw image on SCSI; the guest sees both; detach removes them', async () => {
+    const qcow2 = join(dir, 'data.qcow2')
+    const raw = join(dir, 'data.img')
+    qemuImg('create', '-q', '-f', 'qcow2', qcow2, '32M')
+    qemuImg('create', '-q', '-f', 'raw', raw, '16M')
+
+    const inspected = await h.client.call('images.inspect', { path: qcow2 })
+    expect(inspected).toMatchObject({ format: 'qcow2', kind: 'disk', virtualSize: 32 * 1024 * 1024, backingChain: [] })
+
+    let machine = await h.client.call('drives.attach', { id: vm.id, path: qcow2, persist: false })
+    machine = await h.client.call('drives.attach', { id: vm.id, path: raw, bus: 'scsi', persist: false })
+    expect(machine.drives.map((d) => [d.file, d.format, d.bus, d.state, d.persistent])).toEqual([
+      [qcow2, 'qcow2', 'virtio', 'attached', false],
+      [raw, 'raw', 'scsi', 'attached', false],
+    ])
+    const seen = await until('cat /proc/partitions', /^(?=[\s\S]*16384 sd[a-z])(?=[\s\S]*32768 vda)/)
+
+    // Write through the guest, detach, read the bytes on the host.
+    const sd = /16384 (sd[a-z])/.exec(seen)![1]
+    await guest(`echo -n written-by-the-guest > /dev/${sd}; sync`)
+    const scsi = machine.drives.find((d) => d.bus === 'scsi')!
+    machine = await h.client.call('drives.detach', { id: vm.id, driveId: scsi.id })
+    expect(machine.drives.map((d) => d.file)).toEqual([qcow2])
+    const fd = openSync(raw, 'r')
+    const head = Buffer.alloc(20)
+    readSync(fd, head, 0, 20, 0)
+    closeSync(fd)
+    expect(head.toString()).toBe('written-by-the-guest')
+
+    const virtio = machine.drives[0]!
+    machine = await h.client.call('drives.detach', { id: vm.id, driveId: virtio.id })
+    expect(machine.drives).toEqual([])
+    const after = await until('cat /proc/partitions', /major/)
+    expect(after).not.toMatch(/vda/)
+    expect(after).not.toMatch(new RegExp(`${sd}\\b`))
+  })
+
+  it('puts an ISO in the CD drive; the guest reads a file from it; eject empties the drive', async () => {
+    const content = join(dir, 'iso-content')
+    mkdirSync(content)
+    writeFileSync(join(content, 'hello.txt'), 'hello from the disc\n')
+    const iso = join(dir, 'disc.iso')
+    execFileSync('xorriso', ['-as', 'mkisofs', '-quiet', '-o', iso, content])
+    expect(await h.client.call('images.inspect', { path: iso })).toMatchObject({ format: 'raw', kind: 'iso' })
+
+    let machine = await h.client.call('drives.attach', { id: vm.id, path: iso, persist: false })
+    expect(machine.cdrom).toEqual({ file: iso })
+    await guest('mkdir -p /cd')
+    await until('mount -t iso9660 -o ro /dev/sr0 /cd 2>&1; cat /cd/hello.txt; umount /cd', /hello from the disc/)
+    machine = await h.client.call('drives.eject', { id: vm.id })
+    expect(machine.cdrom).toEqual({ file: null })
+  })
+
+  it('refuses what cannot be attached, with a clear reason, and changes nothing', async () => {
+    const text = join(dir, 'notes.txt')
+    writeFileSync(text, 'a shopping list\n'.repeat(64))
+    const zip = join(dir, 'photos.zip')
+    writeFileSync(zip, Buffer.concat([Buffer.from('PK\x03\x04'), Buffer.alloc(4096)]))
+    const attach = (path: string, extra = {}) => failure(h.client.call('drives.attach', { id: vm.id, path, ...extra }))
+
+    expect((await attach(text)).message).toMatch(/looks like a text file, not a disk image/)
+    expect((await attach(zip)).message).toMatch(/looks like a ZIP archive, not a disk image/)
+    expect((await attach(dir)).message).toMatch(/is a folder, not a disk image/)
+    expect((await attach('/dev/null')).message).toMatch(/is a device node/)
+    expect((await attach(join(dir, 'missing.qcow2'))).message).toMatch(/does not exist/)
+
+    const disk = join(dir, 'once.qcow2')
+    qemuImg('create', '-q', '-f', 'qcow2', disk, '8M')
+    const ide = await attach(disk, { bus: 'ide' })
+    expect(ide.details).toEqual({ fields: { bus: 'IDE disks cannot be added while the machine runs: choose virtio, SCSI or USB' } })
+    await h.client.call('drives.attach', { id: vm.id, path: disk, persist: false })
+    expect((await attach(disk)).message).toMatch(/is already attached to drives/)
+
+    // Another running VM holding the image.
+    const other = await h.client.call('machines.create', { spec: tinyGuestSpec('other') })
+    await h.client.call('machines.start', { id: other.id })
+    const inUse = await failure(h.client.call('drives.attach', { id: other.id, path: disk }))
+    expect(inUse.message).toMatch(/is in use by drives, which is running/)
+    await h.client.call('machines.stop', { id: other.id, force: true })
+
+    const { machines } = await h.client.call('machines.list', {})
+    expect(machines.find((m) => m.id === vm.id)!.drives.map((d) => d.file)).toEqual([disk])
+    await h.client.call('drives.detach', { id: vm.id, driveId: machines.find((m) => m.id === vm.id)!.drives[0]!.id })
+  })
+
+  it('asks before using backing files outside the allowed folders', async () => {
+    const elsewhere = join(h.home, 'elsewhere')
+    mkdirSync(elsewhere)
+    const base = join(elsewhere, 'base.qcow2')
+    const overlay = join(dir, 'overlay.qcow2')
+    qemuImg('create', '-q', '-f', 'qcow2', base, '8M')
+    qemuImg('create', '-q', '-f', 'qcow2', '-b', base, '-F', 'qcow2', overlay)
+    const info = await h.client.call('images.inspect', { path: overlay })
+    expect(info.backingChain).toEqual([base])
+    expect(info.backingOutsideAllowed).toEqual([base])
+    const refused = await failure(h.client.call('drives.attach', { id: vm.id, path: overlay, persist: false }))
+    expect(refused).toMatchObject({ code: 'conflict', details: { needsConfirmation: 'backing', files: [base] } })
+    const machine = await h.client.call('drives.attach', { id: vm.id, path: overlay, persist: false, allowOutsideBacking: true })
+    const drive = machine.drives.find((d) => d.file === overlay)!
+    await h.client.call('drives.detach', { id: vm.id, driveId: drive.id })
+  })
+
+  it('a drive kept in the definition is attached at the next start and survives a Berth restart', async () => {
+    const disk = join(dir, 'kept.qcow2')
+    qemuImg('create', '-q', '-f', 'qcow2', disk, '24M')
+    let machine = await h.client.call('drives.attach', { id: vm.id, path: disk, bus: 'usb', persist: true })
+    expect(machine.drives.find((d) => d.file === disk)).toMatchObject({ persistent: true, state: 'attached', bus: 'usb' })
+    await until('cat /proc/partitions', /24576 sd[a-z]/)
+    await h.client.call('machines.stop', { id: vm.id, force: true })
+    machine = (await h.client.call('machines.list', {})).machines.find((m) => m.id === vm.id)!
+    expect(machine.drives.find((d) => d.file === disk)).toMatchObject({ state: 'defined' })
+
+    await h.client.call('machines.start', { id: vm.id })
+    console_ = await watchConsole(h.client, vm.id)
+    await console_.waitFor(/guest# $|guest# \x1b\[6n$/)
+    await h.restart()
+    console_ = await watchConsole(h.client, vm.id)
+    machine = (await h.client.call('machines.list', {})).machines.find((m) => m.id === vm.id)!
+    expect(machine.drives.find((d) => d.file === disk)).toMatchObject({ state: 'attached', persistent: true })
+    await until('cat /proc/partitions', /24576 sd[a-z]/)
+  })
+})
