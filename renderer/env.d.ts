@@ -7,6 +7,7 @@ declare global {
     berthBridge?: {
       send(frame: Frame): void
       onFrame(listener: (frame: unknown) => void): () => void
+      pathForFile(file: File): string
     }
   }
 }

@@ -58,7 +58,8 @@ export async function createBerthServer(options: BerthServerOptions = {}): Promi
   }
   const streams: StreamHandlers = {
     'console.open': async ({ id }, stream) => machines.openConsole(id, stream),
-    'images.upload': async (input, stream) => receiveUpload(paths.images, input, stream),
+    'images.upload': async (input, stream) =>
+      receiveUpload(paths.images, input, stream, async (path) => void (await machines.inspectImage(path))),
   }
   const rpc = new RpcServer({ methods, streams, onRefused: (reason) => options.log?.(`refused: ${reason}`) })
   machines.onDidChange((id) => rpc.broadcast('machines.changed', { id }))

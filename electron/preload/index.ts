@@ -1,5 +1,6 @@
-// The preload is a frame pipe only: it knows no method names. Sandboxed, context-isolated.
-import { contextBridge, ipcRenderer, type IpcRendererEvent } from 'electron'
+// The preload is a frame pipe only (it knows no method names), plus the path of a dropped file.
+// Sandboxed, context-isolated.
+import { contextBridge, ipcRenderer, webUtils, type IpcRendererEvent } from 'electron'
 
 const CHANNEL = 'berth:frame'
 
@@ -11,5 +12,9 @@ contextBridge.exposeInMainWorld('berthBridge', {
     const handler = (_event: IpcRendererEvent, frame: unknown) => listener(frame)
     ipcRenderer.on(CHANNEL, handler)
     return () => ipcRenderer.off(CHANNEL, handler)
+  },
+  /** A dropped file's path on this host: the image is used in place, never copied. */
+  pathForFile(file: File): string {
+    return webUtils.getPathForFile(file)
   },
 })

@@ -9,6 +9,7 @@ import { ImageError, inspectImage } from '../backends/qemu/image'
 import type { Backend, ConsoleStream } from '../backends/backend'
 import { MachineStore } from '../store/machine-store'
 
+const ideRefusal = 'IDE disks cannot be added while the machine runs: choose virtio, SCSI or USB'
 const newDriveId = () => `d${randomBytes(5).toString('hex')}`
 
 export class MachineService {
@@ -122,7 +123,7 @@ export class MachineService {
         return this.view(this.get(id))
       }
       if (running && !(hotplugBuses as readonly string[]).includes(request.bus))
-        throw fieldErrors({ bus: 'IDE disks cannot be added while the machine runs: choose virtio, SCSI or USB' })
+        throw fieldErrors({ bus: ideRefusal }, ideRefusal)
       const drive: Drive = { id: newDriveId(), file: path, format: image.format, bus: request.bus, readOnly: image.readOnly }
       if (running) await this.backend.attachDrive(definition, drive, { persistent: keep })
       if (keep) await this.update(definition, { ...definition.spec, drives: [...definition.spec.drives, drive] })

@@ -32,7 +32,16 @@ async function linkUnique(temp: string, dir: string, name: string): Promise<stri
   throw new BerthError('conflict', `Too many files named like ${name} in ${dir}`)
 }
 
-export async function receiveUpload(imagesDir: string, input: { name: string; size: number }, stream: UploadStream): Promise<void> {
+/**
+ * accept: checks the complete file before it gets its real name, throwing the reason it is not
+ * wanted (not a disk image, say): then nothing is left behind.
+ */
+export async function receiveUpload(
+  imagesDir: string,
+  input: { name: string; size: number },
+  stream: UploadStream,
+  accept: (path: string) => Promise<void>,
+): Promise<void> {
   await mkdir(imagesDir, { recursive: true })
   const name = safeImageName(input.name)
   const temp = join(imagesDir, `.${name}.${randomBytes(4).toString('hex')}.part`)
@@ -63,13 +72,16 @@ export async function receiveUpload(imagesDir: string, input: { name: string; si
       try {
         await file.sync()
         await file.close()
+        await accept(temp)
         const path = await linkUnique(temp, imagesDir, name)
         await unlink(temp)
         finished = true
         stream.control({ path })
         stream.close()
       } catch (error) {
-        stream.close({ code: 'failed', message: `Could not store ${name}: ${(error as Error).message}` })
+        await unlink(temp).catch(() => undefined)
+        const why = (error as Error).message.replaceAll(temp, input.name)
+        stream.close({ code: 'invalid_input', message: why })
       }
     })()
   })
