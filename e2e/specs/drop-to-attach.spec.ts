@@ -61,6 +61,8 @@ test('drag a qcow2 onto a running VM: upload, attach, the guest sees the disk', 
   const row = page.getByRole('row', { name: /Drive .*images\/data\.qcow2/ })
   await expect(row).toContainText('attached')
   await expect(row).toContainText('virtio')
+  // The browser-mode chooser lists Berth's image folder; the uploaded image is there, attached.
+  await expect(page.getByRole('button', { name: 'Attach data.qcow2' })).toHaveText('Attached')
   await page.screenshot({ path: 'test-results/e2e/drives-after-drop.png' })
 
   await page.getByRole('tab', { name: 'Serial console' }).click()

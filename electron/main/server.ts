@@ -51,6 +51,7 @@ export async function createBerthServer(options: BerthServerOptions = {}): Promi
     'machines.pause': async ({ id }) => machines.pause(id),
     'machines.resume': async ({ id }) => machines.resume(id),
     'machines.remove': async ({ id, deleteImages }) => machines.remove(id, { deleteImages }),
+    'images.list': async () => machines.listImages(),
     'images.inspect': async ({ path }) => machines.inspectImage(path),
     'drives.attach': async ({ id, ...request }) => machines.attach(id, request),
     'drives.detach': async ({ id, driveId }) => machines.detach(id, driveId),

@@ -39,6 +39,15 @@ export const contract = {
       input: z.object({ id: machineIdSchema, deleteImages: z.boolean().default(false) }).strict(),
       output: z.object({ removed: z.literal(true) }),
     },
+    /** The files in the folders Berth may attach from without asking (its image folder). */
+    'images.list': {
+      input: empty,
+      output: z.object({
+        folders: z.array(
+          z.object({ dir: z.string(), images: z.array(z.object({ path: z.string(), name: z.string(), size: z.number() })) }),
+        ),
+      }),
+    },
     /** What a file is (disk image or ISO, format, backing chain), before attaching it. */
     'images.inspect': { input: z.object({ path: absolutePath }).strict(), output: imageInfoSchema },
     /**

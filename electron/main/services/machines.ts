@@ -1,7 +1,8 @@
 // Machine definitions (store) + their runtime (backend): the methods the contract names.
 import { totalmem } from 'node:os'
 import { BerthError, fieldErrors, type FieldErrors } from '../../../shared/errors'
-import { resolve } from 'node:path'
+import { join, resolve } from 'node:path'
+import { readdir, stat } from 'node:fs/promises'
 import { randomBytes } from 'node:crypto'
 import type { BrokenDefinition, Machine, MachineDefinition, MachineSpec } from '../../../shared/model/machine'
 import { hotplugBuses, type Drive, type DriveBus, type DriveView, type ImageInfo } from '../../../shared/model/drives'
@@ -88,6 +89,21 @@ export class MachineService {
     const live = [...this.backend.status(definition.id).drives.values()].map((d) => d.drive.file)
     const disc = this.view(definition).cdrom?.file
     return [...(spec.disk?.image ? [spec.disk.image] : []), ...spec.drives.map((d) => d.file), ...live, ...(disc ? [disc] : [])]
+  }
+
+  async listImages(): Promise<{ folders: { dir: string; images: { path: string; name: string; size: number }[] }[] }> {
+    const folders = []
+    for (const dir of this.allowedImageDirs) {
+      const entries = await readdir(dir, { withFileTypes: true }).catch(() => [])
+      const images = []
+      for (const entry of entries) {
+        if (!entry.isFile() || entry.name.startsWith('.')) continue
+        const path = join(dir, entry.name)
+        images.push({ path, name: entry.name, size: (await stat(path)).size })
+      }
+      folders.push({ dir, images: images.sort((a, b) => a.name.localeCompare(b.name)) })
+    }
+    return { folders }
   }
 
   async inspectImage(path: string): Promise<ImageInfo> {
