@@ -2,6 +2,7 @@
 // Results go to the console and to bench/results.json.
 import { writeFileSync } from 'node:fs'
 import { firstSerialByte } from './first-serial-byte'
+import { hotplugToGuest } from './hotplug'
 
 export interface BenchResult {
   name: string
@@ -13,10 +14,12 @@ export interface BenchResult {
   samples: { berth: number[]; baseline: number[] }
 }
 
-const results: BenchResult[] = [await firstSerialByte(Number(process.env.BERTH_BENCH_RUNS ?? 7))]
+const runs = Number(process.env.BERTH_BENCH_RUNS ?? 7)
+const results: BenchResult[] = [await firstSerialByte(runs), await hotplugToGuest(Math.max(runs, 10))]
 
 for (const r of results)
   console.log(
-    `${r.name}: Berth ${r.berth.toFixed(0)} ${r.unit}, baseline ${r.baseline.toFixed(0)} ${r.unit}, ratio ${r.ratio.toFixed(3)} (goal ${r.goal})`,
+    `${r.name}: Berth ${r.berth.toFixed(0)} ${r.unit}, baseline ${r.baseline.toFixed(0)} ${r.unit}, ` +
+      `difference ${(r.berth - r.baseline).toFixed(0)} ${r.unit}, ratio ${r.ratio.toFixed(3)} (goal ${r.goal})`,
   )
 writeFileSync(new URL('./results.json', import.meta.url), JSON.stringify({ date: new Date().toISOString(), results }, null, 2) + '\n')

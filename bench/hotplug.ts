@@ -1,0 +1,124 @@
+// "attach → the guest sees the disk" through Berth's API (what a drop does once the file is on the
+// host) against the bare QMP hot-plug (blockdev-add + device_add) on a raw QEMU, in the same run.
+import { spawn } from 'node:child_process'
+import { execFileSync } from 'node:child_process'
+import { mkdirSync } from 'node:fs'
+import { createConnection } from 'node:net'
+import { join } from 'node:path'
+import { startHarness, tinyGuestSpec, watchConsole } from '../electron/main/testing/harness'
+import { QmpClient } from '../electron/main/backends/qemu/qmp'
+import { driveOptions } from '../electron/main/backends/qemu/argv'
+import { qemuSpecSchema } from '../shared/model/machine'
+import { median } from './stats'
+import type { BenchResult } from './run'
+
+interface GuestConsole {
+  type(text: string): void
+  waitFor(pattern: RegExp, timeoutMs?: number): Promise<void>
+}
+
+/** A plain client on a QEMU serial socket. */
+async function rawConsole(path: string): Promise<GuestConsole> {
+  const socket = createConnection(path)
+  await new Promise((r) => socket.once('connect', r))
+  let text = ''
+  socket.on('data', (d) => (text += d.toString()))
+  return {
+    type: (line) => void socket.write(line),
+    async waitFor(pattern, timeoutMs = 30_000) {
+      const deadline = Date.now() + timeoutMs
+      while (!pattern.test(text)) {
+        if (Date.now() > deadline) throw new Error(`raw console never showed ${pattern}`)
+        await new Promise((r) => setTimeout(r, 2))
+      }
+    },
+  }
+}
+
+let trial = 0
+/** Starts a watcher in the guest that prints a marker once a virtio disk appears; returns its wait. */
+async function watchForDisk(guest: GuestConsole): Promise<() => Promise<void>> {
+  const n = ++trial
+  guest.type(`until grep -q vd /proc/partitions; do usleep 2000; done; echo SE""EN-${n}\r`)
+  await guest.waitFor(new RegExp(`SE""EN-${n}\\r?\\n`)) // the loop is running once its echo is complete
+  await new Promise((r) => setTimeout(r, 100))
+  return () => guest.waitFor(new RegExp(`\\nSEEN-${n}`))
+}
+
+export async function hotplugToGuest(runs: number): Promise<BenchResult> {
+  const h = await startHarness()
+  const samples = { berth: [] as number[], baseline: [] as number[] }
+  let raw: ReturnType<typeof spawn> | null = null
+  try {
+    const images = join(h.home, 'bench-images')
+    mkdirSync(images)
+    const disk = join(images, 'disk.qcow2')
+    execFileSync('qemu-img', ['create', '-q', '-f', 'qcow2', disk, '64M'])
+
+    const spec = qemuSpecSchema.parse(tinyGuestSpec('bench-hotplug'))
+    const vm = await h.client.call('machines.create', { spec })
+    await h.client.call('machines.start', { id: vm.id })
+    const berthGuest = await watchConsole(h.client, vm.id)
+    await berthGuest.waitFor(/guest# /)
+
+    // The same machine, started by hand, driven by a bare QMP client.
+    const { argv } = await h.client.call('machines.preview', { spec: { ...spec, name: 'bench-raw' } })
+    const dir = join(h.home, 'raw')
+    mkdirSync(dir)
+    const rawArgv = argv
+      .filter((a) => a !== '-S')
+      .map((a) => a.replace(/(unix:|path=)[^,]*\/(qmp|serial)\.sock/, `$1${dir}/$2.sock`).replace(/logfile=[^,]*/, `logfile=${dir}/serial.log`))
+    rawArgv[rawArgv.indexOf('-pidfile') + 1] = join(dir, 'qemu.pid')
+    raw = spawn(rawArgv[0]!, rawArgv.slice(1), { stdio: 'ignore' })
+    let qmp: QmpClient | null = null
+    for (let i = 0; i < 500 && !qmp; i++) {
+      qmp = await QmpClient.connect(join(dir, 'qmp.sock'), 1000).catch(() => null)
+      if (!qmp) await new Promise((r) => setTimeout(r, 10))
+    }
+    if (!qmp) throw new Error('raw QEMU did not open QMP')
+    const rawGuest = await rawConsole(join(dir, 'serial.sock'))
+    rawGuest.type('\r')
+    await rawGuest.waitFor(/guest# /, 60_000)
+
+    for (let run = 0; run < runs; run++) {
+      // Berth: one API call, as the drop dialog makes it.
+      let seen = await watchForDisk(berthGuest)
+      let begun = performance.now()
+      const machine = await h.client.call('drives.attach', { id: vm.id, path: disk, persist: false })
+      await seen()
+      samples.berth.push(performance.now() - begun)
+      await h.client.call('drives.detach', { id: vm.id, driveId: machine.drives[0]!.id })
+
+      // Bare QMP on the raw VM, with the same options.
+      const drive = { id: `dbench${run}`, file: disk, format: 'qcow2', bus: 'virtio' as const, readOnly: false }
+      const { blockdev, device } = driveOptions(drive)
+      seen = await watchForDisk(rawGuest)
+      begun = performance.now()
+      await qmp.execute('blockdev-add', blockdev)
+      await qmp.execute('device_add', device)
+      await seen()
+      samples.baseline.push(performance.now() - begun)
+      const deleted = new Promise<void>((resolve) => {
+        const sub = qmp!.onEvent((e) => e.event === 'DEVICE_DELETED' && e.data?.device === device.id && (sub.dispose(), resolve()))
+      })
+      await qmp.execute('device_del', { id: device.id })
+      await deleted
+      await qmp.execute('blockdev-del', { 'node-name': drive.id })
+    }
+    qmp.close()
+  } finally {
+    raw?.kill('SIGKILL')
+    await h.cleanup()
+  }
+  const berth = median(samples.berth)
+  const baseline = median(samples.baseline)
+  return {
+    name: 'attach → guest sees the disk',
+    unit: 'ms',
+    berth,
+    baseline,
+    ratio: berth / baseline,
+    goal: 'within 100 ms of bare QMP',
+    samples,
+  }
+}
