@@ -10,6 +10,6 @@ export const createAppRouter = () =>
     routes: [
       { path: '/', component: HomeView },
       { path: '/new', component: CreateWizard },
-      { path: '/machines/:id/:tab(overview|drives|console)?', component: MachinePage, props: true },
+      { path: '/machines/:id/:tab(overview|display|drives|console)?', component: MachinePage, props: true },
     ],
   })

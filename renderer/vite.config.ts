@@ -11,5 +11,7 @@ export default defineConfig({
     outDir: fileURLToPath(new URL('../dist/renderer', import.meta.url)),
     emptyOutDir: true,
     chunkSizeWarningLimit: 1024,
+    // noVNC uses top-level await
+    target: 'es2022',
   },
 })

@@ -3,6 +3,7 @@
 import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { test, expect, terminalText } from '../fixtures/berth'
+import { createTestVm } from '../fixtures/wizard'
 import { requireTestGuest } from '../../electron/main/testing/guest'
 
 test('create, start, console, restart Berth, re-attach with scrollback', async ({ page, berth }) => {
@@ -12,6 +13,7 @@ test('create, start, console, restart Berth, re-attach with scrollback', async (
   await page.getByRole('button', { name: 'New machine' }).click()
   await page.getByLabel('Name').fill('tiny')
   await page.getByLabel('Memory (MiB)').fill('256')
+  await page.getByLabel('Screen').selectOption({ label: 'None' })
   await page.getByRole('button', { name: 'Next' }).click()
   await page.getByLabel('Kernel', { exact: true }).fill(guest.vmlinux)
   await page.getByLabel('Initrd (optional)').fill(guest.initrd)
@@ -86,15 +88,8 @@ test('bad input in the wizard: a message on the field, the values kept, nothing 
 })
 
 test('a corrupt definition file is shown with its path and reason; the others still load', async ({ page, berth }) => {
-  const guest = requireTestGuest()
   await page.goto(berth.url)
-  await page.getByRole('button', { name: 'New machine' }).click()
-  await page.getByLabel('Name').fill('survivor')
-  await page.getByRole('button', { name: 'Next' }).click()
-  await page.getByLabel('Kernel', { exact: true }).fill(guest.vmlinux)
-  await page.getByRole('button', { name: 'Next' }).click()
-  await page.getByRole('button', { name: 'Next' }).click()
-  await page.getByRole('button', { name: 'Create' }).click()
+  await createTestVm(page, 'survivor')
   await expect(page.getByRole('link', { name: 'survivor, stopped' })).toBeVisible()
 
   await berth.stop()

@@ -1,6 +1,6 @@
 /**
  * The renderer's Content Security Policy, for the Electron window and browser mode alike: only
- * Berth's own scripts; connections only back to where the page came from (its RPC WebSocket).
+ * Berth's own scripts; connections only to this machine's loopback address (RPC and display).
  * xterm.js sets element styles at run time, hence 'unsafe-inline' for styles only.
  */
 export const CONTENT_SECURITY_POLICY = [
@@ -9,7 +9,8 @@ export const CONTENT_SECURITY_POLICY = [
   "style-src 'self' 'unsafe-inline'",
   "img-src 'self' data:",
   "font-src 'self'",
-  "connect-src 'self'",
+  // the RPC WebSocket (browser mode) and the display proxy, both on 127.0.0.1 only
+  "connect-src 'self' ws://127.0.0.1:*",
   "base-uri 'none'",
   "form-action 'none'",
   "frame-ancestors 'none'",

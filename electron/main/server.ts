@@ -6,6 +6,7 @@ import { resolvePaths, type BerthPaths } from './paths'
 import { MachineService } from './services/machines'
 import { MachineStore } from './store/machine-store'
 import { receiveUpload } from './services/uploads'
+import { DisplayProxy } from './services/display-proxy'
 
 export interface BerthServer {
   rpc: RpcServer
@@ -32,6 +33,8 @@ export async function createBerthServer(options: BerthServerOptions = {}): Promi
   })
   const machines = new MachineService(new MachineStore(paths.machines), qemu, qemu.qemuImg, [paths.images])
   await machines.init()
+  const displays = new DisplayProxy(options.log)
+  await displays.start()
 
   const methods: MethodHandlers = {
     'host.info': async () => {
@@ -51,6 +54,11 @@ export async function createBerthServer(options: BerthServerOptions = {}): Promi
     'machines.pause': async ({ id }) => machines.pause(id),
     'machines.resume': async ({ id }) => machines.resume(id),
     'machines.remove': async ({ id, deleteImages }) => machines.remove(id, { deleteImages }),
+    'display.open': async ({ id }) => {
+      const { socket, protocol } = machines.displaySocket(id)
+      return { url: displays.issue(id, socket), protocol }
+    },
+    'display.screenshot': async ({ id }) => ({ png: Buffer.from(await machines.screenshot(id)).toString('base64') }),
     'images.list': async () => machines.listImages(),
     'images.inspect': async ({ path }) => machines.inspectImage(path),
     'drives.attach': async ({ id, ...request }) => machines.attach(id, request),
@@ -63,6 +71,18 @@ export async function createBerthServer(options: BerthServerOptions = {}): Promi
       receiveUpload(paths.images, input, stream, async (path) => void (await machines.inspectImage(path))),
   }
   const rpc = new RpcServer({ methods, streams, onRefused: (reason) => options.log?.(`refused: ${reason}`) })
-  machines.onDidChange((id) => rpc.broadcast('machines.changed', { id }))
-  return { rpc, machines, paths, dispose: () => qemu.dispose() }
+  machines.onDidChange((id) => {
+    rpc.broadcast('machines.changed', { id })
+    const state = qemu.status(id).state
+    if (state !== 'running' && state !== 'paused') displays.closeMachine(id)
+  })
+  return {
+    rpc,
+    machines,
+    paths,
+    dispose: () => {
+      void displays.close()
+      qemu.dispose()
+    },
+  }
 }

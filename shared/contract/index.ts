@@ -39,6 +39,16 @@ export const contract = {
       input: z.object({ id: machineIdSchema, deleteImages: z.boolean().default(false) }).strict(),
       output: z.object({ removed: z.literal(true) }),
     },
+    /**
+     * A WebSocket URL (127.0.0.1, with a ticket for this machine only) carrying the running
+     * machine's screen: VNC for noVNC, SPICE for spice-html5.
+     */
+    'display.open': {
+      input: byId,
+      output: z.object({ url: z.string(), protocol: z.enum(['vnc', 'spice']) }),
+    },
+    /** The running machine's screen as a PNG (base64), for thumbnails. */
+    'display.screenshot': { input: byId, output: z.object({ png: z.string() }) },
     /** The files in the folders Berth may attach from without asking (its image folder). */
     'images.list': {
       input: empty,

@@ -38,6 +38,14 @@ export const qemuDiskSchema = z.object({
     .max(64 * 1024 * 1024, 'At most 64 TiB'),
 })
 
+/** A graphical screen, watched in Berth's window (noVNC or spice-html5); null: serial console only. */
+export const displaySchema = z.object({
+  protocol: z.enum(['vnc', 'spice']).default('vnc'),
+  width: z.number({ error: 'Enter a width in pixels' }).int().min(640, 'At least 640 pixels').max(7680, 'At most 7680 pixels').default(1024),
+  height: z.number({ error: 'Enter a height in pixels' }).int().min(480, 'At least 480 pixels').max(4320, 'At most 4320 pixels').default(768),
+})
+export type DisplaySpec = z.infer<typeof displaySchema>
+
 export const qemuSpecSchema = z
   .object({
     kind: z.literal('qemu'),
@@ -53,6 +61,7 @@ export const qemuSpecSchema = z
     /** Further disk images, attached in this order. */
     drives: z.array(driveSchema).max(16, 'At most 16 drives').default([]),
     cdrom: cdromSchema.nullable().default({ file: null }),
+    display: displaySchema.nullable().default(null),
   })
   .superRefine((spec, ctx) => {
     if (spec.boot.type === 'disk' && !spec.disk)

@@ -8,7 +8,7 @@ import type { Machine } from '../model/machine'
 
 const machine: Machine = {
   id: 'abcdefghijkl',
-  spec: { kind: 'qemu', name: 'm', memoryMiB: 64, cores: 1, boot: { type: 'disk' }, disk: { sizeMiB: 1 }, drives: [], cdrom: null },
+  spec: { kind: 'qemu', name: 'm', memoryMiB: 64, cores: 1, boot: { type: 'disk' }, disk: { sizeMiB: 1 }, drives: [], cdrom: null, display: null },
   drives: [],
   cdrom: null,
   state: 'stopped',

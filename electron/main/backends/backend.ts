@@ -45,6 +45,10 @@ export interface Backend {
   /** Puts a disc in the running machine's CD drive, or ejects it (null). */
   changeMedium(definition: MachineDefinition, file: string | null): Promise<void>
   openConsole(definition: MachineDefinition, stream: ConsoleStream): Promise<void>
+  /** The unix socket serving the running machine's screen (VNC or SPICE). */
+  displaySocket(definition: MachineDefinition): string
+  /** The running machine's screen now, as PNG. */
+  screenshot(definition: MachineDefinition): Promise<Uint8Array>
   /** Deletes what the machine left on disk (logs, runtime files, and images Berth made when asked). */
   forget(definition: MachineDefinition, options: { deleteImages: boolean }): Promise<void>
   onDidChange(listener: (id: string) => void): void

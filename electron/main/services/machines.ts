@@ -225,6 +225,16 @@ export class MachineService {
     })
   }
 
+  displaySocket(id: string): { socket: string; protocol: 'vnc' | 'spice' } {
+    const definition = this.get(id)
+    const socket = this.backend.displaySocket(definition)
+    return { socket, protocol: definition.spec.display!.protocol }
+  }
+
+  screenshot(id: string): Promise<Uint8Array> {
+    return this.backend.screenshot(this.get(id))
+  }
+
   openConsole(id: string, stream: ConsoleStream): Promise<void> {
     return this.backend.openConsole(this.get(id), stream)
   }

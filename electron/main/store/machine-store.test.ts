@@ -14,6 +14,7 @@ const spec: MachineSpec = {
   disk: null,
   drives: [],
   cdrom: { file: null },
+  display: null,
 }
 
 let dir: string

@@ -12,6 +12,9 @@ const form = (over: Partial<WizardForm> = {}): WizardForm => ({
   diskMode: 'none',
   diskImage: '',
   diskSizeMiB: 8192,
+  display: 'none',
+  displayWidth: 1024,
+  displayHeight: 768,
   ...over,
 })
 
@@ -24,6 +27,7 @@ describe('wizard form', () => {
       cores: 1,
       boot: { type: 'kernel', kernel: '/boot/vmlinuz', initrd: undefined, append: 'console=ttyS0' },
       disk: { image: undefined, sizeMiB: 8192 },
+      display: null,
     })
   })
 

@@ -15,10 +15,13 @@ export interface WizardForm {
   diskMode: 'none' | 'new' | 'existing'
   diskImage: string
   diskSizeMiB: number | null
+  display: 'none' | 'vnc' | 'spice'
+  displayWidth: number | null
+  displayHeight: number | null
 }
 
 export const steps = [
-  { id: 'general', title: 'General', fields: ['name', 'memoryMiB', 'cores'] },
+  { id: 'general', title: 'General', fields: ['name', 'memoryMiB', 'cores', 'display'] },
   { id: 'boot', title: 'Boot', fields: ['boot'] },
   { id: 'disk', title: 'Disk', fields: ['disk'] },
   { id: 'review', title: 'Review', fields: [] },
@@ -36,6 +39,9 @@ const blank = (): WizardForm => ({
   diskMode: 'none',
   diskImage: '',
   diskSizeMiB: 8192,
+  display: 'vnc',
+  displayWidth: 1024,
+  displayHeight: 768,
 })
 
 /** Kept while the app is open: leaving the wizard, or a failed create, loses nothing. */
@@ -61,6 +67,10 @@ export function toSpec(form: WizardForm): QemuSpecInput {
       form.diskMode === 'none'
         ? null
         : { image: form.diskMode === 'existing' ? form.diskImage.trim() : optional(form.diskImage), sizeMiB: form.diskSizeMiB as number },
+    display:
+      form.display === 'none'
+        ? null
+        : { protocol: form.display, width: form.displayWidth as number, height: form.displayHeight as number },
   }
 }
 

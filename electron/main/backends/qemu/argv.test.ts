@@ -72,6 +72,16 @@ describe('buildQemuArgv', () => {
     ])
   })
 
+  it('a VNC or SPICE screen on a unix socket, at the chosen resolution; none opens a TCP port', () => {
+    const vnc = launch({ display: { protocol: 'vnc', width: 1280, height: 800 } })
+    expect(vnc.join(' ')).toContain('-device VGA,xres=1280,yres=800 -vnc unix:/run/berth/abc/vnc.sock')
+    const spice = launch({ display: { protocol: 'spice', width: 1024, height: 768 } })
+    expect(spice.join(' ')).toContain(
+      '-device qxl-vga,xres=1024,yres=768 -spice unix=on,addr=/run/berth/abc/spice.sock,disable-ticketing=on',
+    )
+    expect(launch({}).join(' ')).not.toMatch(/-vnc|-spice|VGA/)
+  })
+
   it('no CD drive when the spec says none', () => {
     expect(launch({ cdrom: null })).not.toContain('-drive')
   })

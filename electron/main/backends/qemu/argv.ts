@@ -20,6 +20,8 @@ export interface QemuLaunch {
 export const runtimeFiles = {
   qmp: 'qmp.sock',
   serial: 'serial.sock',
+  vnc: 'vnc.sock',
+  spice: 'spice.sock',
   pid: 'qemu.pid',
 } as const
 
@@ -68,6 +70,16 @@ export function buildQemuArgv(launch: QemuLaunch): string[] {
   for (const drive of spec.drives) {
     const { blockdev, device } = driveOptions(drive)
     argv.push('-blockdev', blockdevOption(blockdev), '-device', deviceOption(device))
+  }
+  if (spec.display) {
+    // The screen is served on a unix socket only; Berth proxies it to the window with a ticket.
+    const { protocol, width, height } = spec.display
+    if (protocol === 'vnc') argv.push('-device', `VGA,xres=${width},yres=${height}`, '-vnc', `unix:${at(runtimeFiles.vnc)}`)
+    else
+      argv.push(
+        '-device', `qxl-vga,xres=${width},yres=${height}`,
+        '-spice', `unix=on,addr=${at(runtimeFiles.spice)},disable-ticketing=on`,
+      )
   }
   if (spec.cdrom) {
     const medium = spec.cdrom.file ? `,file=${qemuOptionValue(spec.cdrom.file)},format=raw` : ''

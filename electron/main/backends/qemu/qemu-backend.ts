@@ -460,6 +460,25 @@ export class QemuBackend implements Backend {
     return blocks.find((b) => b.qdev === CDROM_DEVICE)?.inserted?.file ?? null
   }
 
+  displaySocket(definition: MachineDefinition): string {
+    this.requireQmp(definition)
+    const display = definition.spec.display
+    if (!display) throw new BerthError('conflict', `${definition.spec.name} has no graphical display (serial console only)`)
+    return join(this.runtimeDir(definition.id), display.protocol === 'vnc' ? runtimeFiles.vnc : runtimeFiles.spice)
+  }
+
+  async screenshot(definition: MachineDefinition): Promise<Uint8Array> {
+    const qmp = this.requireQmp(definition)
+    if (!definition.spec.display) throw new BerthError('conflict', `${definition.spec.name} has no graphical display`)
+    const file = join(this.runtimeDir(definition.id), 'screen.png')
+    await qmp.execute('screendump', { filename: file, format: 'png' })
+    try {
+      return await readFile(file)
+    } finally {
+      await rm(file, { force: true })
+    }
+  }
+
   async openConsole(definition: MachineDefinition, stream: ConsoleStream): Promise<void> {
     await this.console(definition.id).open(stream)
   }

@@ -1,0 +1,74 @@
+import { afterEach, beforeEach, describe, expect, it } from 'vitest'
+import { createServer, type Server } from 'node:net'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { WebSocket } from 'ws'
+import { DisplayProxy } from './display-proxy'
+
+let dir: string
+let proxy: DisplayProxy
+let qemu: Server
+const A = 'aaaaaaaaaaaa'
+const B = 'bbbbbbbbbbbb'
+
+beforeEach(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'berth-display-'))
+  // Stands in for QEMU's VNC socket: greets like RFB, then echoes what it receives.
+  qemu = createServer((socket) => {
+    socket.write('RFB 003.008\n')
+    socket.on('data', (d) => socket.write(d))
+    socket.on('error', () => undefined)
+  })
+  await new Promise<void>((r) => qemu.listen(join(dir, 'vnc.sock'), r))
+  proxy = new DisplayProxy()
+  await proxy.start()
+})
+
+afterEach(async () => {
+  await proxy.close()
+  qemu.close()
+  rmSync(dir, { recursive: true, force: true })
+})
+
+function connect(url: string): Promise<WebSocket> {
+  return new Promise((resolve, reject) => {
+    const ws = new WebSocket(url, ['binary'])
+    ws.once('open', () => resolve(ws))
+    ws.once('unexpected-response', (_req, res) => reject(new Error(`HTTP ${res.statusCode}`)))
+    ws.once('error', reject)
+  })
+}
+
+const firstMessage = (ws: WebSocket) => new Promise<string>((r) => ws.once('message', (d) => r(String(d))))
+
+describe('display proxy', () => {
+  it('carries the screen protocol both ways for a valid ticket, on 127.0.0.1', async () => {
+    const url = proxy.issue(A, join(dir, 'vnc.sock'))
+    expect(url).toMatch(new RegExp(`^ws://127\\.0\\.0\\.1:\\d+/display/${A}\\?ticket=[0-9a-f]{48}$`))
+    const ws = await connect(url)
+    expect(ws.protocol).toBe('binary')
+    expect(await firstMessage(ws)).toBe('RFB 003.008\n')
+    ws.send(Buffer.from('hello'))
+    expect(await firstMessage(ws)).toBe('hello')
+    ws.close()
+  })
+
+  it('refuses a missing or wrong ticket, and a ticket used for another machine', async () => {
+    const url = proxy.issue(A, join(dir, 'vnc.sock'))
+    const base = url.split('?')[0]!
+    await expect(connect(base)).rejects.toThrow('HTTP 401')
+    await expect(connect(`${base}?ticket=${'0'.repeat(48)}`)).rejects.toThrow('HTTP 401')
+    await expect(connect(url.replace(A, B))).rejects.toThrow('HTTP 401')
+    await expect(connect(url.replace('/display/', '/other/'))).rejects.toThrow('HTTP 401')
+  })
+
+  it('closes the viewers of a machine that stops, and its tickets stop working', async () => {
+    const url = proxy.issue(A, join(dir, 'vnc.sock'))
+    const ws = await connect(url)
+    const closed = new Promise<number>((r) => ws.once('close', r))
+    proxy.closeMachine(A)
+    expect(await closed).toBe(1001)
+    await expect(connect(url)).rejects.toThrow('HTTP 401')
+  })
+})

@@ -1,0 +1,111 @@
+// A VM's screen in the window: QEMU serves VNC or SPICE on a unix socket only; this proxy carries it
+// over a WebSocket on 127.0.0.1 to noVNC or spice-html5. A connection needs a ticket that Berth
+// issued for that one machine (display.open); tickets end, and connections close, when it stops.
+import { createServer, type IncomingMessage } from 'node:http'
+import { createConnection } from 'node:net'
+import { randomBytes } from 'node:crypto'
+import type { Duplex } from 'node:stream'
+import { WebSocketServer, type WebSocket } from 'ws'
+import { sameToken } from '../transports/browser-server'
+
+const HOST = '127.0.0.1'
+
+interface Ticket {
+  machineId: string
+  socketPath: string
+}
+
+export class DisplayProxy {
+  private readonly tickets = new Map<string, Ticket>()
+  private readonly open = new Map<string, Set<WebSocket>>()
+  private readonly wss = new WebSocketServer({
+    noServer: true,
+    perMessageDeflate: false,
+    // noVNC and spice-html5 ask for the "binary" subprotocol
+    handleProtocols: (protocols) => (protocols.has('binary') ? 'binary' : false),
+  })
+  private readonly http = createServer((_req, res) => res.writeHead(404).end())
+  private port = 0
+
+  constructor(private readonly log: (line: string) => void = () => undefined) {
+    this.http.on('upgrade', (req, socket, head) => this.upgrade(req, socket, head))
+  }
+
+  async start(): Promise<void> {
+    await new Promise<void>((resolve, reject) => {
+      this.http.once('error', reject)
+      this.http.listen(0, HOST, () => resolve())
+    })
+    this.port = (this.http.address() as { port: number }).port
+  }
+
+  /** A WebSocket URL that reaches this machine's screen, and only this machine's. */
+  issue(machineId: string, socketPath: string): string {
+    const ticket = randomBytes(24).toString('hex')
+    this.tickets.set(ticket, { machineId, socketPath })
+    return `ws://${HOST}:${this.port}/display/${machineId}?ticket=${ticket}`
+  }
+
+  /** The machine stopped: its tickets end and its viewers are disconnected. */
+  closeMachine(machineId: string): void {
+    for (const [ticket, t] of this.tickets) if (t.machineId === machineId) this.tickets.delete(ticket)
+    for (const ws of this.open.get(machineId) ?? []) ws.close(1001, 'The machine stopped')
+    this.open.delete(machineId)
+  }
+
+  async close(): Promise<void> {
+    for (const id of [...this.open.keys()]) this.closeMachine(id)
+    this.tickets.clear()
+    this.wss.close()
+    this.http.closeAllConnections()
+    await new Promise<void>((resolve) => this.http.close(() => resolve()))
+  }
+
+  private find(req: IncomingMessage): Ticket | null {
+    const url = new URL(req.url ?? '/', 'http://x')
+    const match = /^\/display\/([a-z0-9]{12})$/.exec(url.pathname)
+    const given = url.searchParams.get('ticket') ?? ''
+    if (!match || req.headers.host !== `${HOST}:${this.port}`) return null
+    for (const [ticket, t] of this.tickets) if (sameToken(given, ticket) && t.machineId === match[1]) return t
+    return null
+  }
+
+  private upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
+    const ticket = this.find(req)
+    if (!ticket) {
+      this.log('refused a display connection: no valid ticket for that machine')
+      socket.end('HTTP/1.1 401 Unauthorized\r\nConnection: close\r\nContent-Length: 0\r\n\r\n')
+      return
+    }
+    this.wss.handleUpgrade(req, socket, head, (ws) => this.pipe(ws, ticket))
+  }
+
+  private pipe(ws: WebSocket, { machineId, socketPath }: Ticket): void {
+    const viewers = this.open.get(machineId) ?? new Set()
+    this.open.set(machineId, viewers.add(ws))
+    const upstream = createConnection(socketPath)
+    upstream.on('data', (chunk) => {
+      ws.send(chunk)
+      // Back-pressure: stop reading QEMU while the viewer has not taken what was sent.
+      if (ws.bufferedAmount > 4 * 1024 * 1024) {
+        upstream.pause()
+        const resume = setInterval(() => {
+          if (ws.bufferedAmount < 1024 * 1024 || ws.readyState !== ws.OPEN) {
+            clearInterval(resume)
+            upstream.resume()
+          }
+        }, 5)
+      }
+    })
+    ws.on('message', (data: Buffer) => upstream.write(data))
+    const end = () => {
+      viewers.delete(ws)
+      upstream.destroy()
+      if (ws.readyState === ws.OPEN) ws.close()
+    }
+    upstream.on('error', end)
+    upstream.on('close', end)
+    ws.on('close', end)
+    ws.on('error', end)
+  }
+}
