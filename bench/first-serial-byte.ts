@@ -1,12 +1,12 @@
 // "create + start → first serial byte" through Berth's API, against raw qemu-system-x86_64 started
 // from a script with the same arguments (less -S, which only Berth's own attach-then-resume needs).
-import { spawn } from 'node:child_process'
-import { mkdirSync, rmSync, statSync } from 'node:fs'
+import { rmSync, statSync } from 'node:fs'
 import { join } from 'node:path'
 import { startHarness, tinyGuestSpec } from '../electron/main/testing/harness'
 import { qemuSpecSchema } from '../shared/model/machine'
 import { median } from './stats'
 import type { BenchResult } from './run'
+import { rawArgv, startRaw } from './raw-qemu'
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 
@@ -33,16 +33,10 @@ async function viaBerth(h: Awaited<ReturnType<typeof startHarness>>, run: number
 /** The same command line with its own runtime dir and log; time until QEMU writes the first serial byte. */
 async function raw(argv: string[], dir: string): Promise<number> {
   rmSync(dir, { recursive: true, force: true })
-  mkdirSync(dir, { recursive: true })
   const log = join(dir, 'serial.log')
-  const patched = argv
-    .filter((a) => a !== '-S')
-    .map((a) => a.replace(/path=[^,]*serial\.sock/, `path=${join(dir, 'serial.sock')}`).replace(/logfile=[^,]*/, `logfile=${log}`))
-    .map((a) => a.replace(/unix:[^,]*qmp\.sock/, `unix:${join(dir, 'qmp.sock')}`))
-  const pidfile = patched.indexOf('-pidfile')
-  if (pidfile >= 0) patched[pidfile + 1] = join(dir, 'qemu.pid')
+  const patched = rawArgv(argv, dir)
   const begun = performance.now()
-  const child = spawn(patched[0]!, patched.slice(1), { stdio: 'ignore' })
+  const child = startRaw(patched)
   try {
     for (;;) {
       try {

@@ -1,9 +1,7 @@
 // "attach → the guest sees the disk" through Berth's API (what a drop does once the file is on the
 // host) against the bare QMP hot-plug (blockdev-add + device_add) on a raw QEMU, in the same run.
-import { spawn } from 'node:child_process'
-import { execFileSync } from 'node:child_process'
+import { execFileSync, type ChildProcess } from 'node:child_process'
 import { mkdirSync } from 'node:fs'
-import { createConnection } from 'node:net'
 import { join } from 'node:path'
 import { startHarness, tinyGuestSpec, watchConsole } from '../electron/main/testing/harness'
 import { QmpClient } from '../electron/main/backends/qemu/qmp'
@@ -11,29 +9,7 @@ import { driveOptions } from '../electron/main/backends/qemu/argv'
 import { qemuSpecSchema } from '../shared/model/machine'
 import { median } from './stats'
 import type { BenchResult } from './run'
-
-interface GuestConsole {
-  type(text: string): void
-  waitFor(pattern: RegExp, timeoutMs?: number): Promise<void>
-}
-
-/** A plain client on a QEMU serial socket. */
-async function rawConsole(path: string): Promise<GuestConsole> {
-  const socket = createConnection(path)
-  await new Promise((r) => socket.once('connect', r))
-  let text = ''
-  socket.on('data', (d) => (text += d.toString()))
-  return {
-    type: (line) => void socket.write(line),
-    async waitFor(pattern, timeoutMs = 30_000) {
-      const deadline = Date.now() + timeoutMs
-      while (!pattern.test(text)) {
-        if (Date.now() > deadline) throw new Error(`raw console never showed ${pattern}`)
-        await new Promise((r) => setTimeout(r, 2))
-      }
-    },
-  }
-}
+import { rawArgv, rawConsole, startRaw, type GuestConsole } from './raw-qemu'
 
 let trial = 0
 /** Starts a watcher in the guest that prints a marker once a virtio disk appears; returns its wait. */
@@ -48,7 +24,7 @@ async function watchForDisk(guest: GuestConsole): Promise<() => Promise<void>> {
 export async function hotplugToGuest(runs: number): Promise<BenchResult> {
   const h = await startHarness()
   const samples = { berth: [] as number[], baseline: [] as number[] }
-  let raw: ReturnType<typeof spawn> | null = null
+  let raw: ChildProcess | null = null
   try {
     const images = join(h.home, 'bench-images')
     mkdirSync(images)
@@ -64,12 +40,7 @@ export async function hotplugToGuest(runs: number): Promise<BenchResult> {
     // The same machine, started by hand, driven by a bare QMP client.
     const { argv } = await h.client.call('machines.preview', { spec: { ...spec, name: 'bench-raw' } })
     const dir = join(h.home, 'raw')
-    mkdirSync(dir)
-    const rawArgv = argv
-      .filter((a) => a !== '-S')
-      .map((a) => a.replace(/(unix:|path=)[^,]*\/(qmp|serial)\.sock/, `$1${dir}/$2.sock`).replace(/logfile=[^,]*/, `logfile=${dir}/serial.log`))
-    rawArgv[rawArgv.indexOf('-pidfile') + 1] = join(dir, 'qemu.pid')
-    raw = spawn(rawArgv[0]!, rawArgv.slice(1), { stdio: 'ignore' })
+    raw = startRaw(rawArgv(argv, dir))
     let qmp: QmpClient | null = null
     for (let i = 0; i < 500 && !qmp; i++) {
       qmp = await QmpClient.connect(join(dir, 'qmp.sock'), 1000).catch(() => null)

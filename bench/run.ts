@@ -3,6 +3,7 @@
 import { writeFileSync } from 'node:fs'
 import { firstSerialByte } from './first-serial-byte'
 import { hotplugToGuest } from './hotplug'
+import { displayThroughProxy } from './display'
 
 export interface BenchResult {
   name: string
@@ -15,7 +16,11 @@ export interface BenchResult {
 }
 
 const runs = Number(process.env.BERTH_BENCH_RUNS ?? 7)
-const results: BenchResult[] = [await firstSerialByte(runs), await hotplugToGuest(Math.max(runs, 10))]
+const only = process.env.BERTH_BENCH_ONLY // e.g. "display" to run one benchmark
+const results: BenchResult[] = []
+if (!only || only === 'serial') results.push(await firstSerialByte(runs))
+if (!only || only === 'hotplug') results.push(await hotplugToGuest(Math.max(runs, 10)))
+if (!only || only === 'display') results.push(...(await displayThroughProxy(runs)))
 
 for (const r of results)
   console.log(
