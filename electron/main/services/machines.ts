@@ -58,7 +58,7 @@ export class MachineService {
 
   view(definition: MachineDefinition): Machine {
     const { state, accelerator, lastError, drives: live, cdrom } = this.backend.status(definition.id)
-    const running = cdrom !== undefined || live.size > 0 || state === 'running' || state === 'paused'
+    const running = this.isRunning(definition.id)
     const drives: DriveView[] = definition.spec.drives.map((drive) => {
       const now = live.get(drive.id)
       return { ...drive, persistent: true, state: running && now ? now.state : 'defined', error: now?.error ?? null }
