@@ -1,6 +1,7 @@
 import { z } from 'zod'
 import { absolutePath } from './zod-fields'
 import { cdromSchema, driveSchema, driveViewSchema } from './drives'
+import { networkSchema } from './network'
 
 export const machineStates = ['running', 'stopped', 'paused', 'starting', 'stopping', 'crashed', 'unknown'] as const
 export const machineStateSchema = z.enum(machineStates)
@@ -62,6 +63,7 @@ export const qemuSpecSchema = z
     drives: z.array(driveSchema).max(16, 'At most 16 drives').default([]),
     cdrom: cdromSchema.nullable().default({ file: null }),
     display: displaySchema.nullable().default(null),
+    network: networkSchema.nullable().default({ forwardPorts: [] }),
   })
   .superRefine((spec, ctx) => {
     if (spec.boot.type === 'disk' && !spec.disk)

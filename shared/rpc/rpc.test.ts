@@ -4,11 +4,11 @@ import { RpcClient } from './client'
 import { RpcServer, type MethodHandlers, type StreamHandlers, type ServerStream } from './server'
 import { createTransportPair, type Transport } from './transport'
 import { MAX_DATA_CHUNK, STREAM_WINDOW } from './protocol'
-import type { Machine } from '../model/machine'
+import { qemuSpecSchema, type Machine } from '../model/machine'
 
 const machine: Machine = {
   id: 'abcdefghijkl',
-  spec: { kind: 'qemu', name: 'm', memoryMiB: 64, cores: 1, boot: { type: 'disk' }, disk: { sizeMiB: 1 }, drives: [], cdrom: null, display: null },
+  spec: qemuSpecSchema.parse({ kind: 'qemu', name: 'm', memoryMiB: 64, cores: 1, boot: { type: 'disk' }, disk: { sizeMiB: 1 } }),
   drives: [],
   cdrom: null,
   state: 'stopped',

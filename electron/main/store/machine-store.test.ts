@@ -3,19 +3,15 @@ import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { MachineStore } from './machine-store'
-import type { MachineSpec } from '../../../shared/model/machine'
+import { qemuSpecSchema, type MachineSpec } from '../../../shared/model/machine'
 
-const spec: MachineSpec = {
+const spec: MachineSpec = qemuSpecSchema.parse({
   kind: 'qemu',
   name: 'web',
   memoryMiB: 512,
   cores: 1,
-  boot: { type: 'kernel', kernel: '/boot/vmlinuz', append: '' },
-  disk: null,
-  drives: [],
-  cdrom: { file: null },
-  display: null,
-}
+  boot: { type: 'kernel', kernel: '/boot/vmlinuz' },
+})
 
 let dir: string
 beforeEach(async () => {

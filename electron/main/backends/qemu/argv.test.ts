@@ -40,6 +40,8 @@ describe('buildQemuArgv', () => {
       '-kernel', '/k/vmlinux',
       '-initrd', '/k/initrd.gz',
       '-append', 'console=ttyS0 quiet',
+      '-netdev', 'user,id=net0',
+      '-device', 'virtio-net-pci,netdev=net0,id=net0-dev',
       '-device', 'virtio-scsi-pci,id=scsi0',
       '-device', 'qemu-xhci,id=usb0',
       '-drive', 'if=none,id=cd0,media=cdrom,readonly=on',
@@ -80,6 +82,26 @@ describe('buildQemuArgv', () => {
       '-device qxl-vga,xres=1024,yres=768 -spice unix=on,addr=/run/berth/abc/spice.sock,disable-ticketing=on',
     )
     expect(launch({}).join(' ')).not.toMatch(/-vnc|-spice|VGA/)
+  })
+
+  it('user-mode networking with forwarded ports in both directions, no shell command', () => {
+    const argv = launch({
+      network: {
+        forwardPorts: [
+          { from: 'host', proto: 'tcp', host: { address: '127.0.0.1', port: 2222 }, guest: { address: '', port: 22 } },
+          { from: 'host', proto: 'udp', host: { address: '', port: 5353 }, guest: { address: '', port: 53 } },
+          { from: 'guest', proto: 'tcp', host: { address: '127.0.0.1', port: 8080 }, guest: { address: '10.0.2.10', port: 80 } },
+        ],
+      },
+    })
+    const at = argv.indexOf('-netdev')
+    expect(argv.slice(at, at + 4)).toEqual([
+      '-netdev',
+      'user,id=net0,hostfwd=tcp:127.0.0.1:2222-:22,hostfwd=udp::5353-:53,guestfwd=tcp:10.0.2.10:80-tcp:127.0.0.1:8080',
+      '-device',
+      'virtio-net-pci,netdev=net0,id=net0-dev',
+    ])
+    expect(launch({ network: null })).not.toContain('-netdev')
   })
 
   it('no CD drive when the spec says none', () => {

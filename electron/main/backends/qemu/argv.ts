@@ -58,6 +58,15 @@ export function buildQemuArgv(launch: QemuLaunch): string[] {
     if (spec.boot.initrd) argv.push('-initrd', spec.boot.initrd)
     if (spec.boot.append) argv.push('-append', spec.boot.append)
   }
+  if (spec.network) {
+    // guestfwd goes to a chardev (tcp:ADDR:PORT), never to "cmd:", which QEMU would run in a shell.
+    const rules = spec.network.forwardPorts.map(({ from, proto, host, guest }) =>
+      from === 'host'
+        ? `hostfwd=${proto}:${host.address}:${host.port}-${guest.address}:${guest.port}`
+        : `guestfwd=${proto}:${guest.address}:${guest.port}-tcp:${host.address || '127.0.0.1'}:${host.port}`,
+    )
+    argv.push('-netdev', ['user', 'id=net0', ...rules].join(','), '-device', 'virtio-net-pci,netdev=net0,id=net0-dev')
+  }
   // Controllers that take disks while the guest runs: SCSI and USB hot-plug need their bus present.
   argv.push('-device', `virtio-scsi-pci,id=${controllers.scsi}`, '-device', `qemu-xhci,id=${controllers.usb}`)
   if (launch.disk) {

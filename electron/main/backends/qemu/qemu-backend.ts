@@ -3,6 +3,8 @@ import { spawn, type ChildProcess } from 'node:child_process'
 import { closeSync, openSync, writeSync } from 'node:fs'
 import { access, constants, mkdir, readFile, rm, stat } from 'node:fs/promises'
 import { join } from 'node:path'
+import { createServer } from 'node:net'
+import { createSocket } from 'node:dgram'
 import { BerthError, type FieldErrors } from '../../../../shared/errors'
 import type { MachineDefinition, MachineState, QemuSpec } from '../../../../shared/model/machine'
 import { exec } from '../../exec'
@@ -154,6 +156,11 @@ export class QemuBackend implements Backend {
         (error: Error) => error.message,
       )
       if (problem) fields[`drives.${index}.file`] = problem
+    }
+    for (const [index, rule] of (spec.network?.forwardPorts ?? []).entries()) {
+      if (rule.from !== 'host') continue
+      const busy = await portTaken(rule.proto, rule.host.address, rule.host.port)
+      if (busy) fields[`network.forwardPorts.${index}.host.port`] = `${busy}: choose another host port`
     }
     if (spec.cdrom?.file) {
       const problem = await inspectImage(this.qemuImg, spec.cdrom.file).then(
@@ -510,6 +517,29 @@ export class QemuBackend implements Backend {
     for (const serial of this.consoles.values()) serial.close()
     this.runs.clear()
     this.consoles.clear()
+  }
+}
+
+/** Why a host port cannot be forwarded (something already listens there), or null. */
+async function portTaken(proto: 'tcp' | 'udp', address: string, port: number): Promise<string | null> {
+  const where = `${address || 'every address'} port ${port}/${proto}`
+  try {
+    if (proto === 'tcp') {
+      const server = createServer()
+      await new Promise<void>((resolve, reject) => server.once('error', reject).listen(port, address || '0.0.0.0', resolve))
+      await new Promise((resolve) => server.close(resolve))
+    } else {
+      const socket = createSocket('udp4')
+      await new Promise<void>((resolve, reject) => socket.once('error', reject).bind(port, address || '0.0.0.0', resolve))
+      socket.close()
+    }
+    return null
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code
+    if (code === 'EADDRINUSE') return `Something on this host already uses ${where}`
+    if (code === 'EACCES') return `This user may not listen on ${where} (ports below 1024 need privileges)`
+    if (code === 'EADDRNOTAVAIL') return `${address} is not an address of this host`
+    return `Cannot listen on ${where} (${code})`
   }
 }
 

@@ -1,0 +1,83 @@
+// User-mode networking of the real test guest: a forwarded host port reaches a listener in it.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { createConnection, createServer, type Server } from 'node:net'
+import type { BerthError } from '../../../../shared/errors'
+import { startHarness, tinyGuestSpec, watchConsole, type Harness } from '../../testing/harness'
+
+let h: Harness
+beforeAll(async () => {
+  h = await startHarness()
+})
+afterAll(async () => {
+  await h?.cleanup()
+})
+
+async function freePort(): Promise<number> {
+  const server = createServer()
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r))
+  const { port } = server.address() as { port: number }
+  await new Promise((r) => server.close(r))
+  return port
+}
+
+/** Connects to 127.0.0.1:port and resolves with everything read until the peer closes. */
+function readFrom(port: number): Promise<string> {
+  return new Promise((resolve, reject) => {
+    let text = ''
+    const socket = createConnection(port, '127.0.0.1')
+    socket.on('data', (d) => (text += d.toString()))
+    socket.on('end', () => resolve(text))
+    socket.on('error', reject)
+  })
+}
+
+describe('user-mode networking (real QEMU)', () => {
+  it('a host → guest forwarded port reaches a listener in the guest', async () => {
+    const hostPort = await freePort()
+    const forward = { from: 'host' as const, proto: 'tcp' as const, host: { address: '127.0.0.1', port: hostPort }, guest: { address: '', port: 8080 } }
+    const { id } = await h.client.call('machines.create', { spec: tinyGuestSpec('net', { network: { forwardPorts: [forward] } }) })
+    await h.client.call('machines.start', { id })
+    const guest = await watchConsole(h.client, id)
+    await guest.waitFor(/guest# /)
+    guest.type('ip link set eth0 up; ip addr add 10.0.2.15/24 dev eth0; ip route add default via 10.0.2.2\r')
+    guest.type("while :; do echo from-the-guest | nc -l -p 8080; done &\r")
+    await guest.waitFor(/nc -l -p 8080; done &\r?\n/)
+    let answer = ''
+    for (let attempt = 0; attempt < 50 && !answer.includes('from-the-guest'); attempt++) {
+      answer = await readFrom(hostPort).catch(() => '')
+      if (!answer) await new Promise((r) => setTimeout(r, 200))
+    }
+    expect(answer).toContain('from-the-guest')
+    await h.client.call('machines.stop', { id, force: true })
+  })
+
+  it('refuses a host port something already listens on, and a forward against the module rules', async () => {
+    const taken: Server = createServer()
+    await new Promise<void>((r) => taken.listen(0, '127.0.0.1', r))
+    const port = (taken.address() as { port: number }).port
+    try {
+      const busy = await h.client
+        .call('machines.create', {
+          spec: tinyGuestSpec('busy', {
+            network: { forwardPorts: [{ host: { address: '127.0.0.1', port }, guest: { port: 22 } }] },
+          }),
+        })
+        .catch((e: unknown) => e as BerthError)
+      expect((busy as BerthError).details).toEqual({
+        fields: { 'network.forwardPorts.0.host.port': `Something on this host already uses 127.0.0.1 port ${port}/tcp: choose another host port` },
+      })
+    } finally {
+      taken.close()
+    }
+    const udpFromGuest = await h.client
+      .call('machines.create', {
+        spec: tinyGuestSpec('rules', {
+          network: { forwardPorts: [{ from: 'guest', proto: 'udp', host: { address: '127.0.0.1', port: 53 }, guest: { address: '10.0.2.3', port: 53 } }] },
+        }),
+      })
+      .catch((e: unknown) => e as BerthError)
+    expect((udpFromGuest as BerthError).details).toEqual({
+      fields: { 'spec.network.forwardPorts.0.proto': 'Guest forwarding supports only TCP connections' },
+    })
+  })
+})
