@@ -3,7 +3,7 @@
 import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { test, expect, terminalText } from '../fixtures/berth'
-import { createTestVm } from '../fixtures/wizard'
+import { createTestVm, nextSteps } from '../fixtures/wizard'
 import { requireTestGuest } from '../../electron/main/testing/guest'
 
 test('create, start, console, restart Berth, re-attach with scrollback', async ({ page, berth }) => {
@@ -18,8 +18,7 @@ test('create, start, console, restart Berth, re-attach with scrollback', async (
   await page.getByLabel('Kernel', { exact: true }).fill(guest.vmlinux)
   await page.getByLabel('Initrd (optional)').fill(guest.initrd)
   await page.getByLabel('Kernel parameters').fill(guest.append)
-  await page.getByRole('button', { name: 'Next' }).click()
-  await page.getByRole('button', { name: 'Next' }).click()
+  await nextSteps(page, 'Disk', 'Network', 'Review')
 
   // The review step shows the command line QEMU will run.
   const cmdline = page.getByLabel('QEMU command line')
@@ -77,6 +76,20 @@ test('bad input in the wizard: a message on the field, the values kept, nothing 
   await page.getByRole('button', { name: 'Next' }).click()
   await page.getByLabel('Kernel', { exact: true }).fill('/nonexistent/vmlinuz')
   await page.getByRole('button', { name: 'Next' }).click()
+  await page.getByRole('button', { name: 'Next' }).click()
+
+  // A forwarded port against qemu-vm.nix's rules is named on its field.
+  await page.getByRole('button', { name: 'Add a forwarded port' }).click()
+  await page.getByLabel('Forward 1 direction').selectOption('guest')
+  await page.getByLabel('Forward 1 protocol').selectOption('udp')
+  await page.getByLabel('Forward 1 host port').fill('5353')
+  await page.getByLabel('Forward 1 guest address').fill('192.168.1.9')
+  await page.getByLabel('Forward 1 guest port').fill('53')
+  await page.getByRole('button', { name: 'Next' }).click()
+  await expect(page.getByText('Guest forwarding supports only TCP connections')).toBeVisible()
+  await expect(page.getByText('The address must be in the default VLAN (10.0.2.0/24)')).toBeVisible()
+  await page.screenshot({ path: 'test-results/e2e/wizard-bad-forward.png' })
+  await page.getByRole('button', { name: 'Remove forward 1' }).click()
   await page.getByRole('button', { name: 'Next' }).click()
 
   // The host-side check sends the person back to the Boot step, on the field.

@@ -15,6 +15,8 @@ const form = (over: Partial<WizardForm> = {}): WizardForm => ({
   display: 'none',
   displayWidth: 1024,
   displayHeight: 768,
+  network: true,
+  forwards: [],
   ...over,
 })
 
@@ -28,6 +30,7 @@ describe('wizard form', () => {
       boot: { type: 'kernel', kernel: '/boot/vmlinuz', initrd: undefined, append: 'console=ttyS0' },
       disk: { image: undefined, sizeMiB: 8192 },
       display: null,
+      network: { forwardPorts: [] },
     })
   })
 
@@ -43,6 +46,22 @@ describe('wizard form', () => {
 
   it('booting from disk needs an existing image', () => {
     expect(checkLocally(form({ bootType: 'disk', diskMode: 'none' }))).toEqual({ disk: 'Booting from disk needs a disk image' })
+  })
+
+  it('forwarded ports: the module rules and empty ports are named on their fields', () => {
+    const errors = checkLocally(
+      form({
+        forwards: [
+          { from: 'guest', proto: 'udp', hostAddress: '127.0.0.1', hostPort: 53, guestAddress: '10.0.2.3', guestPort: 53 },
+          { from: 'host', proto: 'tcp', hostAddress: '127.0.0.1', hostPort: null, guestAddress: '', guestPort: 22 },
+        ],
+      }),
+    )
+    expect(errors).toEqual({
+      'network.forwardPorts.0.proto': 'Guest forwarding supports only TCP connections',
+      'network.forwardPorts.1.host.port': 'Enter a port number',
+    })
+    expect(stepOfField('network.forwardPorts.1.host.port')).toBe('network')
   })
 
   it('maps fields to the step that shows them', () => {

@@ -18,12 +18,33 @@ export interface WizardForm {
   display: 'none' | 'vnc' | 'spice'
   displayWidth: number | null
   displayHeight: number | null
+  network: boolean
+  forwards: ForwardRow[]
 }
+
+export interface ForwardRow {
+  from: 'host' | 'guest'
+  proto: 'tcp' | 'udp'
+  hostAddress: string
+  hostPort: number | null
+  guestAddress: string
+  guestPort: number | null
+}
+
+export const newForward = (): ForwardRow => ({
+  from: 'host',
+  proto: 'tcp',
+  hostAddress: '127.0.0.1',
+  hostPort: null,
+  guestAddress: '',
+  guestPort: null,
+})
 
 export const steps = [
   { id: 'general', title: 'General', fields: ['name', 'memoryMiB', 'cores', 'display'] },
   { id: 'boot', title: 'Boot', fields: ['boot'] },
   { id: 'disk', title: 'Disk', fields: ['disk'] },
+  { id: 'network', title: 'Network', fields: ['network'] },
   { id: 'review', title: 'Review', fields: [] },
 ] as const
 export type StepId = (typeof steps)[number]['id']
@@ -42,6 +63,8 @@ const blank = (): WizardForm => ({
   display: 'vnc',
   displayWidth: 1024,
   displayHeight: 768,
+  network: true,
+  forwards: [],
 })
 
 /** Kept while the app is open: leaving the wizard, or a failed create, loses nothing. */
@@ -50,6 +73,9 @@ export const draft = reactive<WizardForm>(blank())
 export function resetDraft(): void {
   Object.assign(draft, blank())
 }
+
+/** Numbers left empty stay empty, so the schema says "Enter a port number" instead of a NaN error. */
+const number = (value: number | null | string) => (value === '' || value === null ? undefined : value)
 
 const optional = (value: string) => (value.trim() ? value.trim() : undefined)
 
@@ -71,6 +97,16 @@ export function toSpec(form: WizardForm): QemuSpecInput {
       form.display === 'none'
         ? null
         : { protocol: form.display, width: form.displayWidth as number, height: form.displayHeight as number },
+    network: form.network
+      ? {
+          forwardPorts: form.forwards.map((f) => ({
+            from: f.from,
+            proto: f.proto,
+            host: { address: f.hostAddress.trim(), port: number(f.hostPort) as number },
+            guest: { address: f.guestAddress.trim(), port: number(f.guestPort) as number },
+          })),
+        }
+      : null,
   }
 }
 
