@@ -2,6 +2,7 @@ import { z } from 'zod'
 import { absolutePath } from './zod-fields'
 import { cdromSchema, driveSchema, driveViewSchema } from './drives'
 import { networkSchema } from './network'
+import { sharedDirectorySchema } from './shares'
 
 export const machineStates = ['running', 'stopped', 'paused', 'starting', 'stopping', 'crashed', 'unknown'] as const
 export const machineStateSchema = z.enum(machineStates)
@@ -64,8 +65,15 @@ export const qemuSpecSchema = z
     cdrom: cdromSchema.nullable().default({ file: null }),
     display: displaySchema.nullable().default(null),
     network: networkSchema.nullable().default({ forwardPorts: [] }),
+    sharedDirectories: z.array(sharedDirectorySchema).max(32, 'At most 32 shared folders').default([]),
   })
   .superRefine((spec, ctx) => {
+    const tags = new Set<string>()
+    spec.sharedDirectories.forEach((share, i) => {
+      if (tags.has(share.tag))
+        ctx.addIssue({ code: 'custom', path: ['sharedDirectories', i, 'tag'], message: `The tag ${share.tag} is used twice: tags must be unique` })
+      tags.add(share.tag)
+    })
     if (spec.boot.type === 'disk' && !spec.disk)
       ctx.addIssue({ code: 'custom', path: ['disk'], message: 'Booting from disk needs a disk image' })
   })

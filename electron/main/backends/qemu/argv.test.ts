@@ -104,6 +104,22 @@ describe('buildQemuArgv', () => {
     expect(launch({ network: null })).not.toContain('-netdev')
   })
 
+  it('shared folders are 9p devices with their tag and security model', () => {
+    const argv = launch({
+      sharedDirectories: [
+        { tag: 'data', source: '/srv/data', target: '/mnt/data' },
+        { tag: 'home', source: '/home/a,b', target: '/home', securityModel: 'mapped-xattr', msize: 262144 },
+      ],
+    })
+    const at = argv.indexOf('-fsdev')
+    expect(argv.slice(at, at + 8)).toEqual([
+      '-fsdev', 'local,id=fs0,path=/srv/data,security_model=none',
+      '-device', 'virtio-9p-pci,fsdev=fs0,mount_tag=data',
+      '-fsdev', 'local,id=fs1,path=/home/a,,b,security_model=mapped-xattr',
+      '-device', 'virtio-9p-pci,fsdev=fs1,mount_tag=home',
+    ])
+  })
+
   it('no CD drive when the spec says none', () => {
     expect(launch({ cdrom: null })).not.toContain('-drive')
   })

@@ -58,6 +58,11 @@ export function buildQemuArgv(launch: QemuLaunch): string[] {
     if (spec.boot.initrd) argv.push('-initrd', spec.boot.initrd)
     if (spec.boot.append) argv.push('-append', spec.boot.append)
   }
+  spec.sharedDirectories.forEach((share, i) => {
+    const path = qemuOptionValue(share.source)
+    argv.push('-fsdev', `local,id=fs${i},path=${path},security_model=${share.securityModel}`)
+    argv.push('-device', `virtio-9p-pci,fsdev=fs${i},mount_tag=${share.tag}`)
+  })
   if (spec.network) {
     // guestfwd goes to a chardev (tcp:ADDR:PORT), never to "cmd:", which QEMU would run in a shell.
     const rules = spec.network.forwardPorts.map(({ from, proto, host, guest }) =>

@@ -157,6 +157,11 @@ export class QemuBackend implements Backend {
       )
       if (problem) fields[`drives.${index}.file`] = problem
     }
+    for (const [index, share] of spec.sharedDirectories.entries()) {
+      const info = await stat(share.source).catch(() => null)
+      if (!info) fields[`sharedDirectories.${index}.source`] = `${share.source} does not exist`
+      else if (!info.isDirectory()) fields[`sharedDirectories.${index}.source`] = `${share.source} is a file: share a folder`
+    }
     for (const [index, rule] of (spec.network?.forwardPorts ?? []).entries()) {
       if (rule.from !== 'host') continue
       const busy = await portTaken(rule.proto, rule.host.address, rule.host.port)
