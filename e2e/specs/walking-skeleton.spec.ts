@@ -18,7 +18,7 @@ test('create, start, console, restart Berth, re-attach with scrollback', async (
   await page.getByLabel('Kernel', { exact: true }).fill(guest.vmlinux)
   await page.getByLabel('Initrd (optional)').fill(guest.initrd)
   await page.getByLabel('Kernel parameters').fill(guest.append)
-  await nextSteps(page, 'Disk', 'Network', 'Review')
+  await nextSteps(page, 'Disk', 'Shared folders', 'Network', 'Review')
 
   // The review step shows the command line QEMU will run.
   const cmdline = page.getByLabel('QEMU command line')
@@ -75,8 +75,7 @@ test('bad input in the wizard: a message on the field, the values kept, nothing 
   await page.getByLabel('Memory (MiB)').fill('256')
   await page.getByRole('button', { name: 'Next' }).click()
   await page.getByLabel('Kernel', { exact: true }).fill('/nonexistent/vmlinuz')
-  await page.getByRole('button', { name: 'Next' }).click()
-  await page.getByRole('button', { name: 'Next' }).click()
+  await nextSteps(page, 'Disk', 'Shared folders', 'Network')
 
   // A forwarded port against qemu-vm.nix's rules is named on its field.
   await page.getByRole('button', { name: 'Add a forwarded port' }).click()

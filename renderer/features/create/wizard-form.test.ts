@@ -17,6 +17,7 @@ const form = (over: Partial<WizardForm> = {}): WizardForm => ({
   displayHeight: 768,
   network: true,
   forwards: [],
+  shares: [],
   ...over,
 })
 
@@ -30,6 +31,7 @@ describe('wizard form', () => {
       boot: { type: 'kernel', kernel: '/boot/vmlinuz', initrd: undefined, append: 'console=ttyS0' },
       disk: { image: undefined, sizeMiB: 8192 },
       display: null,
+      sharedDirectories: [],
       network: { forwardPorts: [] },
     })
   })

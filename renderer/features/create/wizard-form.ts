@@ -20,7 +20,24 @@ export interface WizardForm {
   displayHeight: number | null
   network: boolean
   forwards: ForwardRow[]
+  shares: ShareRow[]
 }
+
+export interface ShareRow {
+  tag: string
+  source: string
+  target: string
+  securityModel: 'none' | 'mapped-xattr' | 'passthrough'
+  msize: number | null
+}
+
+export const newShare = (n: number): ShareRow => ({
+  tag: `share${n}`,
+  source: '',
+  target: `/mnt/share${n}`,
+  securityModel: 'none',
+  msize: 16384,
+})
 
 export interface ForwardRow {
   from: 'host' | 'guest'
@@ -44,6 +61,7 @@ export const steps = [
   { id: 'general', title: 'General', fields: ['name', 'memoryMiB', 'cores', 'display'] },
   { id: 'boot', title: 'Boot', fields: ['boot'] },
   { id: 'disk', title: 'Disk', fields: ['disk'] },
+  { id: 'shares', title: 'Shared folders', fields: ['sharedDirectories'] },
   { id: 'network', title: 'Network', fields: ['network'] },
   { id: 'review', title: 'Review', fields: [] },
 ] as const
@@ -65,6 +83,7 @@ const blank = (): WizardForm => ({
   displayHeight: 768,
   network: true,
   forwards: [],
+  shares: [],
 })
 
 /** Kept while the app is open: leaving the wizard, or a failed create, loses nothing. */
@@ -97,6 +116,13 @@ export function toSpec(form: WizardForm): QemuSpecInput {
       form.display === 'none'
         ? null
         : { protocol: form.display, width: form.displayWidth as number, height: form.displayHeight as number },
+    sharedDirectories: form.shares.map((share) => ({
+      tag: share.tag.trim(),
+      source: share.source.trim(),
+      target: share.target.trim(),
+      securityModel: share.securityModel,
+      msize: number(share.msize) as number,
+    })),
     network: form.network
       ? {
           forwardPorts: form.forwards.map((f) => ({

@@ -1,0 +1,51 @@
+// A host folder shared with a VM through the wizard: a wrong path is named on its field; the
+// machine page gives the mount command; the guest reads the host's file through it.
+import { mkdirSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { test, expect, terminalText } from '../fixtures/berth'
+import { nextSteps } from '../fixtures/wizard'
+import { requireTestGuest } from '../../electron/main/testing/guest'
+
+test('share a folder through the wizard and read it in the guest', async ({ page, berth }) => {
+  const guest = requireTestGuest()
+  const folder = join(berth.home, 'to-share')
+  mkdirSync(folder)
+  writeFileSync(join(folder, 'hello.txt'), 'hello through 9p\n')
+  const notAFolder = join(berth.home, 'plain-file')
+  writeFileSync(notAFolder, 'x')
+
+  await page.goto(berth.url)
+  await page.getByRole('button', { name: 'New machine' }).click()
+  await page.getByLabel('Name').fill('sharing')
+  await page.getByLabel('Screen').selectOption({ label: 'None' })
+  await page.getByRole('button', { name: 'Next' }).click()
+  await page.getByLabel('Kernel', { exact: true }).fill(guest.vmlinux)
+  await page.getByLabel('Initrd (optional)').fill(guest.initrd)
+  await page.getByLabel('Kernel parameters').fill(guest.append)
+  await nextSteps(page, 'Disk', 'Shared folders')
+  await page.getByRole('button', { name: 'Add a shared folder' }).click()
+  const share = page.getByRole('group', { name: 'Shared folder 1' })
+  await share.getByLabel('Tag').fill('docs')
+  await share.getByLabel('Host folder').fill(notAFolder)
+  await share.getByLabel('Guest path').fill('/mnt/docs')
+  await share.getByLabel('msize').fill('262144')
+  await nextSteps(page, 'Network')
+  await page.getByRole('button', { name: 'Next' }).click()
+  // Back on the folder, told what is wrong; the values are kept.
+  await expect(share.getByRole('alert')).toHaveText(`${notAFolder} is a file: share a folder`)
+  await page.screenshot({ path: 'test-results/e2e/wizard-bad-share.png' })
+  await share.getByLabel('Host folder').fill(folder)
+  await nextSteps(page, 'Network', 'Review')
+  await page.getByRole('button', { name: 'Create' }).click()
+
+  const mount = page.getByLabel('Mount command for docs')
+  await expect(mount).toHaveText('mkdir -p /mnt/docs && mount -t 9p -o trans=virtio,version=9p2000.L,msize=262144 docs /mnt/docs')
+  const command = await mount.textContent()
+  await page.getByRole('button', { name: 'Start' }).click()
+  await page.getByRole('tab', { name: 'Serial console' }).click()
+  await expect(terminalText(page)).toContainText('guest#', { timeout: 60_000 })
+  await page.getByRole('region', { name: 'Serial console of sharing' }).click()
+  await page.keyboard.type(`${command} && cat /mnt/docs/hello.txt\n`)
+  await expect(terminalText(page)).toContainText('hello through 9p')
+  await page.getByRole('button', { name: 'Force stop' }).click()
+})
