@@ -6,8 +6,8 @@ export interface BerthPaths {
   machines: string
   /** Disk images Berth creates. */
   images: string
-  /** Per-machine logs that outlive a run: serial.log (scrollback), qemu.log (QEMU's stderr). */
-  logs: string
+  /** Per-machine files that outlive a run: serial.log (scrollback), qemu.log (QEMU's output), efi-vars.fd. */
+  machineFiles: string
   /** Per-machine sockets and pidfiles while a machine runs. */
   runtime: string
 }
@@ -22,7 +22,7 @@ export function resolvePaths(env: NodeJS.ProcessEnv = process.env): BerthPaths {
     return {
       machines: join(home, 'config', 'machines'),
       images: join(home, 'data', 'images'),
-      logs: join(home, 'data', 'logs'),
+      machineFiles: join(home, 'data', 'machines'),
       runtime: join(home, 'run'),
     }
   }
@@ -33,7 +33,7 @@ export function resolvePaths(env: NodeJS.ProcessEnv = process.env): BerthPaths {
   return {
     machines: join(config, 'berth', 'machines'),
     images: join(data, 'berth', 'images'),
-    logs: join(data, 'berth', 'logs'),
+    machineFiles: join(data, 'berth', 'machines'),
     runtime: join(runtime, 'berth'),
   }
 }

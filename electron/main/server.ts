@@ -2,6 +2,7 @@
 import { RpcServer, type MethodHandlers, type StreamHandlers } from '../../shared/rpc/server'
 import { QemuBackend, qemuVersion } from './backends/qemu/qemu-backend'
 import type { AcceleratorChoice } from './backends/qemu/accel'
+import { describeHostFirmware, findUefiFirmware } from './backends/qemu/firmware'
 import { resolvePaths, type BerthPaths } from './paths'
 import { MachineService } from './services/machines'
 import { MachineStore } from './store/machine-store'
@@ -44,6 +45,7 @@ export async function createBerthServer(options: BerthServerOptions = {}): Promi
         acceleratorReason: choice.reason,
         qemu: { binary: qemu.qemuBinary, version: await qemuVersion(qemu.qemuBinary) },
         paths: { machines: paths.machines, images: paths.images },
+        firmware: describeHostFirmware(await findUefiFirmware()),
       }
     },
     'machines.list': async () => machines.list(),

@@ -1,5 +1,6 @@
 import { z } from 'zod'
 import { acceleratorSchema } from './machine'
+import { hostFirmwareSchema } from './firmware'
 
 export const hostInfoSchema = z.object({
   accelerator: acceleratorSchema,
@@ -7,5 +8,6 @@ export const hostInfoSchema = z.object({
   acceleratorReason: z.string(),
   qemu: z.object({ binary: z.string(), version: z.string().nullable() }),
   paths: z.object({ machines: z.string(), images: z.string() }),
+  firmware: hostFirmwareSchema,
 })
 export type HostInfo = z.infer<typeof hostInfoSchema>

@@ -3,6 +3,7 @@ import { absolutePath } from './zod-fields'
 import { cdromSchema, driveSchema, driveViewSchema } from './drives'
 import { networkSchema } from './network'
 import { sharedDirectorySchema } from './shares'
+import { firmwareSchema } from './firmware'
 
 export const machineStates = ['running', 'stopped', 'paused', 'starting', 'stopping', 'crashed', 'unknown'] as const
 export const machineStateSchema = z.enum(machineStates)
@@ -58,6 +59,9 @@ export const qemuSpecSchema = z
       .min(16, 'At least 16 MiB')
       .max(1024 * 1024, 'At most 1 TiB'),
     cores: z.number({ error: 'Enter a number of cores' }).int('Use a whole number').min(1, 'At least 1 core').max(255, 'At most 255 cores'),
+    /** pc: i440fx (IDE); q35: PCIe + AHCI, needed for Secure Boot. */
+    chipset: z.enum(['pc', 'q35']).default('pc'),
+    firmware: firmwareSchema.default({ kind: 'bios' }),
     boot: qemuBootSchema,
     disk: qemuDiskSchema.nullable().default(null),
     /** Further disk images, attached in this order. */
@@ -68,6 +72,8 @@ export const qemuSpecSchema = z
     sharedDirectories: z.array(sharedDirectorySchema).max(32, 'At most 32 shared folders').default([]),
   })
   .superRefine((spec, ctx) => {
+    if (spec.firmware.kind === 'efi' && spec.firmware.secureBoot && spec.chipset !== 'q35')
+      ctx.addIssue({ code: 'custom', path: ['chipset'], message: 'Secure Boot needs the Q35 chipset (its firmware requires SMM)' })
     const tags = new Set<string>()
     spec.sharedDirectories.forEach((share, i) => {
       if (tags.has(share.tag))

@@ -12,6 +12,8 @@ export interface LiveDrive {
   persistent: boolean
   state: 'attached' | 'detaching' | 'failed'
   error: string | null
+  /** The PCIe root port a hot-plugged disk occupies (q35). */
+  port?: string
 }
 
 export interface MachineStatus {

@@ -120,6 +120,32 @@ describe('buildQemuArgv', () => {
     ])
   })
 
+  it("UEFI: read-only firmware code and the VM's own variable store as pflash", () => {
+    const argv = launch({ firmware: { kind: 'efi' } }, { uefi: { code: '/fw/OVMF_CODE_4M.fd', vars: '/data/abc/efi-vars.fd' } })
+    expect(argv).toContain('pc')
+    const at = argv.indexOf('-drive')
+    expect(argv.slice(at, at + 4)).toEqual([
+      '-drive', 'if=pflash,format=raw,unit=0,readonly=on,file=/fw/OVMF_CODE_4M.fd',
+      '-drive', 'if=pflash,format=raw,unit=1,file=/data/abc/efi-vars.fd',
+    ])
+  })
+
+  it('Secure Boot: q35 with SMM, secure flash, hot-plug root ports', () => {
+    const argv = launch(
+      { chipset: 'q35', firmware: { kind: 'efi', secureBoot: true } },
+      { uefi: { code: '/fw/OVMF_CODE_4M.ms.fd', vars: '/data/abc/efi-vars.fd' } },
+    )
+    expect(argv[argv.indexOf('-machine') + 1]).toBe('q35,smm=on')
+    expect(argv.join(' ')).toContain('-global driver=cfi.pflash01,property=secure,value=on -drive if=pflash')
+    expect(argv).toContain('pcie-root-port,id=rp1,bus=pcie.0,chassis=1,slot=1')
+    expect(argv).toContain('pcie-root-port,id=rp4,bus=pcie.0,chassis=4,slot=4')
+  })
+
+  it('an alternate BIOS file', () => {
+    expect(launch({ firmware: { kind: 'bios', file: '/opt/bios.bin' } }).join(' ')).toContain('-bios /opt/bios.bin')
+    expect(launch({}).join(' ')).not.toContain('-bios')
+  })
+
   it('no CD drive when the spec says none', () => {
     expect(launch({ cdrom: null })).not.toContain('-drive')
   })

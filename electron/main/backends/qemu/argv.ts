@@ -15,7 +15,13 @@ export interface QemuLaunch {
   serialLog: string
   /** The VM's disk with its detected format; the format is always stated, never guessed by QEMU. */
   disk: { path: string; format: string } | null
+  /** UEFI: the firmware's code (read-only) and this VM's own copy of the variable store. */
+  uefi?: { code: string; vars: string } | null
 }
+
+/** Free PCIe slots a q35 VM gets at launch, so disks can be hot-plugged into it. */
+export const HOTPLUG_ROOT_PORTS = 4
+export const rootPort = (n: number) => `rp${n}`
 
 export const runtimeFiles = {
   qmp: 'qmp.sock',
@@ -36,7 +42,7 @@ export function buildQemuArgv(launch: QemuLaunch): string[] {
   const argv = [
     launch.binary,
     '-name', qemuOptionValue(spec.name),
-    '-machine', 'pc',
+    '-machine', machineOption(spec),
     '-accel', launch.accelerator,
     ...(launch.accelerator === 'kvm' ? ['-cpu', 'host'] : []),
     '-m', String(spec.memoryMiB),
@@ -53,6 +59,16 @@ export function buildQemuArgv(launch: QemuLaunch): string[] {
     '-serial', 'chardev:serial0',
     '-pidfile', join(runtimeDir, runtimeFiles.pid),
   ]
+  if (spec.firmware.kind === 'bios' && spec.firmware.file) argv.push('-bios', spec.firmware.file)
+  if (spec.firmware.kind === 'efi') {
+    if (!launch.uefi) throw new Error('A UEFI machine needs its firmware files resolved')
+    if (spec.firmware.secureBoot) argv.push('-global', 'driver=cfi.pflash01,property=secure,value=on')
+    argv.push('-drive', `if=pflash,format=raw,unit=0,readonly=on,file=${qemuOptionValue(launch.uefi.code)}`)
+    argv.push('-drive', `if=pflash,format=raw,unit=1,file=${qemuOptionValue(launch.uefi.vars)}`)
+  }
+  if (spec.chipset === 'q35')
+    for (let n = 1; n <= HOTPLUG_ROOT_PORTS; n++)
+      argv.push('-device', `pcie-root-port,id=${rootPort(n)},bus=pcie.0,chassis=${n},slot=${n}`)
   if (spec.boot.type === 'kernel') {
     argv.push('-kernel', spec.boot.kernel)
     if (spec.boot.initrd) argv.push('-initrd', spec.boot.initrd)
@@ -101,6 +117,12 @@ export function buildQemuArgv(launch: QemuLaunch): string[] {
     argv.push('-device', `ide-cd,bus=ide.1,unit=0,drive=${CDROM_ID},id=${CDROM_DEVICE}`)
   }
   return argv
+}
+
+function machineOption(spec: QemuSpec): string {
+  if (spec.chipset === 'pc') return 'pc'
+  // Secure Boot firmware keeps its variables safe with SMM
+  return spec.firmware.kind === 'efi' && spec.firmware.secureBoot ? 'q35,smm=on' : 'q35'
 }
 
 export const controllers = { scsi: 'scsi0', usb: 'usb0' } as const

@@ -1,7 +1,7 @@
 // QEMU machines: detached processes with QMP and serial sockets in a per-VM runtime directory.
 import { spawn, type ChildProcess } from 'node:child_process'
 import { closeSync, openSync, writeSync } from 'node:fs'
-import { access, constants, mkdir, readFile, rm, stat } from 'node:fs/promises'
+import { access, constants, copyFile, mkdir, readFile, rm, stat } from 'node:fs/promises'
 import { join } from 'node:path'
 import { createServer } from 'node:net'
 import { createSocket } from 'node:dgram'
@@ -13,7 +13,8 @@ import type { Backend, ConsoleStream, LiveDrive, MachineStatus } from '../backen
 import type { Drive } from '../../../../shared/model/drives'
 import { SerialConsole } from '../../services/serial-console'
 import { chooseAccelerator, hostProbe, type AcceleratorChoice } from './accel'
-import { buildQemuArgv, CDROM_DEVICE, driveOptions, runtimeFiles, type Accelerator } from './argv'
+import { buildQemuArgv, CDROM_DEVICE, driveOptions, HOTPLUG_ROOT_PORTS, rootPort, runtimeFiles, type Accelerator } from './argv'
+import { chooseUefi, findUefiFirmware } from './firmware'
 import { createQcow2, imageFormat, imageProblem, inspectImage } from './image'
 import { QmpClient, QmpError, type QmpEvent } from './qmp'
 
@@ -92,8 +93,8 @@ export class QemuBackend implements Backend {
   private runtimeDir(id: string) {
     return join(this.options.paths.runtime, id)
   }
-  private logDir(id: string) {
-    return join(this.options.paths.logs, id)
+  private filesDir(id: string) {
+    return join(this.options.paths.machineFiles, id)
   }
   private defaultImage(id: string) {
     return join(this.options.paths.images, `${id}.qcow2`)
@@ -106,7 +107,7 @@ export class QemuBackend implements Backend {
   console(id: string): SerialConsole {
     let serial = this.consoles.get(id)
     if (!serial) {
-      serial = new SerialConsole(join(this.logDir(id), 'serial.log'))
+      serial = new SerialConsole(join(this.filesDir(id), 'serial.log'))
       this.consoles.set(id, serial)
     }
     return serial
@@ -157,6 +158,16 @@ export class QemuBackend implements Backend {
       )
       if (problem) fields[`drives.${index}.file`] = problem
     }
+    if (spec.firmware.kind === 'efi') {
+      try {
+        chooseUefi(await findUefiFirmware(), spec.firmware.secureBoot, spec.chipset)
+      } catch (error) {
+        fields.firmware = (error as Error).message
+      }
+    } else if (spec.firmware.file) {
+      const info = await stat(spec.firmware.file).catch(() => null)
+      if (!info?.isFile()) fields['firmware.file'] = `${spec.firmware.file} is not a BIOS file on this host`
+    }
     for (const [index, share] of spec.sharedDirectories.entries()) {
       const info = await stat(share.source).catch(() => null)
       if (!info) fields[`sharedDirectories.${index}.source`] = `${share.source} does not exist`
@@ -188,6 +199,7 @@ export class QemuBackend implements Backend {
       runtimeDir: this.runtimeDir(definition.id),
       serialLog: this.console(definition.id).logPath,
       disk: disk ? { path: disk, format } : null,
+      uefi: await this.uefi(definition, false),
     })
   }
 
@@ -234,7 +246,7 @@ export class QemuBackend implements Backend {
       const dir = this.runtimeDir(id)
       await rm(dir, { recursive: true, force: true })
       await mkdir(dir, { recursive: true, mode: 0o700 })
-      await mkdir(this.logDir(id), { recursive: true })
+      await mkdir(this.filesDir(id), { recursive: true })
       const disk = this.diskPath(definition)
       let format = 'qcow2'
       if (disk && spec.disk) {
@@ -253,6 +265,7 @@ export class QemuBackend implements Backend {
         runtimeDir: dir,
         serialLog: this.console(id).logPath,
         disk: disk ? { path: disk, format } : null,
+        uefi: await this.uefi(definition, true),
       })
       child = this.spawnDetached(id, argv)
       const qmp = await this.waitForQmp(id, child)
@@ -269,9 +282,25 @@ export class QemuBackend implements Backend {
     }
   }
 
+  /**
+   * A UEFI machine's firmware and its own variable store, kept with the machine: made from the
+   * firmware's template the first time it starts (create: true), then reused, so boot entries stay.
+   */
+  private async uefi(definition: MachineDefinition, create: boolean): Promise<{ code: string; vars: string } | null> {
+    const { firmware, chipset } = definition.spec
+    if (firmware.kind !== 'efi') return null
+    const chosen = chooseUefi(await findUefiFirmware(), firmware.secureBoot, chipset)
+    const vars = join(this.filesDir(definition.id), 'efi-vars.fd')
+    if (create && !(await stat(vars).then(() => true, () => false))) {
+      await mkdir(this.filesDir(definition.id), { recursive: true })
+      await copyFile(chosen.varsTemplate, vars)
+    }
+    return { code: chosen.code, vars }
+  }
+
   /** QEMU runs in its own session with stdout/stderr in qemu.log, so it outlives Berth. */
   private spawnDetached(id: string, argv: string[]): ChildProcess {
-    const logFd = openSync(join(this.logDir(id), 'qemu.log'), 'a')
+    const logFd = openSync(join(this.filesDir(id), 'qemu.log'), 'a')
     try {
       writeSync(logFd, `--- ${new Date().toISOString()} ${JSON.stringify(argv)}\n`)
       const child = spawn(argv[0]!, argv.slice(1), { detached: true, stdio: ['ignore', logFd, logFd] })
@@ -310,7 +339,7 @@ export class QemuBackend implements Backend {
   }
 
   private async stderrTail(id: string, lines = 5): Promise<string> {
-    const text = await readFile(join(this.logDir(id), 'qemu.log'), 'utf8').catch(() => '')
+    const text = await readFile(join(this.filesDir(id), 'qemu.log'), 'utf8').catch(() => '')
     const ownLines = text.split('\n').filter((l) => l && !l.startsWith('--- '))
     return ownLines.slice(-lines).join('\n') || '(no output)'
   }
@@ -392,6 +421,7 @@ export class QemuBackend implements Backend {
   async attachDrive(definition: MachineDefinition, drive: Drive, options: { persistent: boolean }): Promise<void> {
     const qmp = this.requireQmp(definition)
     const { blockdev, device } = driveOptions(drive)
+    if (definition.spec.chipset === 'q35' && drive.bus === 'virtio') device.bus = this.freeRootPort(definition)
     try {
       await qmp.execute('blockdev-add', blockdev)
     } catch (error) {
@@ -403,7 +433,8 @@ export class QemuBackend implements Backend {
       await qmp.execute('blockdev-del', { 'node-name': drive.id }).catch(() => undefined)
       throw explainQmpError(error, drive.file)
     }
-    this.setDrive(definition.id, drive.id, { drive, persistent: options.persistent, state: 'attached', error: null })
+    const port = typeof device.bus === 'string' && device.bus.startsWith('rp') ? device.bus : undefined
+    this.setDrive(definition.id, drive.id, { drive, persistent: options.persistent, state: 'attached', error: null, port })
   }
 
   async detachDrive(definition: MachineDefinition, driveId: string): Promise<void> {
@@ -444,6 +475,13 @@ export class QemuBackend implements Backend {
       throw explainQmpError(error, file ?? 'the disc')
     }
     this.update(definition.id, { cdrom: file })
+  }
+
+  /** A q35 VM takes PCIe hot-plugs only in the root ports it got at launch: the first free one. */
+  private freeRootPort(definition: MachineDefinition): string {
+    const used = new Set([...this.status(definition.id).drives.values()].map((d) => d.port))
+    for (let n = 1; n <= HOTPLUG_ROOT_PORTS; n++) if (!used.has(rootPort(n))) return rootPort(n)
+    throw new BerthError('conflict', `${definition.spec.name} has no free PCIe slot for another virtio disk: use SCSI or USB`)
   }
 
   private setDrive(id: string, driveId: string, live: LiveDrive | null): void {
@@ -504,7 +542,7 @@ export class QemuBackend implements Backend {
     this.consoles.delete(id)
     this.runs.delete(id)
     await rm(this.runtimeDir(id), { recursive: true, force: true })
-    await rm(this.logDir(id), { recursive: true, force: true })
+    await rm(this.filesDir(id), { recursive: true, force: true })
     // Only images Berth made in its own directory; never a file the person pointed at.
     if (options.deleteImages && this.diskPath(definition) === this.defaultImage(id))
       await rm(this.defaultImage(id), { force: true })

@@ -1,0 +1,70 @@
+// UEFI and the q35 chipset on the real test guest.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { execFileSync } from 'node:child_process'
+import { mkdirSync, statSync } from 'node:fs'
+import { join } from 'node:path'
+import { qemuSpecSchema } from '../../../../shared/model/machine'
+import { startHarness, tinyGuestSpec, watchConsole, type Harness } from '../../testing/harness'
+import { requireTestGuest } from '../../testing/guest'
+import { findUefiFirmware } from './firmware'
+
+let h: Harness
+beforeAll(async () => {
+  h = await startHarness()
+})
+afterAll(async () => {
+  await h?.cleanup()
+})
+
+describe('firmware and chipset (real QEMU)', () => {
+  it('a UEFI VM has OVMF drive its serial console and boots the kernel through the EFI stub', async () => {
+    const guest = requireTestGuest()
+    const spec = tinyGuestSpec('uefi', {
+      firmware: { kind: 'efi' },
+      boot: { type: 'kernel', kernel: guest.bzImage, initrd: guest.initrd, append: guest.append },
+    })
+    const { id } = await h.client.call('machines.create', { spec })
+    await h.client.call('machines.start', { id })
+    const console_ = await watchConsole(h.client, id)
+    // OVMF sets up the serial terminal (clear screen, mode set) before it loads the kernel.
+    await console_.waitFor('\x1b[2J\x1b[01;01H\x1b[=3h', 60_000)
+    await console_.waitFor('BERTH-GUEST-EFI', 90_000) // printed by the guest when /sys/firmware/efi exists
+    await console_.waitFor(/guest# /)
+    // The machine's own variable store, made from the firmware's template.
+    const vars = join(h.home, 'data', 'machines', id, 'efi-vars.fd')
+    const template = (await findUefiFirmware()).find((f) => !f.secureBoot)!.varsTemplate
+    expect(statSync(vars).size).toBe(statSync(template).size)
+    await h.client.call('machines.stop', { id, force: true })
+  })
+
+  it('Secure Boot picks the firmware with enrolled keys, and needs Q35', async () => {
+    const spec = qemuSpecSchema.parse(tinyGuestSpec('secure', { chipset: 'q35', firmware: { kind: 'efi', secureBoot: true } }))
+    const { argv } = await h.client.call('machines.preview', { spec })
+    const secure = (await findUefiFirmware()).find((f) => f.secureBoot)!
+    expect(argv).toContain(`if=pflash,format=raw,unit=0,readonly=on,file=${secure.code}`)
+    expect(argv[argv.indexOf('-machine') + 1]).toBe('q35,smm=on')
+    const refused = await h.client
+      .call('machines.preview', { spec: { ...spec, chipset: 'pc' } })
+      .catch((e: { details: unknown }) => e.details)
+    expect(refused).toEqual({ fields: { 'spec.chipset': 'Secure Boot needs the Q35 chipset (its firmware requires SMM)' } })
+  })
+
+  it('a q35 VM takes a hot-plugged virtio disk in a free PCIe root port', async () => {
+    const dir = join(h.home, 'q35-images')
+    mkdirSync(dir)
+    const disk = join(dir, 'pcie.qcow2')
+    execFileSync('qemu-img', ['create', '-q', '-f', 'qcow2', disk, '40M'])
+    const { id } = await h.client.call('machines.create', { spec: tinyGuestSpec('q35', { chipset: 'q35' }) })
+    await h.client.call('machines.start', { id })
+    const console_ = await watchConsole(h.client, id)
+    await console_.waitFor(/guest# /, 60_000)
+    await h.client.call('drives.attach', { id, path: disk, persist: false })
+    for (let i = 0; i < 60; i++) {
+      console_.type('grep vd /proc/partitions\r')
+      await new Promise((r) => setTimeout(r, 500))
+      if (/40960 vda/.test(console_.text)) break
+    }
+    expect(console_.text).toMatch(/40960 vda/)
+    await h.client.call('machines.stop', { id, force: true })
+  })
+})
