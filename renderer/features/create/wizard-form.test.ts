@@ -5,6 +5,9 @@ const form = (over: Partial<WizardForm> = {}): WizardForm => ({
   name: 'web',
   memoryMiB: 512,
   cores: 1,
+  chipset: 'pc',
+  firmware: 'seabios',
+  biosFile: '',
   bootType: 'kernel',
   kernel: '/boot/vmlinuz',
   initrd: '',
@@ -28,6 +31,8 @@ describe('wizard form', () => {
       name: 'web',
       memoryMiB: 512,
       cores: 1,
+      chipset: 'pc',
+      firmware: { kind: 'bios' },
       boot: { type: 'kernel', kernel: '/boot/vmlinuz', initrd: undefined, append: 'console=ttyS0' },
       disk: { image: undefined, sizeMiB: 8192 },
       display: null,
@@ -44,6 +49,12 @@ describe('wizard form', () => {
       cores: 'Enter a number of cores',
       'boot.kernel': 'Use an absolute path (starting with /)',
     })
+  })
+
+  it('Secure Boot on the pc chipset is refused on the chipset field', () => {
+    expect(checkLocally(form({ firmware: 'efi-secure' }))).toEqual({ chipset: 'Secure Boot needs the Q35 chipset (its firmware requires SMM)' })
+    expect(checkLocally(form({ firmware: 'efi-secure', chipset: 'q35' }))).toEqual({})
+    expect(stepOfField('chipset')).toBe('boot')
   })
 
   it('booting from disk needs an existing image', () => {

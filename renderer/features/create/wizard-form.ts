@@ -8,6 +8,9 @@ export interface WizardForm {
   name: string
   memoryMiB: number | null
   cores: number | null
+  chipset: 'pc' | 'q35'
+  firmware: 'seabios' | 'bios-file' | 'efi' | 'efi-secure'
+  biosFile: string
   bootType: 'kernel' | 'disk'
   kernel: string
   initrd: string
@@ -59,7 +62,7 @@ export const newForward = (): ForwardRow => ({
 
 export const steps = [
   { id: 'general', title: 'General', fields: ['name', 'memoryMiB', 'cores', 'display'] },
-  { id: 'boot', title: 'Boot', fields: ['boot'] },
+  { id: 'boot', title: 'Boot & firmware', fields: ['boot', 'firmware', 'chipset'] },
   { id: 'disk', title: 'Disk', fields: ['disk'] },
   { id: 'shares', title: 'Shared folders', fields: ['sharedDirectories'] },
   { id: 'network', title: 'Network', fields: ['network'] },
@@ -71,6 +74,9 @@ const blank = (): WizardForm => ({
   name: '',
   memoryMiB: 512,
   cores: 1,
+  chipset: 'pc',
+  firmware: 'seabios',
+  biosFile: '',
   bootType: 'kernel',
   kernel: '',
   initrd: '',
@@ -104,6 +110,13 @@ export function toSpec(form: WizardForm): QemuSpecInput {
     name: form.name.trim(),
     memoryMiB: form.memoryMiB as number,
     cores: form.cores as number,
+    chipset: form.chipset,
+    firmware:
+      form.firmware === 'seabios'
+        ? { kind: 'bios' }
+        : form.firmware === 'bios-file'
+          ? { kind: 'bios', file: form.biosFile.trim() }
+          : { kind: 'efi', secureBoot: form.firmware === 'efi-secure' },
     boot:
       form.bootType === 'kernel'
         ? { type: 'kernel', kernel: form.kernel.trim(), initrd: optional(form.initrd), append: form.append.trim() }
