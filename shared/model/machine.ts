@@ -27,6 +27,11 @@ export const qemuBootSchema = z.discriminatedUnion('type', [
     kernel: absolutePath,
     initrd: absolutePath.optional(),
     append: z.string().max(4096, 'Kernel parameters are limited to 4096 characters').default(''),
+    /** qemu-vm.nix's qemu.consoles: each becomes console=… on the kernel command line. */
+    consoles: z
+      .array(z.string().regex(/^[A-Za-z0-9,._-]{1,64}$/, 'A console is a device name like ttyS0,115200n8 or tty0'))
+      .max(8)
+      .default([]),
   }),
   z.object({ type: z.literal('disk') }),
 ])
@@ -49,6 +54,15 @@ export const displaySchema = z.object({
 })
 export type DisplaySpec = z.infer<typeof displaySchema>
 
+/** Extra arguments may add devices and tune QEMU, but not take the VM away from Berth or run programs. */
+export function forbiddenExtraArg(arg: string): string | null {
+  if (/^-(qmp|monitor|mon|daemonize|pidfile|S|serial|chardev|runas|run-with|sandbox)$/.test(arg))
+    return `${arg} is managed by Berth and cannot be given as an extra argument`
+  if (/(^|,)(script|downscript|helper)=/.test(arg) || /cmd:/.test(arg))
+    return `"${arg}" would make QEMU run a program: not allowed in extra arguments`
+  return null
+}
+
 export const qemuSpecSchema = z
   .object({
     kind: z.literal('qemu'),
@@ -70,6 +84,21 @@ export const qemuSpecSchema = z
     display: displaySchema.nullable().default(null),
     network: networkSchema.nullable().default({ forwardPorts: [] }),
     sharedDirectories: z.array(sharedDirectorySchema).max(32, 'At most 32 shared folders').default([]),
+    /** An absolute pointer on the screen (usb-tablet), so the mouse follows the viewer's. */
+    usbTablet: z.boolean().default(true),
+    /** virtio-rng: the guest's entropy from the host, as qemu-vm.nix always adds. */
+    rng: z.boolean().default(true),
+    /** Power users' own QEMU arguments, appended as they are: an argv list, never a shell string. */
+    extraArgs: z
+      .array(z.string().min(1).max(4096))
+      .max(128, 'At most 128 extra arguments')
+      .default([])
+      .superRefine((args, ctx) => {
+        for (const arg of args) {
+          const why = forbiddenExtraArg(arg)
+          if (why) ctx.addIssue({ code: 'custom', message: why })
+        }
+      }),
   })
   .superRefine((spec, ctx) => {
     if (spec.firmware.kind === 'efi' && spec.firmware.secureBoot && spec.chipset !== 'q35')

@@ -21,6 +21,10 @@ const form = (over: Partial<WizardForm> = {}): WizardForm => ({
   network: true,
   forwards: [],
   shares: [],
+  consoles: '',
+  usbTablet: true,
+  rng: true,
+  extraArgs: '',
   ...over,
 })
 
@@ -33,9 +37,12 @@ describe('wizard form', () => {
       cores: 1,
       chipset: 'pc',
       firmware: { kind: 'bios' },
-      boot: { type: 'kernel', kernel: '/boot/vmlinuz', initrd: undefined, append: 'console=ttyS0' },
+      boot: { type: 'kernel', kernel: '/boot/vmlinuz', initrd: undefined, append: 'console=ttyS0', consoles: [] },
       disk: { image: undefined, sizeMiB: 8192 },
       display: null,
+      usbTablet: true,
+      rng: true,
+      extraArgs: [],
       sharedDirectories: [],
       network: { forwardPorts: [] },
     })
@@ -75,6 +82,16 @@ describe('wizard form', () => {
       'network.forwardPorts.1.host.port': 'Enter a port number',
     })
     expect(stepOfField('network.forwardPorts.1.host.port')).toBe('network')
+  })
+
+  it('extra QEMU arguments: one per line; ones that take the VM from Berth or run programs are refused', () => {
+    expect(toSpec(form({ extraArgs: '-rtc\n base=utc \n\n' })).extraArgs).toEqual(['-rtc', 'base=utc'])
+    expect(checkLocally(form({ extraArgs: '-qmp\ntcp:0:4444' }))).toEqual({
+      extraArgs: '-qmp is managed by Berth and cannot be given as an extra argument',
+    })
+    expect(checkLocally(form({ extraArgs: '-netdev\ntap,id=t,script=/tmp/x' }))).toEqual({
+      extraArgs: '"tap,id=t,script=/tmp/x" would make QEMU run a program: not allowed in extra arguments',
+    })
   })
 
   it('maps fields to the step that shows them', () => {

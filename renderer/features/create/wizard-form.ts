@@ -24,6 +24,11 @@ export interface WizardForm {
   network: boolean
   forwards: ForwardRow[]
   shares: ShareRow[]
+  consoles: string
+  usbTablet: boolean
+  rng: boolean
+  /** One argument per line. */
+  extraArgs: string
 }
 
 export interface ShareRow {
@@ -61,7 +66,7 @@ export const newForward = (): ForwardRow => ({
 })
 
 export const steps = [
-  { id: 'general', title: 'General', fields: ['name', 'memoryMiB', 'cores', 'display'] },
+  { id: 'general', title: 'General', fields: ['name', 'memoryMiB', 'cores', 'display', 'usbTablet', 'rng', 'extraArgs'] },
   { id: 'boot', title: 'Boot & firmware', fields: ['boot', 'firmware', 'chipset'] },
   { id: 'disk', title: 'Disk', fields: ['disk'] },
   { id: 'shares', title: 'Shared folders', fields: ['sharedDirectories'] },
@@ -90,6 +95,10 @@ const blank = (): WizardForm => ({
   network: true,
   forwards: [],
   shares: [],
+  consoles: '',
+  usbTablet: true,
+  rng: true,
+  extraArgs: '',
 })
 
 /** Kept while the app is open: leaving the wizard, or a failed create, loses nothing. */
@@ -119,7 +128,13 @@ export function toSpec(form: WizardForm): QemuSpecInput {
           : { kind: 'efi', secureBoot: form.firmware === 'efi-secure' },
     boot:
       form.bootType === 'kernel'
-        ? { type: 'kernel', kernel: form.kernel.trim(), initrd: optional(form.initrd), append: form.append.trim() }
+        ? {
+            type: 'kernel',
+            kernel: form.kernel.trim(),
+            initrd: optional(form.initrd),
+            append: form.append.trim(),
+            consoles: form.consoles.split(/\s+/).filter(Boolean),
+          }
         : { type: 'disk' },
     disk:
       form.diskMode === 'none'
@@ -129,6 +144,9 @@ export function toSpec(form: WizardForm): QemuSpecInput {
       form.display === 'none'
         ? null
         : { protocol: form.display, width: form.displayWidth as number, height: form.displayHeight as number },
+    usbTablet: form.usbTablet,
+    rng: form.rng,
+    extraArgs: form.extraArgs.split('\n').map((a) => a.trim()).filter(Boolean),
     sharedDirectories: form.shares.map((share) => ({
       tag: share.tag.trim(),
       source: share.source.trim(),

@@ -44,6 +44,7 @@ describe('buildQemuArgv', () => {
       '-device', 'virtio-net-pci,netdev=net0,id=net0-dev',
       '-device', 'virtio-scsi-pci,id=scsi0',
       '-device', 'qemu-xhci,id=usb0',
+      '-device', 'virtio-rng-pci',
       '-drive', 'if=none,id=cd0,media=cdrom,readonly=on',
       '-device', 'ide-cd,bus=ide.1,unit=0,drive=cd0,id=cd0-dev',
     ])
@@ -69,6 +70,7 @@ describe('buildQemuArgv', () => {
       '-device', 'usb-storage,bus=usb0.0,id=dusbs1-dev,drive=dusbs1',
       '-blockdev', 'driver=qcow2,node-name=dide01,read-only=off,file.driver=file,file.filename=/img/d,,e.qcow2,file.read-only=off',
       '-device', 'ide-hd,bus=ide.0,id=dide01-dev,drive=dide01',
+      '-device', 'virtio-rng-pci',
       '-drive', 'if=none,id=cd0,media=cdrom,readonly=on,file=/iso/install.iso,format=raw',
       '-device', 'ide-cd,bus=ide.1,unit=0,drive=cd0,id=cd0-dev',
     ])
@@ -146,6 +148,20 @@ describe('buildQemuArgv', () => {
     expect(launch({}).join(' ')).not.toContain('-bios')
   })
 
+  it('consoles become console= parameters after the kernel parameters', () => {
+    const argv = launch({ boot: { type: 'kernel', kernel: '/k', append: 'quiet', consoles: ['tty0', 'ttyS0,115200n8'] } })
+    expect(argv[argv.indexOf('-append') + 1]).toBe('quiet console=tty0 console=ttyS0,115200n8')
+  })
+
+  it('usb tablet with a screen, virtio-rng unless turned off, extra arguments last and verbatim', () => {
+    const withScreen = launch({ display: { protocol: 'vnc', width: 1024, height: 768 } })
+    expect(withScreen).toContain('usb-tablet,bus=usb0.0')
+    expect(launch({})).not.toContain('usb-tablet,bus=usb0.0') // no screen, no pointer
+    expect(launch({ rng: false })).not.toContain('virtio-rng-pci')
+    const extra = launch({ extraArgs: ['-overcommit', 'mem-lock=off', '-rtc', 'base=utc; rm -rf /'] })
+    expect(extra.slice(-4)).toEqual(['-overcommit', 'mem-lock=off', '-rtc', 'base=utc; rm -rf /'])
+  })
+
   it('no CD drive when the spec says none', () => {
     expect(launch({ cdrom: null })).not.toContain('-drive')
   })
@@ -163,7 +179,8 @@ describe('buildQemuArgv', () => {
 
   it('a disk is a virtio-blk device with its format stated; boot from disk gets bootindex', () => {
     const argv = launch({ boot: { type: 'disk' }, disk: { sizeMiB: 1024 } }, { disk: { path: '/img/a.raw', format: 'raw' } })
-    expect(argv.slice(-10, -4)).toEqual([
+    const at = argv.indexOf('-blockdev')
+    expect(argv.slice(at, at + 6)).toEqual([
       '-blockdev', 'driver=file,node-name=disk0-file,filename=/img/a.raw',
       '-blockdev', 'driver=raw,node-name=disk0,file=disk0-file',
       '-device', 'virtio-blk-pci,drive=disk0,id=disk0-dev,bootindex=1',

@@ -72,7 +72,8 @@ export function buildQemuArgv(launch: QemuLaunch): string[] {
   if (spec.boot.type === 'kernel') {
     argv.push('-kernel', spec.boot.kernel)
     if (spec.boot.initrd) argv.push('-initrd', spec.boot.initrd)
-    if (spec.boot.append) argv.push('-append', spec.boot.append)
+    const append = [spec.boot.append, ...spec.boot.consoles.map((c) => `console=${c}`)].filter(Boolean).join(' ')
+    if (append) argv.push('-append', append)
   }
   spec.sharedDirectories.forEach((share, i) => {
     const path = qemuOptionValue(share.source)
@@ -111,11 +112,14 @@ export function buildQemuArgv(launch: QemuLaunch): string[] {
         '-spice', `unix=on,addr=${at(runtimeFiles.spice)},disable-ticketing=on`,
       )
   }
+  if (spec.rng) argv.push('-device', 'virtio-rng-pci')
+  if (spec.usbTablet && spec.display) argv.push('-device', `usb-tablet,bus=${controllers.usb}.0`)
   if (spec.cdrom) {
     const medium = spec.cdrom.file ? `,file=${qemuOptionValue(spec.cdrom.file)},format=raw` : ''
     argv.push('-drive', `if=none,id=${CDROM_ID},media=cdrom,readonly=on${medium}`)
     argv.push('-device', `ide-cd,bus=ide.1,unit=0,drive=${CDROM_ID},id=${CDROM_DEVICE}`)
   }
+  argv.push(...spec.extraArgs)
   return argv
 }
 
