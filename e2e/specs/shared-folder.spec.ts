@@ -18,7 +18,7 @@ test('UEFI, a disk and a shared folder through the wizard, checked in the guest'
   await page.goto(berth.url)
   await page.getByRole('button', { name: 'New machine' }).click()
   await page.getByLabel('Name').fill('sharing')
-  await page.getByLabel('Screen').selectOption({ label: 'None' })
+  await page.getByLabel('Screen', { exact: true }).selectOption({ label: 'None' })
   await page.getByRole('button', { name: 'Next' }).click()
   await page.getByLabel('Firmware').selectOption({ label: 'UEFI (OVMF)' })
   // OVMF starts the bzImage through its EFI stub

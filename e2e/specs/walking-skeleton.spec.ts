@@ -13,7 +13,7 @@ test('create, start, console, restart Berth, re-attach with scrollback', async (
   await page.getByRole('button', { name: 'New machine' }).click()
   await page.getByLabel('Name').fill('tiny')
   await page.getByLabel('Memory (MiB)').fill('256')
-  await page.getByLabel('Screen').selectOption({ label: 'None' })
+  await page.getByLabel('Screen', { exact: true }).selectOption({ label: 'None' })
   await page.getByRole('button', { name: 'Next' }).click()
   await page.getByLabel('Kernel', { exact: true }).fill(guest.vmlinux)
   await page.getByLabel('Initrd (optional)').fill(guest.initrd)
