@@ -2,6 +2,7 @@ import { createRouter, createWebHashHistory } from 'vue-router'
 import HomeView from './features/machines/HomeView.vue'
 import MachinePage from './features/machines/MachinePage.vue'
 import CreateWizard from './features/create/CreateWizard.vue'
+import SettingsView from './features/create/SettingsView.vue'
 
 /** Created after the session token has been taken out of the address (the hash router rewrites it). */
 export const createAppRouter = () =>
@@ -10,6 +11,7 @@ export const createAppRouter = () =>
     routes: [
       { path: '/', component: HomeView },
       { path: '/new', component: CreateWizard },
+      { path: '/machines/:id/settings', component: SettingsView, props: true },
       { path: '/machines/:id/:tab(overview|display|drives|console)?', component: MachinePage, props: true },
     ],
   })

@@ -115,3 +115,23 @@ test('a corrupt definition file is shown with its path and reason; the others st
   await expect(page.getByRole('link', { name: 'survivor, stopped' })).toBeVisible()
   await page.screenshot({ path: 'test-results/e2e/broken-definition.png' })
 })
+
+test("a stopped machine's settings are edited in the same wizard; a running one's are not", async ({ page, berth }) => {
+  await page.goto(berth.url)
+  await createTestVm(page, 'editable')
+  await page.getByRole('button', { name: 'Settings' }).click()
+  await expect(page.getByRole('heading', { name: 'Settings of editable' })).toBeVisible()
+  await expect(page.getByLabel('Name')).toHaveValue('editable')
+  await page.getByLabel('Memory (MiB)').fill('384')
+  await page.getByLabel('CPU cores').fill('2')
+  await nextSteps(page, 'Boot & firmware', 'Disk', 'Shared folders', 'Network', 'Review')
+  await expect(page.getByLabel('QEMU command line')).toContainText('-m 384 -smp 2')
+  await page.getByRole('button', { name: 'Save' }).click()
+  await expect(page.getByLabel('Machine settings')).toContainText('384 MiB')
+
+  await page.getByRole('button', { name: 'Start' }).click()
+  await expect(page.getByRole('status', { name: 'State' })).toHaveText('running')
+  await expect(page.getByRole('button', { name: 'Settings' })).toHaveCount(0)
+  await page.goto(page.url().replace(/\/machines\/([a-z0-9]+).*$/, '/machines/$1/settings'))
+  await expect(page.getByRole('alert')).toHaveText('Stop editable to change its settings.')
+})

@@ -49,8 +49,9 @@ export async function createBerthServer(options: BerthServerOptions = {}): Promi
       }
     },
     'machines.list': async () => machines.list(),
-    'machines.preview': async ({ spec }) => ({ argv: await machines.preview(spec) }),
+    'machines.preview': async ({ spec, id }) => ({ argv: await machines.preview(spec, id) }),
     'machines.create': async ({ spec }) => machines.create(spec),
+    'machines.update': async ({ id, spec }) => machines.updateSpec(id, spec),
     'machines.start': async ({ id }) => machines.start(id),
     'machines.stop': async ({ id, force, timeoutSec }) => machines.stop(id, { force, timeoutSec }),
     'machines.pause': async ({ id }) => machines.pause(id),

@@ -17,10 +17,16 @@ export const contract = {
     },
     /** Checks a spec as create would (files exist, images are images) and returns the QEMU command line. */
     'machines.preview': {
-      input: z.object({ spec: machineSpecSchema }).strict(),
+      /** id: the machine being edited (its own name is no clash). */
+      input: z.object({ spec: machineSpecSchema, id: machineIdSchema.optional() }).strict(),
       output: z.object({ argv: z.array(z.string()) }),
     },
     'machines.create': { input: z.object({ spec: machineSpecSchema }).strict(), output: machineSchema },
+    /** Replaces a stopped machine's settings, checked as create checks them. */
+    'machines.update': {
+      input: z.object({ id: machineIdSchema, spec: machineSpecSchema }).strict(),
+      output: machineSchema,
+    },
     'machines.start': { input: byId, output: machineSchema },
     /** Graceful: ACPI power button, then quit after timeoutSec. force: quit at once. */
     'machines.stop': {

@@ -180,9 +180,10 @@ export class MachineService {
     if (Object.keys(fields).length > 0) throw fieldErrors(fields)
   }
 
-  async preview(spec: MachineSpec): Promise<string[]> {
-    await this.check(spec)
-    return this.backend.commandLine(MachineStore.define(spec))
+  async preview(spec: MachineSpec, editing?: string): Promise<string[]> {
+    await this.check(spec, editing)
+    const definition = editing ? { ...this.get(editing), spec } : MachineStore.define(spec)
+    return this.backend.commandLine(definition)
   }
 
   async create(spec: MachineSpec): Promise<Machine> {
@@ -192,6 +193,17 @@ export class MachineService {
     this.definitions.set(definition.id, definition)
     this.changed(definition.id)
     return this.view(definition)
+  }
+
+  /** New settings for a stopped machine; its drives and disc stay as they are unless the spec changes them. */
+  updateSpec(id: string, spec: MachineSpec): Promise<Machine> {
+    return this.locked(id, async (definition) => {
+      const state = this.backend.status(id).state
+      if (state !== 'stopped' && state !== 'crashed')
+        throw new BerthError('conflict', `Stop ${definition.spec.name} before changing its settings`)
+      await this.check(spec, id)
+      return this.view(await this.update(definition, spec))
+    })
   }
 
   start(id: string): Promise<Machine> {

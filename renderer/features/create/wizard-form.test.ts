@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest'
-import { checkLocally, errorsForStep, stepOfField, toSpec, type WizardForm } from './wizard-form'
+import { qemuSpecSchema } from '../../../shared/model/machine'
+import { checkLocally, errorsForStep, fromSpec, stepOfField, toSpec, type WizardForm } from './wizard-form'
 
 const form = (over: Partial<WizardForm> = {}): WizardForm => ({
   name: 'web',
@@ -92,6 +93,26 @@ describe('wizard form', () => {
     expect(checkLocally(form({ extraArgs: '-netdev\ntap,id=t,script=/tmp/x' }))).toEqual({
       extraArgs: '"tap,id=t,script=/tmp/x" would make QEMU run a program: not allowed in extra arguments',
     })
+  })
+
+  it("a machine's settings come back into the wizard unchanged (editing a stopped machine)", () => {
+    const spec = qemuSpecSchema.parse({
+      kind: 'qemu',
+      name: 'round',
+      memoryMiB: 768,
+      cores: 2,
+      chipset: 'q35',
+      firmware: { kind: 'efi', secureBoot: true },
+      boot: { type: 'kernel', kernel: '/k', initrd: '/i', append: 'quiet', consoles: ['tty0'] },
+      disk: { sizeMiB: 100 },
+      display: { protocol: 'spice', width: 1280, height: 800 },
+      network: { forwardPorts: [{ host: { address: '127.0.0.1', port: 2222 }, guest: { port: 22 } }] },
+      sharedDirectories: [{ tag: 'd', source: '/s', target: '/t', securityModel: 'mapped-xattr', msize: 65536 }],
+      usbTablet: false,
+      rng: false,
+      extraArgs: ['-rtc', 'base=utc'],
+    })
+    expect(qemuSpecSchema.parse(toSpec(fromSpec(spec)))).toEqual(spec)
   })
 
   it('maps fields to the step that shows them', () => {

@@ -1,6 +1,6 @@
 // The create wizard's values, as typed, and how they become a spec.
 import { reactive } from 'vue'
-import { qemuSpecSchema, type QemuSpecInput } from '../../../shared/model/machine'
+import { qemuSpecSchema, type QemuSpec, type QemuSpecInput } from '../../../shared/model/machine'
 import { zodFieldErrors } from '../../../shared/model/zod-fields'
 import type { FieldErrors } from '../../../shared/errors'
 
@@ -75,7 +75,7 @@ export const steps = [
 ] as const
 export type StepId = (typeof steps)[number]['id']
 
-const blank = (): WizardForm => ({
+export const blank = (): WizardForm => ({
   name: '',
   memoryMiB: 512,
   cores: 1,
@@ -185,4 +185,48 @@ export function errorsForStep(errors: FieldErrors, step: StepId): FieldErrors {
 /** Field errors from the main process name paths in the request ({ spec }); the form's are in the spec. */
 export function specFieldErrors(errors: FieldErrors): FieldErrors {
   return Object.fromEntries(Object.entries(errors).map(([field, message]) => [field.replace(/^spec\./, ''), message]))
+}
+
+/** A machine's settings as the wizard shows them, for editing a stopped machine. */
+export function fromSpec(spec: QemuSpec): WizardForm {
+  const base = blank()
+  const { boot, firmware, display, network, disk } = spec
+  return {
+    ...base,
+    name: spec.name,
+    memoryMiB: spec.memoryMiB,
+    cores: spec.cores,
+    chipset: spec.chipset,
+    firmware: firmware.kind === 'efi' ? (firmware.secureBoot ? 'efi-secure' : 'efi') : firmware.file ? 'bios-file' : 'seabios',
+    biosFile: firmware.kind === 'bios' ? (firmware.file ?? '') : '',
+    bootType: boot.type,
+    kernel: boot.type === 'kernel' ? boot.kernel : '',
+    initrd: boot.type === 'kernel' ? (boot.initrd ?? '') : '',
+    append: boot.type === 'kernel' ? boot.append : base.append,
+    consoles: boot.type === 'kernel' ? boot.consoles.join(' ') : '',
+    diskMode: disk ? (disk.image ? 'existing' : 'new') : 'none',
+    diskImage: disk?.image ?? '',
+    diskSizeMiB: disk?.sizeMiB ?? base.diskSizeMiB,
+    display: display ? display.protocol : 'none',
+    displayWidth: display?.width ?? base.displayWidth,
+    displayHeight: display?.height ?? base.displayHeight,
+    network: network !== null,
+    forwards: (network?.forwardPorts ?? []).map((f) => ({
+      from: f.from,
+      proto: f.proto,
+      hostAddress: f.host.address,
+      hostPort: f.host.port,
+      guestAddress: f.guest.address,
+      guestPort: f.guest.port,
+    })),
+    shares: spec.sharedDirectories.map((share) => ({ ...share })),
+    usbTablet: spec.usbTablet,
+    rng: spec.rng,
+    extraArgs: spec.extraArgs.join('\n'),
+  }
+}
+
+/** The edited spec keeps what the wizard does not show: attached drives and the disc. */
+export function editedSpec(form: WizardForm, previous: QemuSpec): QemuSpecInput {
+  return { ...toSpec(form), drives: previous.drives, cdrom: previous.cdrom }
 }

@@ -48,9 +48,11 @@ describe('QEMU backend (real QEMU)', () => {
     viewer.type('echo marker-$((6*7))\r')
     await viewer.waitFor('marker-42')
 
-    // A second start is refused while it runs.
+    // A second start is refused while it runs, and so are new settings.
     const again = await h.client.call('machines.start', { id: machine.id }).catch((e: BerthError) => e)
     expect(again).toMatchObject({ code: 'conflict' })
+    const edit = await h.client.call('machines.update', { id: machine.id, spec: machine.spec }).catch((e: BerthError) => e)
+    expect(edit).toMatchObject({ code: 'conflict', message: 'Stop boot-test before changing its settings' })
 
     // Pause and resume through QMP.
     expect((await h.client.call('machines.pause', { id: machine.id })).state).toBe('paused')
