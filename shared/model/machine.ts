@@ -44,6 +44,8 @@ export const qemuDiskSchema = z.object({
     .int('Use a whole number of MiB')
     .min(1, 'A disk needs at least 1 MiB')
     .max(64 * 1024 * 1024, 'At most 64 TiB'),
+  /** qemu-vm.nix's diskInterface: the bus of the root disk and the empty disks. */
+  interface: z.enum(['virtio', 'scsi', 'ide']).default('virtio'),
 })
 
 /** A graphical screen, watched in Berth's window (noVNC or spice-html5); null: serial console only. */
@@ -78,6 +80,11 @@ export const qemuSpecSchema = z
     firmware: firmwareSchema.default({ kind: 'bios' }),
     boot: qemuBootSchema,
     disk: qemuDiskSchema.nullable().default(null),
+    /** qemu-vm.nix's emptyDiskImages: blank qcow2 disks of these sizes (MiB), made at first start. */
+    emptyDiskImages: z
+      .array(z.number({ error: 'Enter a size in MiB' }).int().min(1, 'At least 1 MiB').max(64 * 1024 * 1024))
+      .max(8, 'At most 8 empty disks')
+      .default([]),
     /** Further disk images, attached in this order. */
     drives: z.array(driveSchema).max(16, 'At most 16 drives').default([]),
     cdrom: cdromSchema.nullable().default({ file: null }),

@@ -18,6 +18,9 @@ export interface WizardForm {
   diskMode: 'none' | 'new' | 'existing'
   diskImage: string
   diskSizeMiB: number | null
+  diskInterface: 'virtio' | 'scsi' | 'ide'
+  /** Sizes in MiB, space-separated. */
+  emptyDisks: string
   display: 'none' | 'vnc' | 'spice'
   displayWidth: number | null
   displayHeight: number | null
@@ -68,7 +71,7 @@ export const newForward = (): ForwardRow => ({
 export const steps = [
   { id: 'general', title: 'General', fields: ['name', 'memoryMiB', 'cores', 'display', 'usbTablet', 'rng', 'extraArgs'] },
   { id: 'boot', title: 'Boot & firmware', fields: ['boot', 'firmware', 'chipset'] },
-  { id: 'disk', title: 'Disk', fields: ['disk'] },
+  { id: 'disk', title: 'Disk', fields: ['disk', 'emptyDiskImages'] },
   { id: 'shares', title: 'Shared folders', fields: ['sharedDirectories'] },
   { id: 'network', title: 'Network', fields: ['network'] },
   { id: 'review', title: 'Review', fields: [] },
@@ -89,6 +92,8 @@ export const blank = (): WizardForm => ({
   diskMode: 'none',
   diskImage: '',
   diskSizeMiB: 8192,
+  diskInterface: 'virtio',
+  emptyDisks: '',
   display: 'vnc',
   displayWidth: 1024,
   displayHeight: 768,
@@ -139,7 +144,12 @@ export function toSpec(form: WizardForm): QemuSpecInput {
     disk:
       form.diskMode === 'none'
         ? null
-        : { image: form.diskMode === 'existing' ? form.diskImage.trim() : optional(form.diskImage), sizeMiB: form.diskSizeMiB as number },
+        : {
+            image: form.diskMode === 'existing' ? form.diskImage.trim() : optional(form.diskImage),
+            sizeMiB: form.diskSizeMiB as number,
+            interface: form.diskInterface,
+          },
+    emptyDiskImages: form.emptyDisks.split(/\s+/).filter(Boolean).map(Number),
     display:
       form.display === 'none'
         ? null
@@ -207,6 +217,8 @@ export function fromSpec(spec: QemuSpec): WizardForm {
     diskMode: disk ? (disk.image ? 'existing' : 'new') : 'none',
     diskImage: disk?.image ?? '',
     diskSizeMiB: disk?.sizeMiB ?? base.diskSizeMiB,
+    diskInterface: disk?.interface ?? base.diskInterface,
+    emptyDisks: spec.emptyDiskImages.join(' '),
     display: display ? display.protocol : 'none',
     displayWidth: display?.width ?? base.displayWidth,
     displayHeight: display?.height ?? base.displayHeight,

@@ -188,6 +188,18 @@ describe('buildQemuArgv', () => {
     expect(argv).not.toContain('-kernel')
   })
 
+  it('diskInterface puts the root disk and the empty disks on SCSI or IDE', () => {
+    const scsi = launch({ disk: { sizeMiB: 64, interface: 'scsi' }, emptyDiskImages: [16] }, {
+      disk: { path: '/img/root.qcow2', format: 'qcow2' },
+      emptyDisks: ['/data/abc/empty0.qcow2'],
+    })
+    expect(scsi).toContain('scsi-hd,bus=scsi0.0,drive=disk0,id=disk0-dev')
+    expect(scsi).toContain('driver=file,node-name=disk1-file,filename=/data/abc/empty0.qcow2')
+    expect(scsi).toContain('scsi-hd,bus=scsi0.0,drive=disk1,id=disk1-dev')
+    const ide = launch({ disk: { sizeMiB: 64, interface: 'ide' } }, { disk: { path: '/img/root.qcow2', format: 'qcow2' } })
+    expect(ide).toContain('ide-hd,bus=ide.0,unit=0,drive=disk0,id=disk0-dev')
+  })
+
   it('a data disk next to a kernel boot has no bootindex', () => {
     const argv = launch({ disk: { sizeMiB: 64 } }, { disk: { path: '/img/d.qcow2', format: 'qcow2' } })
     expect(argv).toContain('virtio-blk-pci,drive=disk0,id=disk0-dev')

@@ -15,6 +15,8 @@ export interface QemuLaunch {
   serialLog: string
   /** The VM's disk with its detected format; the format is always stated, never guessed by QEMU. */
   disk: { path: string; format: string } | null
+  /** The blank disks made for emptyDiskImages, in order. */
+  emptyDisks?: string[]
   /** UEFI: the firmware's code (read-only) and this VM's own copy of the variable store. */
   uefi?: { code: string; vars: string } | null
 }
@@ -91,13 +93,18 @@ export function buildQemuArgv(launch: QemuLaunch): string[] {
   }
   // Controllers that take disks while the guest runs: SCSI and USB hot-plug need their bus present.
   argv.push('-device', `virtio-scsi-pci,id=${controllers.scsi}`, '-device', `qemu-xhci,id=${controllers.usb}`)
-  if (launch.disk) {
-    const file = qemuOptionValue(launch.disk.path)
-    argv.push('-blockdev', `driver=file,node-name=disk0-file,filename=${file}`)
-    argv.push('-blockdev', `driver=${launch.disk.format},node-name=disk0,file=disk0-file`)
-    const bootIndex = spec.boot.type === 'disk' ? ',bootindex=1' : ''
-    argv.push('-device', `virtio-blk-pci,drive=disk0,id=disk0-dev${bootIndex}`)
-  }
+  const diskBus = spec.disk?.interface ?? 'virtio'
+  const disks = [
+    ...(launch.disk ? [{ ...launch.disk, boot: spec.boot.type === 'disk' }] : []),
+    ...(launch.emptyDisks ?? []).map((path) => ({ path, format: 'qcow2', boot: false })),
+  ]
+  disks.forEach((disk, i) => {
+    const node = `disk${i}`
+    argv.push('-blockdev', `driver=file,node-name=${node}-file,filename=${qemuOptionValue(disk.path)}`)
+    argv.push('-blockdev', `driver=${disk.format},node-name=${node},file=${node}-file`)
+    const bus = diskBus === 'virtio' ? 'virtio-blk-pci' : diskBus === 'scsi' ? `scsi-hd,bus=${controllers.scsi}.0` : `ide-hd,bus=ide.0,unit=${i}`
+    argv.push('-device', `${bus},drive=${node},id=${node}-dev${disk.boot ? ',bootindex=1' : ''}`)
+  })
   for (const drive of spec.drives) {
     const { blockdev, device } = driveOptions(drive)
     argv.push('-blockdev', blockdevOption(blockdev), '-device', deviceOption(device))

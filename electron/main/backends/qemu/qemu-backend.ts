@@ -199,6 +199,7 @@ export class QemuBackend implements Backend {
       runtimeDir: this.runtimeDir(definition.id),
       serialLog: this.console(definition.id).logPath,
       disk: disk ? { path: disk, format } : null,
+      emptyDisks: definition.spec.emptyDiskImages.map((_, i) => join(this.filesDir(definition.id), `empty${i}.qcow2`)),
       uefi: await this.uefi(definition, false),
     })
   }
@@ -257,9 +258,14 @@ export class QemuBackend implements Backend {
         }
         format = await imageFormat(this.qemuImg, disk)
       }
+      // emptyDiskImages: blank disks kept with the machine, made the first time it starts
+      const emptyDisks = spec.emptyDiskImages.map((_, i) => join(this.filesDir(id), `empty${i}.qcow2`))
+      for (const [i, path] of emptyDisks.entries())
+        if (!(await stat(path).then(() => true, () => false))) await createQcow2(this.qemuImg, path, spec.emptyDiskImages[i]!)
       const { accelerator } = await this.accelerator()
       const argv = buildQemuArgv({
         spec,
+        emptyDisks,
         binary: this.qemuBinary,
         accelerator,
         runtimeDir: dir,

@@ -171,3 +171,22 @@ describe('QEMU backend (real QEMU)', () => {
     expect((await h.client.call('machines.list', {})).machines.length).toBe(before + 1)
   })
 })
+
+describe('disk interface and empty disks (real QEMU)', () => {
+  it('puts the root disk and the empty disks on SCSI; the guest sees them', async () => {
+    const { id } = await h.client.call('machines.create', {
+      spec: tinyGuestSpec('scsi-disks', { disk: { sizeMiB: 48, interface: 'scsi' }, emptyDiskImages: [24] }),
+    })
+    await h.client.call('machines.start', { id })
+    expect(existsSync(join(h.home, 'data', 'machines', id, 'empty0.qcow2'))).toBe(true)
+    const viewer = await watchConsole(h.client, id)
+    await viewer.waitFor(/guest# /)
+    for (let i = 0; i < 40 && !/24576 sd[a-z]/.test(viewer.text); i++) {
+      viewer.type('grep sd /proc/partitions\r')
+      await new Promise((r) => setTimeout(r, 500))
+    }
+    expect(viewer.text).toMatch(/49152 sd[a-z]/)
+    expect(viewer.text).toMatch(/24576 sd[a-z]/)
+    await h.client.call('machines.stop', { id, force: true })
+  })
+})
