@@ -12,6 +12,7 @@ import { tinyGuestSpec } from '../electron/main/testing/harness'
 import { buildQemuArgv } from '../electron/main/backends/qemu/argv'
 import { DisplayProxy } from '../electron/main/services/display-proxy'
 import { requireTestGuest } from '../electron/main/testing/guest'
+import { freePort } from '../electron/main/testing/free-port'
 import { qemuSpecSchema } from '../shared/model/machine'
 import { mean, median } from './stats'
 import { rawArgv, rawConsole, startRaw, type GuestConsole } from './raw-qemu'
@@ -34,13 +35,6 @@ async function servePage(): Promise<{ url: string; close(): void }> {
   return { url: `http://127.0.0.1:${(server.address() as { port: number }).port}/`, close: () => server.close() }
 }
 
-async function freePort(): Promise<number> {
-  const server = createServer()
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r))
-  const { port } = server.address() as { port: number }
-  await new Promise((r) => server.close(r))
-  return port
-}
 
 /** Hides the text cursor (its blinking would count as frames) and waits for the shell. */
 async function quietScreen(guest: GuestConsole): Promise<void> {

@@ -1,33 +1,12 @@
 import { describe, expect, it } from 'vitest'
 import { qemuSpecSchema } from '../../../shared/model/machine'
-import { checkLocally, errorsForStep, fromSpec, stepOfField, toSpec, type WizardForm } from './wizard-form'
+import { blank, checkLocally, errorsForStep, fromSpec, stepOfField, toSpec, type WizardForm } from './wizard-form'
 
 const form = (over: Partial<WizardForm> = {}): WizardForm => ({
+  ...blank(),
   name: 'web',
-  memoryMiB: 512,
-  cores: 1,
-  chipset: 'pc',
-  firmware: 'seabios',
-  biosFile: '',
-  bootType: 'kernel',
   kernel: '/boot/vmlinuz',
-  initrd: '',
-  append: 'console=ttyS0',
-  diskMode: 'none',
-  diskImage: '',
-  diskSizeMiB: 8192,
-  diskInterface: 'virtio',
-  emptyDisks: '',
   display: 'none',
-  displayWidth: 1024,
-  displayHeight: 768,
-  network: true,
-  forwards: [],
-  shares: [],
-  consoles: '',
-  usbTablet: true,
-  rng: true,
-  extraArgs: '',
   ...over,
 })
 

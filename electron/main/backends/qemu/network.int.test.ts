@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createConnection, createServer, type Server } from 'node:net'
 import type { BerthError } from '../../../../shared/errors'
 import { startHarness, tinyGuestSpec, watchConsole, type Harness } from '../../testing/harness'
+import { freePort } from '../../testing/free-port'
 
 let h: Harness
 beforeAll(async () => {
@@ -12,13 +13,6 @@ afterAll(async () => {
   await h?.cleanup()
 })
 
-async function freePort(): Promise<number> {
-  const server = createServer()
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r))
-  const { port } = server.address() as { port: number }
-  await new Promise((r) => server.close(r))
-  return port
-}
 
 /** Connects to 127.0.0.1:port and resolves with everything read until the peer closes. */
 function readFrom(port: number): Promise<string> {
