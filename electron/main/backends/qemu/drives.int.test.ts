@@ -134,6 +134,11 @@ describe('drives on a running VM (real QEMU)', () => {
     const inUse = await failure(h.client.call('drives.attach', { id: other.id, path: disk }))
     expect(inUse.message).toMatch(/is in use by drives, which is running/)
     await h.client.call('machines.stop', { id: other.id, force: true })
+    // On a stopped machine the image goes into its definition, attached at its next start.
+    const spare = join(dir, 'spare.qcow2')
+    qemuImg('create', '-q', '-f', 'qcow2', spare, '8M')
+    const stopped = await h.client.call('drives.attach', { id: other.id, path: spare, persist: false })
+    expect(stopped.drives).toMatchObject([{ file: spare, state: 'defined', persistent: true }])
 
     const { machines } = await h.client.call('machines.list', {})
     expect(machines.find((m) => m.id === vm.id)!.drives.map((d) => d.file)).toEqual([disk])
