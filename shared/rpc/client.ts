@@ -96,10 +96,6 @@ export class RpcClient {
     transport.onClose(() => this.onClose())
   }
 
-  get isConnected(): boolean {
-    return this.connected
-  }
-
   call<M extends MethodName>(
     method: M,
     input: MethodInput<M>,

@@ -1,7 +1,7 @@
 // Credit-based flow control, the same in both directions: a sender has at most STREAM_WINDOW bytes
 // unacknowledged; the receiver acknowledges bytes once it has consumed them.
 import { MAX_DATA_CHUNK, STREAM_WINDOW } from './protocol'
-import { Emitter, type Disposable } from './transport'
+import { Emitter } from './transport'
 
 export class OutgoingBytes {
   private credit = STREAM_WINDOW
@@ -39,10 +39,6 @@ export class OutgoingBytes {
     this.queued = 0
     this.drains.emit()
     this.drains.clear()
-  }
-
-  onDrain(listener: () => void): Disposable {
-    return this.drains.on(listener)
   }
 
   /** Resolves once everything pushed so far has been sent. */

@@ -97,10 +97,6 @@ export class ServerStream<C, S = never> {
   onClose(listener: () => void): Disposable {
     return this.closes.on(listener)
   }
-  /** Everything queued has been sent. */
-  onDrain(listener: () => void): Disposable {
-    return this.outgoing.onDrain(listener)
-  }
 
   close(error?: WireError): void {
     if (this.isClosed) return
@@ -144,10 +140,6 @@ export class RpcServer {
   private readonly connections = new Set<Connection>()
 
   constructor(private readonly options: RpcServerOptions) {}
-
-  get connectionCount(): number {
-    return this.connections.size
-  }
 
   /** Serve one client connection until its transport closes. */
   accept(transport: Transport): Disposable {
