@@ -17,6 +17,8 @@ if (!existsSync(`${staticDir}/index.html`)) {
 }
 
 const log = (line: string) => console.error(`berth: ${line}`)
+// A failure nothing awaited is a bug: say where it happened, and keep serving the machines.
+process.on('unhandledRejection', (reason) => log(`unhandled rejection: ${reason instanceof Error ? reason.stack : String(reason)}`))
 const berth = await createBerthServer({ log })
 const server = await startBrowserServer({ rpc: berth.rpc, staticDir, port, log })
 console.log(`Berth is serving at ${server.url}`)

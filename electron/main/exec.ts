@@ -31,15 +31,17 @@ export function exec(argv: readonly string[], options: ExecOptions = {}): Promis
   if (!command) throw new Error('exec: empty argv')
   return new Promise((resolve, reject) => {
     const child = spawn(command, args, {
-      stdio: ['pipe', 'pipe', 'pipe'],
+      // No stdin unless there is input: a program that exits before reading it would make the
+      // write fail with EPIPE.
+      stdio: [options.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
       timeout: options.timeoutMs,
       signal: options.signal,
       env: options.env ?? process.env,
     })
     let stdout = ''
     let stderr = ''
-    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d))
-    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d))
+    child.stdout!.setEncoding('utf8').on('data', (d: string) => (stdout += d))
+    child.stderr!.setEncoding('utf8').on('data', (d: string) => (stderr += d))
     child.on('error', (error: NodeJS.ErrnoException) => {
       const why = error.code === 'ENOENT' ? `${command} is not installed` : error.message
       reject(new ExecError(argv, null, why))
@@ -51,6 +53,9 @@ export function exec(argv: readonly string[], options: ExecOptions = {}): Promis
       const detail = stderr.trim().split('\n').slice(-3).join(' ')
       reject(new ExecError(argv, result, `${command} ${how}${detail ? `: ${detail}` : ''}`))
     })
-    child.stdin.end(options.input ?? '')
+    if (child.stdin) {
+      child.stdin.on('error', () => undefined) // the program exited without reading its input: its exit code says why
+      child.stdin.end(options.input)
+    }
   })
 }
