@@ -10,6 +10,12 @@ export interface BerthPaths {
   machineFiles: string
   /** Per-machine sockets and pidfiles while a machine runs. */
   runtime: string
+  /** Container root file systems Berth makes, where machinectl expects them. */
+  containers: string
+  /** .nspawn files for machinectl on systemd hosts. */
+  nspawnUnits: string
+  /** Logs of root file systems being made (debootstrap, imports). */
+  rootLogs: string
 }
 
 /**
@@ -24,6 +30,9 @@ export function resolvePaths(env: NodeJS.ProcessEnv = process.env): BerthPaths {
       images: join(home, 'data', 'images'),
       machineFiles: join(home, 'data', 'machines'),
       runtime: join(home, 'run'),
+      containers: join(home, 'var-lib-machines'),
+      nspawnUnits: join(home, 'etc-systemd-nspawn'),
+      rootLogs: join(home, 'data', 'roots'),
     }
   }
   const user = homedir()
@@ -35,5 +44,8 @@ export function resolvePaths(env: NodeJS.ProcessEnv = process.env): BerthPaths {
     images: join(data, 'berth', 'images'),
     machineFiles: join(data, 'berth', 'machines'),
     runtime: join(runtime, 'berth'),
+    containers: '/var/lib/machines',
+    nspawnUnits: '/etc/systemd/nspawn',
+    rootLogs: join(data, 'berth', 'roots'),
   }
 }

@@ -1,6 +1,9 @@
 // Composition root for both transports: the same services behind one RpcServer.
 import { RpcServer, type MethodHandlers, type StreamHandlers } from '../../shared/rpc/server'
+import { toWireError } from '../../shared/errors'
 import { QemuBackend, qemuVersion } from './backends/qemu/qemu-backend'
+import { NspawnBackend } from './backends/nspawn/nspawn-backend'
+import { checkNewRoot, makeRoot } from './backends/nspawn/roots'
 import type { AcceleratorChoice } from './backends/qemu/accel'
 import { describeHostFirmware, findUefiFirmware } from './backends/qemu/firmware'
 import { resolvePaths, type BerthPaths } from './paths'
@@ -32,7 +35,8 @@ export async function createBerthServer(options: BerthServerOptions = {}): Promi
     qemuImg: env.BERTH_QEMU_IMG ?? 'qemu-img',
     accelerator: options.accelerator,
   })
-  const machines = new MachineService(new MachineStore(paths.machines), qemu, qemu.qemuImg, [paths.images])
+  const nspawn = new NspawnBackend({ paths, nspawnBinary: env.BERTH_NSPAWN })
+  const machines = new MachineService(new MachineStore(paths.machines), { qemu, nspawn }, qemu.qemuImg, [paths.images])
   await machines.init()
   const displays = new DisplayProxy(options.log)
   await displays.start()
@@ -70,13 +74,31 @@ export async function createBerthServer(options: BerthServerOptions = {}): Promi
   }
   const streams: StreamHandlers = {
     'console.open': async ({ id }, stream) => machines.openConsole(id, stream),
+    'roots.create': async ({ name, source }, stream) => {
+      await checkNewRoot(paths, name, source)
+      const abort = new AbortController()
+      stream.onControl(() => abort.abort())
+      stream.onClose(() => abort.abort())
+      const encoder = new TextEncoder()
+      void makeRoot(paths, name, source, {
+        signal: abort.signal,
+        onLog: (line) => !stream.closed && stream.send(encoder.encode(`${line}\n`)),
+        onProgress: (progress) => !stream.closed && stream.control(progress),
+      }).then(
+        (path) => {
+          stream.control({ path })
+          stream.close()
+        },
+        (error: unknown) => stream.close(toWireError(error)),
+      )
+    },
     'images.upload': async (input, stream) =>
       receiveUpload(paths.images, input, stream, async (path) => void (await machines.inspectImage(path))),
   }
   const rpc = new RpcServer({ methods, streams, onRefused: (reason) => options.log?.(`refused: ${reason}`) })
   machines.onDidChange((id) => {
     rpc.broadcast('machines.changed', { id })
-    const state = qemu.status(id).state
+    const state = machines.status(id).state
     if (state !== 'running' && state !== 'paused') displays.closeMachine(id)
   })
   return {
@@ -86,6 +108,7 @@ export async function createBerthServer(options: BerthServerOptions = {}): Promi
     dispose: () => {
       void displays.close()
       qemu.dispose()
+      nspawn.dispose()
     },
   }
 }

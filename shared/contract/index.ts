@@ -1,6 +1,7 @@
 // THE one definition of Berth's API. Main implements it, the renderer calls it, both typed from here.
 import { z } from 'zod'
-import { brokenDefinitionSchema, machineIdSchema, machineSchema, machineSpecSchema } from '../model/machine'
+import { brokenDefinitionSchema, machineIdSchema, machineNameSchema, machineSchema, machineSpecSchema } from '../model/machine'
+import { rootSourceSchema } from '../model/container'
 import { hostInfoSchema } from '../model/host'
 import { driveBusSchema, driveIdSchema, imageInfoSchema } from '../model/drives'
 import { absolutePath } from '../model/zod-fields'
@@ -110,6 +111,19 @@ export const contract = {
         .strict(),
       control: z.object({ done: z.literal(true) }).strict(),
       serverControl: z.object({ path: z.string() }),
+    },
+    /**
+     * Makes a container root in Berth's containers folder (from a tarball, or with debootstrap). Bytes
+     * from the server are the log; controls report progress, then { path } before it closes. The client
+     * cancels with { cancel: true } (or by closing): nothing is kept.
+     */
+    'roots.create': {
+      input: z.object({ name: machineNameSchema, source: rootSourceSchema }).strict(),
+      control: z.object({ cancel: z.literal(true) }).strict(),
+      serverControl: z.union([
+        z.object({ phase: z.string(), fraction: z.number().min(0).max(1).nullable() }),
+        z.object({ path: z.string() }),
+      ]),
     },
   },
 } as const

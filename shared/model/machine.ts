@@ -4,22 +4,16 @@ import { cdromSchema, driveSchema, driveViewSchema } from './drives'
 import { networkSchema } from './network'
 import { sharedDirectorySchema } from './shares'
 import { firmwareSchema } from './firmware'
+import { machineNameSchema } from './machine-name'
+import { nspawnSpecSchema, type NspawnSpec } from './container'
+
+export { machineNameSchema }
 
 export const machineStates = ['running', 'stopped', 'paused', 'starting', 'stopping', 'crashed', 'unknown'] as const
 export const machineStateSchema = z.enum(machineStates)
 export type MachineState = z.infer<typeof machineStateSchema>
 
 export const machineIdSchema = z.string().regex(/^[a-z0-9]{12}$/, 'Not a machine id')
-
-export const machineNameSchema = z
-  .string()
-  .trim()
-  .min(1, 'Give the machine a name')
-  .max(63, 'Use at most 63 characters')
-  .regex(
-    /^[A-Za-z0-9][A-Za-z0-9._-]*$/,
-    'Use letters, digits, dots, dashes and underscores, starting with a letter or digit',
-  )
 
 export const qemuBootSchema = z.discriminatedUnion('type', [
   z.object({
@@ -122,8 +116,9 @@ export const qemuSpecSchema = z
 export type QemuSpec = z.infer<typeof qemuSpecSchema>
 export type QemuSpecInput = z.input<typeof qemuSpecSchema>
 
-export const machineSpecSchema = qemuSpecSchema
-export type MachineSpec = QemuSpec
+export const machineSpecSchema = z.discriminatedUnion('kind', [qemuSpecSchema, nspawnSpecSchema])
+export type MachineSpec = QemuSpec | NspawnSpec
+export type MachineKind = MachineSpec['kind']
 
 export const acceleratorSchema = z.enum(['kvm', 'tcg'])
 
@@ -155,3 +150,5 @@ export const machineDefinitionSchema = z.object({
   spec: machineSpecSchema,
 })
 export type MachineDefinition = z.infer<typeof machineDefinitionSchema>
+/** A definition whose kind is known. */
+export type DefinitionOf<S extends MachineSpec> = Omit<MachineDefinition, 'spec'> & { spec: S }

@@ -1,5 +1,5 @@
 import type { FieldErrors } from '../../../shared/errors'
-import type { MachineDefinition, MachineSpec, MachineState } from '../../../shared/model/machine'
+import type { DefinitionOf, MachineSpec, MachineState, QemuSpec } from '../../../shared/model/machine'
 import type { Drive } from '../../../shared/model/drives'
 import type { StreamControl, StreamServerControl } from '../../../shared/contract'
 import type { ServerStream } from '../../../shared/rpc/server'
@@ -26,34 +26,40 @@ export interface MachineStatus {
   cdrom: string | null | undefined
 }
 
-/** What every kind of machine (QEMU now; nspawn and Xen next) offers the machine service. */
-export interface Backend {
-  readonly kind: MachineSpec['kind']
+/** What every kind of machine (QEMU, nspawn; Xen next) offers the machine service. */
+export interface Backend<S extends MachineSpec = MachineSpec> {
+  readonly kind: S['kind']
   /** Host-side checks of a spec (files exist, images are images); field path → message. */
-  validate(spec: MachineSpec): Promise<FieldErrors>
+  validate(spec: S): Promise<FieldErrors>
   /** The command line a definition runs as. */
-  commandLine(definition: MachineDefinition): Promise<string[]>
+  commandLine(definition: DefinitionOf<S>): Promise<string[]>
   status(id: string): MachineStatus
   /** Finds a machine still running from an earlier Berth process and takes it over. */
-  reattach(definition: MachineDefinition): Promise<void>
-  start(definition: MachineDefinition): Promise<void>
-  stop(definition: MachineDefinition, options: { force: boolean; timeoutSec: number }): Promise<void>
-  pause(definition: MachineDefinition): Promise<void>
-  resume(definition: MachineDefinition): Promise<void>
-  /** Hot-plugs a disk into the running machine. */
-  attachDrive(definition: MachineDefinition, drive: Drive, options: { persistent: boolean }): Promise<void>
-  /** Unplugs a disk from the running machine once the guest has let go of it. */
-  detachDrive(definition: MachineDefinition, driveId: string): Promise<void>
-  /** Puts a disc in the running machine's CD drive, or ejects it (null). */
-  changeMedium(definition: MachineDefinition, file: string | null): Promise<void>
-  openConsole(definition: MachineDefinition, stream: ConsoleStream): Promise<void>
-  /** The unix socket serving the running machine's screen (VNC or SPICE). */
-  displaySocket(definition: MachineDefinition): string
-  /** The running machine's screen now, as PNG. */
-  screenshot(definition: MachineDefinition): Promise<Uint8Array>
+  reattach(definition: DefinitionOf<S>): Promise<void>
+  start(definition: DefinitionOf<S>): Promise<void>
+  stop(definition: DefinitionOf<S>, options: { force: boolean; timeoutSec: number }): Promise<void>
+  pause(definition: DefinitionOf<S>): Promise<void>
+  resume(definition: DefinitionOf<S>): Promise<void>
+  openConsole(definition: DefinitionOf<S>, stream: ConsoleStream): Promise<void>
   /** Deletes what the machine left on disk (logs, runtime files, and images Berth made when asked). */
-  forget(definition: MachineDefinition, options: { deleteImages: boolean }): Promise<void>
+  forget(definition: DefinitionOf<S>, options: { deleteImages: boolean }): Promise<void>
   onDidChange(listener: (id: string) => void): void
   /** Lets go of running machines without stopping them (they outlive Berth). */
   dispose(): void
+}
+
+type QemuDefinition = DefinitionOf<QemuSpec>
+
+/** Disks, discs and screens: what virtual machines have and containers do not. */
+export interface QemuFeatures {
+  /** Hot-plugs a disk into the running machine. */
+  attachDrive(definition: QemuDefinition, drive: Drive, options: { persistent: boolean }): Promise<void>
+  /** Unplugs a disk from the running machine once the guest has let go of it. */
+  detachDrive(definition: QemuDefinition, driveId: string): Promise<void>
+  /** Puts a disc in the running machine's CD drive, or ejects it (null). */
+  changeMedium(definition: QemuDefinition, file: string | null): Promise<void>
+  /** The unix socket serving the running machine's screen (VNC or SPICE). */
+  displaySocket(definition: QemuDefinition): string
+  /** The running machine's screen now, as PNG. */
+  screenshot(definition: QemuDefinition): Promise<Uint8Array>
 }

@@ -4,10 +4,11 @@ import { BerthError, fieldErrors, type FieldErrors } from '../../../shared/error
 import { join, resolve } from 'node:path'
 import { readdir, stat } from 'node:fs/promises'
 import { randomBytes } from 'node:crypto'
-import type { BrokenDefinition, Machine, MachineDefinition, MachineSpec } from '../../../shared/model/machine'
+import type { BrokenDefinition, DefinitionOf, Machine, MachineDefinition, MachineSpec, QemuSpec } from '../../../shared/model/machine'
+import type { NspawnSpec } from '../../../shared/model/container'
 import { hotplugBuses, type Drive, type DriveBus, type DriveView, type ImageInfo } from '../../../shared/model/drives'
 import { ImageError, inspectImage } from '../backends/qemu/image'
-import type { Backend, ConsoleStream } from '../backends/backend'
+import type { Backend, ConsoleStream, MachineStatus, QemuFeatures } from '../backends/backend'
 import { MachineStore } from '../store/machine-store'
 
 const ideRefusal = 'IDE disks cannot be added while the machine runs: choose virtio, SCSI or USB'
@@ -22,12 +23,12 @@ export class MachineService {
 
   constructor(
     private readonly store: MachineStore,
-    private readonly backend: Backend,
+    private readonly backends: { qemu: Backend<QemuSpec> & QemuFeatures; nspawn: Backend<NspawnSpec> },
     private readonly qemuImg: string,
     /** Where backing files may live without the person's confirmation. */
     private readonly allowedImageDirs: string[],
   ) {
-    backend.onDidChange((id) => this.changed(id))
+    for (const backend of Object.values(backends)) backend.onDidChange((id) => this.changed(id))
   }
 
   /** Loads every definition and re-attaches to machines that kept running while Berth was away. */
@@ -35,7 +36,7 @@ export class MachineService {
     const { definitions, broken } = await this.store.load()
     this.definitions = new Map(definitions.map((d) => [d.id, d]))
     this.broken = broken
-    await Promise.all(definitions.map((d) => this.backend.reattach(d).catch(() => undefined)))
+    await Promise.all(definitions.map((d) => this.backend(d).reattach(d).catch(() => undefined)))
   }
 
   onDidChange(listener: (id: string) => void): void {
@@ -44,6 +45,26 @@ export class MachineService {
 
   private changed(id: string): void {
     for (const listener of this.listeners) listener(id)
+  }
+
+  private backend(definition: MachineDefinition): Backend {
+    return this.backends[definition.spec.kind] as Backend
+  }
+
+  /** Status of a machine by id, whatever its kind (a removed one is stopped). */
+  status(id: string): MachineStatus {
+    const definition = this.definitions.get(id)
+    return definition
+      ? this.backend(definition).status(id)
+      : { state: 'stopped', accelerator: null, lastError: null, drives: new Map(), cdrom: undefined }
+  }
+
+  /** The definition of a virtual machine, for what only virtual machines have (drives, discs, screens). */
+  private vm(id: string): DefinitionOf<QemuSpec> {
+    const definition = this.get(id)
+    if (definition.spec.kind !== 'qemu')
+      throw new BerthError('conflict', `${definition.spec.name} is a container: it has no drives, discs or screen`)
+    return definition as DefinitionOf<QemuSpec>
   }
 
   list(): { machines: Machine[]; broken: BrokenDefinition[] } {
@@ -57,7 +78,9 @@ export class MachineService {
   }
 
   view(definition: MachineDefinition): Machine {
-    const { state, accelerator, lastError, drives: live, cdrom } = this.backend.status(definition.id)
+    const { state, accelerator, lastError, drives: live, cdrom } = this.backend(definition).status(definition.id)
+    const base = { id: definition.id, createdAt: definition.createdAt, state, accelerator, lastError }
+    if (definition.spec.kind !== 'qemu') return { ...base, spec: definition.spec, drives: [], cdrom: null }
     const running = this.isRunning(definition.id)
     const drives: DriveView[] = definition.spec.drives.map((drive) => {
       const now = live.get(drive.id)
@@ -66,11 +89,11 @@ export class MachineService {
     for (const { drive, persistent, state: driveState, error } of live.values())
       if (!persistent) drives.push({ ...drive, persistent, state: driveState, error })
     const disc = definition.spec.cdrom ? { file: cdrom !== undefined ? cdrom : definition.spec.cdrom.file } : null
-    return { id: definition.id, spec: definition.spec, createdAt: definition.createdAt, state, accelerator, lastError, drives, cdrom: disc }
+    return { ...base, spec: definition.spec, drives, cdrom: disc }
   }
 
   private isRunning(id: string): boolean {
-    const state = this.backend.status(id).state
+    const state = this.status(id).state
     return state === 'running' || state === 'paused'
   }
 
@@ -86,7 +109,8 @@ export class MachineService {
   /** Every file a machine uses (root disk, drives, disc), for "already attached" and "in use" checks. */
   private filesOf(definition: MachineDefinition): string[] {
     const { spec } = definition
-    const live = [...this.backend.status(definition.id).drives.values()].map((d) => d.drive.file)
+    if (spec.kind !== 'qemu') return []
+    const live = [...this.status(definition.id).drives.values()].map((d) => d.drive.file)
     const disc = this.view(definition).cdrom?.file
     return [...(spec.disk?.image ? [spec.disk.image] : []), ...spec.drives.map((d) => d.file), ...live, ...(disc ? [disc] : [])]
   }
@@ -116,7 +140,9 @@ export class MachineService {
   }
 
   attach(id: string, request: { path: string; bus: DriveBus; persist: boolean; allowOutsideBacking: boolean }): Promise<Machine> {
-    return this.locked(id, async (definition) => {
+    this.vm(id)
+    return this.locked(id, async (d) => {
+      const definition = d as DefinitionOf<QemuSpec>
       const path = resolve(request.path)
       const image = await this.inspectImage(path)
       if (image.backingOutsideAllowed.length > 0 && !request.allowOutsideBacking)
@@ -134,34 +160,38 @@ export class MachineService {
       const keep = request.persist || !running
       if (image.kind === 'iso') {
         if (!definition.spec.cdrom) throw new BerthError('conflict', `${definition.spec.name} has no CD drive to put ${path} in`)
-        if (running) await this.backend.changeMedium(definition, path)
+        if (running) await this.backends.qemu.changeMedium(definition, path)
         if (keep) await this.update(definition, { ...definition.spec, cdrom: { file: path } })
         return this.view(this.get(id))
       }
       if (running && !(hotplugBuses as readonly string[]).includes(request.bus))
         throw fieldErrors({ bus: ideRefusal }, ideRefusal)
       const drive: Drive = { id: newDriveId(), file: path, format: image.format, bus: request.bus, readOnly: image.readOnly }
-      if (running) await this.backend.attachDrive(definition, drive, { persistent: keep })
+      if (running) await this.backends.qemu.attachDrive(definition, drive, { persistent: keep })
       if (keep) await this.update(definition, { ...definition.spec, drives: [...definition.spec.drives, drive] })
       return this.view(this.get(id))
     })
   }
 
   detach(id: string, driveId: string): Promise<Machine> {
-    return this.locked(id, async (definition) => {
+    this.vm(id)
+    return this.locked(id, async (d) => {
+      const definition = d as DefinitionOf<QemuSpec>
       const inSpec = definition.spec.drives.some((d) => d.id === driveId)
-      const live = this.backend.status(id).drives.has(driveId)
+      const live = this.status(id).drives.has(driveId)
       if (!inSpec && !live) throw new BerthError('not_found', `No drive ${driveId} on ${definition.spec.name}`)
-      if (live) await this.backend.detachDrive(definition, driveId)
+      if (live) await this.backends.qemu.detachDrive(definition, driveId)
       if (inSpec) await this.update(definition, { ...definition.spec, drives: definition.spec.drives.filter((d) => d.id !== driveId) })
       return this.view(this.get(id))
     })
   }
 
   eject(id: string): Promise<Machine> {
-    return this.locked(id, async (definition) => {
+    this.vm(id)
+    return this.locked(id, async (d) => {
+      const definition = d as DefinitionOf<QemuSpec>
       if (!definition.spec.cdrom) throw new BerthError('conflict', `${definition.spec.name} has no CD drive`)
-      if (this.isRunning(id)) await this.backend.changeMedium(definition, null)
+      if (this.isRunning(id)) await this.backends.qemu.changeMedium(definition, null)
       if (definition.spec.cdrom.file) await this.update(definition, { ...definition.spec, cdrom: { file: null } })
       return this.view(this.get(id))
     })
@@ -175,15 +205,15 @@ export class MachineService {
     )
     if (clash) fields.name = `A machine named ${clash.spec.name} already exists: choose another name`
     const hostMiB = Math.floor(totalmem() / 1024 / 1024)
-    if (spec.memoryMiB > hostMiB) fields.memoryMiB = `This host has ${hostMiB} MiB of memory: give the machine less`
-    Object.assign(fields, await this.backend.validate(spec))
+    if (spec.kind === 'qemu' && spec.memoryMiB > hostMiB) fields.memoryMiB = `This host has ${hostMiB} MiB of memory: give the machine less`
+    Object.assign(fields, await (this.backends[spec.kind] as Backend).validate(spec))
     if (Object.keys(fields).length > 0) throw fieldErrors(fields)
   }
 
   async preview(spec: MachineSpec, editing?: string): Promise<string[]> {
     await this.check(spec, editing)
     const definition = editing ? { ...this.get(editing), spec } : MachineStore.define(spec)
-    return this.backend.commandLine(definition)
+    return this.backend(definition).commandLine(definition)
   }
 
   async create(spec: MachineSpec): Promise<Machine> {
@@ -198,7 +228,7 @@ export class MachineService {
   /** New settings for a stopped machine; its drives and disc stay as they are unless the spec changes them. */
   updateSpec(id: string, spec: MachineSpec): Promise<Machine> {
     return this.locked(id, async (definition) => {
-      const state = this.backend.status(id).state
+      const state = this.status(id).state
       if (state !== 'stopped' && state !== 'crashed')
         throw new BerthError('conflict', `Stop ${definition.spec.name} before changing its settings`)
       await this.check(spec, id)
@@ -208,7 +238,7 @@ export class MachineService {
 
   start(id: string): Promise<Machine> {
     return this.locked(id, async (d) => {
-      await this.backend.start(d)
+      await this.backend(d).start(d)
       return this.view(d)
     })
   }
@@ -216,20 +246,20 @@ export class MachineService {
   stop(id: string, options: { force: boolean; timeoutSec: number }): Promise<Machine> {
     // Not locked: Force stop must be able to cut short a graceful stop that is still waiting.
     const definition = this.get(id)
-    return this.backend.stop(definition, options).then(() => this.view(definition))
+    return this.backend(definition).stop(definition, options).then(() => this.view(definition))
   }
 
   pause(id: string): Promise<Machine> {
-    return this.locked(id, async (d) => (await this.backend.pause(d), this.view(d)))
+    return this.locked(id, async (d) => (await this.backend(d).pause(d), this.view(d)))
   }
 
   resume(id: string): Promise<Machine> {
-    return this.locked(id, async (d) => (await this.backend.resume(d), this.view(d)))
+    return this.locked(id, async (d) => (await this.backend(d).resume(d), this.view(d)))
   }
 
   remove(id: string, options: { deleteImages: boolean }): Promise<{ removed: true }> {
     return this.locked(id, async (d) => {
-      await this.backend.forget(d, options)
+      await this.backend(d).forget(d, options)
       await this.store.remove(id)
       this.definitions.delete(id)
       this.changed(id)
@@ -238,17 +268,18 @@ export class MachineService {
   }
 
   displaySocket(id: string): { socket: string; protocol: 'vnc' | 'spice' } {
-    const definition = this.get(id)
-    const socket = this.backend.displaySocket(definition)
-    return { socket, protocol: definition.spec.display!.protocol }
+    const definition = this.vm(id)
+    if (!definition.spec.display) throw new BerthError('conflict', `${definition.spec.name} has no screen: it uses the serial console only`)
+    return { socket: this.backends.qemu.displaySocket(definition), protocol: definition.spec.display.protocol }
   }
 
   screenshot(id: string): Promise<Uint8Array> {
-    return this.backend.screenshot(this.get(id))
+    return this.backends.qemu.screenshot(this.vm(id))
   }
 
   openConsole(id: string, stream: ConsoleStream): Promise<void> {
-    return this.backend.openConsole(this.get(id), stream)
+    const definition = this.get(id)
+    return this.backend(definition).openConsole(definition, stream)
   }
 
   private locked<T>(id: string, work: (definition: MachineDefinition) => Promise<T>): Promise<T> {

@@ -24,6 +24,25 @@ async function fileSize(path: string): Promise<number> {
   }
 }
 
+/** The first 8 bytes (big-endian log offset); anything after them is put back for the data listener. */
+function readOffset(socket: Socket): Promise<number> {
+  return new Promise((resolve, reject) => {
+    let head = Buffer.alloc(0)
+    const onData = (chunk: Buffer) => {
+      head = Buffer.concat([head, chunk])
+      if (head.length < 8) return
+      socket.off('data', onData)
+      socket.off('close', onClose)
+      socket.pause()
+      if (head.length > 8) socket.unshift(head.subarray(8))
+      resolve(Number(head.readBigUInt64BE(0)))
+    }
+    const onClose = () => reject(new Error('The console closed before it said where its log stands'))
+    socket.on('data', onData)
+    socket.once('close', onClose)
+  })
+}
+
 export class SerialConsole {
   private socket: Socket | null = null
   /** Log offset of the first byte this connection received, and bytes received since. */
@@ -40,19 +59,23 @@ export class SerialConsole {
     return this.socket !== null
   }
 
-  /** Connects to QEMU's serial socket. Call while the guest is paused (-S) so no byte is missed. */
-  async attach(socketPath: string): Promise<void> {
+  /**
+   * Connects to the console socket. QEMU's: call while the guest is paused (-S) so no byte is missed.
+   * A container supervisor's (offsetHeader): it starts with the log offset its live bytes begin at.
+   */
+  async attach(socketPath: string, options: { offsetHeader?: boolean } = {}): Promise<void> {
     this.detach()
     const socket = createConnection(socketPath)
     await new Promise<void>((resolve, reject) => {
       socket.once('connect', resolve)
       socket.once('error', reject)
     })
-    // Bytes QEMU wrote before this connection are only in the log; everything after arrives here too.
-    this.base = await fileSize(this.logPath)
+    // Bytes written before this connection are only in the log; everything after arrives here too.
+    this.base = options.offsetHeader ? await readOffset(socket) : await fileSize(this.logPath)
     this.received = 0
     this.socket = socket
     socket.on('data', (chunk: Buffer) => this.onData(chunk))
+    socket.resume()
     socket.on('error', () => undefined)
     socket.on('close', () => {
       if (this.socket === socket) this.socket = null

@@ -6,10 +6,12 @@ import { join } from 'node:path'
 import { createServer } from 'node:net'
 import { createSocket } from 'node:dgram'
 import { BerthError, type FieldErrors } from '../../../../shared/errors'
-import type { MachineDefinition, MachineState, QemuSpec } from '../../../../shared/model/machine'
+import type { DefinitionOf, MachineState, QemuSpec } from '../../../../shared/model/machine'
+
+type QemuDefinition = DefinitionOf<QemuSpec>
 import { exec } from '../../exec'
 import type { BerthPaths } from '../../paths'
-import type { Backend, ConsoleStream, LiveDrive, MachineStatus } from '../backend'
+import type { Backend, ConsoleStream, LiveDrive, MachineStatus, QemuFeatures } from '../backend'
 import type { Drive } from '../../../../shared/model/drives'
 import { SerialConsole } from '../../services/serial-console'
 import { chooseAccelerator, hostProbe, type AcceleratorChoice } from './accel'
@@ -60,7 +62,7 @@ const idle = (): Run => ({
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 
-export class QemuBackend implements Backend {
+export class QemuBackend implements Backend<QemuSpec>, QemuFeatures {
   readonly kind = 'qemu' as const
   readonly qemuBinary: string
   readonly qemuImg: string
@@ -99,8 +101,8 @@ export class QemuBackend implements Backend {
   private defaultImage(id: string) {
     return join(this.options.paths.images, `${id}.qcow2`)
   }
-  private diskPath(definition: MachineDefinition): string | null {
-    const disk = (definition.spec as QemuSpec).disk
+  private diskPath(definition: QemuDefinition): string | null {
+    const disk = definition.spec.disk
     return disk ? (disk.image ?? this.defaultImage(definition.id)) : null
   }
 
@@ -188,7 +190,7 @@ export class QemuBackend implements Backend {
     return fields
   }
 
-  async commandLine(definition: MachineDefinition): Promise<string[]> {
+  async commandLine(definition: QemuDefinition): Promise<string[]> {
     const disk = this.diskPath(definition)
     let format = 'qcow2'
     if (disk) format = await imageFormat(this.qemuImg, disk).catch(() => 'qcow2')
@@ -204,7 +206,7 @@ export class QemuBackend implements Backend {
     })
   }
 
-  async reattach(definition: MachineDefinition): Promise<void> {
+  async reattach(definition: QemuDefinition): Promise<void> {
     const id = definition.id
     const dir = this.runtimeDir(id)
     const qmpPath = join(dir, runtimeFiles.qmp)
@@ -235,7 +237,7 @@ export class QemuBackend implements Backend {
     })
   }
 
-  async start(definition: MachineDefinition): Promise<void> {
+  async start(definition: QemuDefinition): Promise<void> {
     const id = definition.id
     const current = this.status(id).state
     if (current !== 'stopped' && current !== 'crashed')
@@ -292,7 +294,7 @@ export class QemuBackend implements Backend {
    * A UEFI machine's firmware and its own variable store, kept with the machine: made from the
    * firmware's template the first time it starts (create: true), then reused, so boot entries stay.
    */
-  private async uefi(definition: MachineDefinition, create: boolean): Promise<{ code: string; vars: string } | null> {
+  private async uefi(definition: QemuDefinition, create: boolean): Promise<{ code: string; vars: string } | null> {
     const { firmware, chipset } = definition.spec
     if (firmware.kind !== 'efi') return null
     const chosen = chooseUefi(await findUefiFirmware(), firmware.secureBoot, chipset)
@@ -390,13 +392,13 @@ export class QemuBackend implements Backend {
     this.update(id, { state: clean ? 'stopped' : 'crashed', lastError, qmp: null, child: null, accelerator: null, drives: new Map(), cdrom: undefined })
   }
 
-  private requireQmp(definition: MachineDefinition): QmpClient {
+  private requireQmp(definition: QemuDefinition): QmpClient {
     const run = this.runs.get(definition.id)
     if (!run?.qmp || run.qmp.isClosed) throw new BerthError('conflict', `${definition.spec.name} is not running`)
     return run.qmp
   }
 
-  async stop(definition: MachineDefinition, options: { force: boolean; timeoutSec: number }): Promise<void> {
+  async stop(definition: QemuDefinition, options: { force: boolean; timeoutSec: number }): Promise<void> {
     const id = definition.id
     const qmp = this.requireQmp(definition)
     const run = this.update(id, { state: 'stopping' })
@@ -414,17 +416,17 @@ export class QemuBackend implements Backend {
     await within(5000)
   }
 
-  async pause(definition: MachineDefinition): Promise<void> {
+  async pause(definition: QemuDefinition): Promise<void> {
     await this.requireQmp(definition).execute('stop')
     this.update(definition.id, { state: 'paused' })
   }
 
-  async resume(definition: MachineDefinition): Promise<void> {
+  async resume(definition: QemuDefinition): Promise<void> {
     await this.requireQmp(definition).execute('cont')
     this.update(definition.id, { state: 'running' })
   }
 
-  async attachDrive(definition: MachineDefinition, drive: Drive, options: { persistent: boolean }): Promise<void> {
+  async attachDrive(definition: QemuDefinition, drive: Drive, options: { persistent: boolean }): Promise<void> {
     const qmp = this.requireQmp(definition)
     const { blockdev, device } = driveOptions(drive)
     if (definition.spec.chipset === 'q35' && drive.bus === 'virtio') device.bus = this.freeRootPort(definition)
@@ -443,7 +445,7 @@ export class QemuBackend implements Backend {
     this.setDrive(definition.id, drive.id, { drive, persistent: options.persistent, state: 'attached', error: null, port })
   }
 
-  async detachDrive(definition: MachineDefinition, driveId: string): Promise<void> {
+  async detachDrive(definition: QemuDefinition, driveId: string): Promise<void> {
     const qmp = this.requireQmp(definition)
     const live = this.status(definition.id).drives.get(driveId)
     if (!live) throw new BerthError('not_found', `No drive ${driveId} is attached to ${definition.spec.name}`)
@@ -472,7 +474,7 @@ export class QemuBackend implements Backend {
     this.setDrive(definition.id, driveId, null)
   }
 
-  async changeMedium(definition: MachineDefinition, file: string | null): Promise<void> {
+  async changeMedium(definition: QemuDefinition, file: string | null): Promise<void> {
     const qmp = this.requireQmp(definition)
     try {
       if (file) await qmp.execute('blockdev-change-medium', { id: CDROM_DEVICE, filename: file, format: 'raw', 'read-only-mode': 'read-only' })
@@ -484,7 +486,7 @@ export class QemuBackend implements Backend {
   }
 
   /** A q35 VM takes PCIe hot-plugs only in the root ports it got at launch: the first free one. */
-  private freeRootPort(definition: MachineDefinition): string {
+  private freeRootPort(definition: QemuDefinition): string {
     const used = new Set([...this.status(definition.id).drives.values()].map((d) => d.port))
     for (let n = 1; n <= HOTPLUG_ROOT_PORTS; n++) if (!used.has(rootPort(n))) return rootPort(n)
     throw new BerthError('conflict', `${definition.spec.name} has no free PCIe slot for another virtio disk: use SCSI or USB`)
@@ -498,7 +500,7 @@ export class QemuBackend implements Backend {
   }
 
   /** After a re-attach: the drives QEMU really has, matched with the definition's. */
-  private async attachedDrives(qmp: QmpClient, definition: MachineDefinition): Promise<Map<string, LiveDrive>> {
+  private async attachedDrives(qmp: QmpClient, definition: QemuDefinition): Promise<Map<string, LiveDrive>> {
     const nodes = await qmp.execute<{ 'node-name': string; file: string; drv: string; ro: boolean }[]>('query-named-block-nodes')
     const inSpec = new Map(definition.spec.drives.map((d) => [d.id, d]))
     const drives = new Map<string, LiveDrive>()
@@ -516,14 +518,14 @@ export class QemuBackend implements Backend {
     return blocks.find((b) => b.qdev === CDROM_DEVICE)?.inserted?.file ?? null
   }
 
-  displaySocket(definition: MachineDefinition): string {
+  displaySocket(definition: QemuDefinition): string {
     this.requireQmp(definition)
     const display = definition.spec.display
     if (!display) throw new BerthError('conflict', `${definition.spec.name} has no graphical display (serial console only)`)
     return join(this.runtimeDir(definition.id), display.protocol === 'vnc' ? runtimeFiles.vnc : runtimeFiles.spice)
   }
 
-  async screenshot(definition: MachineDefinition): Promise<Uint8Array> {
+  async screenshot(definition: QemuDefinition): Promise<Uint8Array> {
     const qmp = this.requireQmp(definition)
     if (!definition.spec.display) throw new BerthError('conflict', `${definition.spec.name} has no graphical display`)
     const file = join(this.runtimeDir(definition.id), 'screen.png')
@@ -535,11 +537,11 @@ export class QemuBackend implements Backend {
     }
   }
 
-  async openConsole(definition: MachineDefinition, stream: ConsoleStream): Promise<void> {
+  async openConsole(definition: QemuDefinition, stream: ConsoleStream): Promise<void> {
     await this.console(definition.id).open(stream)
   }
 
-  async forget(definition: MachineDefinition, options: { deleteImages: boolean }): Promise<void> {
+  async forget(definition: QemuDefinition, options: { deleteImages: boolean }): Promise<void> {
     const id = definition.id
     const state = this.status(id).state
     if (state !== 'stopped' && state !== 'crashed')

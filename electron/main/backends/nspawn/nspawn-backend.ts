@@ -1,0 +1,408 @@
+// systemd-nspawn containers: each runs under its own detached supervisor (supervisor.ts), which Berth
+// talks to over two unix sockets in the container's runtime directory: the console and control.
+import { spawn } from 'node:child_process'
+import { existsSync, openSync, closeSync, readFileSync } from 'node:fs'
+import { lstat, mkdir, readFile, readlink, rm, stat } from 'node:fs/promises'
+import { createConnection, type Socket } from 'node:net'
+import { join } from 'node:path'
+import { BerthError, fieldErrors, type FieldErrors } from '../../../../shared/errors'
+import type { NspawnSpec } from '../../../../shared/model/container'
+import type { DefinitionOf } from '../../../../shared/model/machine'
+import type { BerthPaths } from '../../paths'
+import { writeFileAtomic } from '../../store/atomic-write'
+import { SerialConsole } from '../../services/serial-console'
+import { programCommand } from '../../programs'
+import type { Backend, ConsoleStream, MachineStatus } from '../backend'
+import { buildNspawnArgv, containerNetworkSteps, hostNetworkSteps, nspawnUnitFile, staleLinks, type NspawnHost } from './argv'
+import { cgroup2Root, containerCgroup, killCgroup, removeCgroup, allPids } from './cgroup'
+import { isMadeRoot, osTreeProblem } from './roots'
+import { supervisorStatusSchema, type ControlMessage, type SupervisorConfig, type SupervisorStatus } from './supervisor-protocol'
+
+type Definition = DefinitionOf<NspawnSpec>
+
+export interface NspawnBackendOptions {
+  paths: BerthPaths
+  nspawnBinary?: string
+}
+
+interface Run {
+  status: SupervisorStatus | null
+  control: Socket | null
+  /** Waiters for the next status change. */
+  waiters: (() => void)[]
+}
+
+const final = (status: SupervisorStatus | null) => !status || status.state === 'stopped' || status.state === 'crashed'
+const SIGUSR2 = 12
+const SIGTERM = 15
+/** SIGRTMIN+4: systemd's poweroff request. */
+const SIGRTMIN_4 = 38
+
+/** Whether systemd runs this host (then containers register with machined, as machinectl expects). */
+export function hostRunsSystemd(): boolean {
+  return existsSync('/run/systemd/system')
+}
+
+export class NspawnBackend implements Backend<NspawnSpec> {
+  readonly kind = 'nspawn' as const
+  readonly nspawnBinary: string
+  readonly host: NspawnHost = { systemd: hostRunsSystemd() }
+  private readonly runs = new Map<string, Run>()
+  private readonly consoles = new Map<string, SerialConsole>()
+  private readonly listeners: ((id: string) => void)[] = []
+  private disposed = false
+
+  constructor(private readonly options: NspawnBackendOptions) {
+    this.nspawnBinary = options.nspawnBinary ?? 'systemd-nspawn'
+  }
+
+  onDidChange(listener: (id: string) => void): void {
+    this.listeners.push(listener)
+  }
+
+  private changed(id: string): void {
+    for (const listener of this.listeners) listener(id)
+  }
+
+  private run(id: string): Run {
+    let run = this.runs.get(id)
+    if (!run) this.runs.set(id, (run = { status: null, control: null, waiters: [] }))
+    return run
+  }
+
+  status(id: string): MachineStatus {
+    const status = this.runs.get(id)?.status ?? null
+    return {
+      state: status?.state ?? 'stopped',
+      accelerator: null,
+      lastError: status?.lastError ?? null,
+      drives: new Map(),
+      cdrom: undefined,
+    }
+  }
+
+  private runtimeDir(id: string) {
+    return join(this.options.paths.runtime, id)
+  }
+  private filesDir(id: string) {
+    return join(this.options.paths.machineFiles, id)
+  }
+  private sockets(id: string) {
+    const dir = this.runtimeDir(id)
+    return { console: join(dir, 'console.sock'), control: join(dir, 'control.sock'), status: join(dir, 'status.json') }
+  }
+
+  console(id: string): SerialConsole {
+    let serial = this.consoles.get(id)
+    if (!serial) this.consoles.set(id, (serial = new SerialConsole(join(this.filesDir(id), 'console.log'))))
+    return serial
+  }
+
+  async validate(spec: NspawnSpec): Promise<FieldErrors> {
+    const fields: FieldErrors = {}
+    const rootProblem = await osTreeProblem(spec.root, spec.init.type === 'boot')
+    if (rootProblem) fields.root = rootProblem
+    if (spec.init.type === 'command' && !rootProblem) {
+      const program = spec.init.argv[0]!
+      if (program.startsWith('/') && !(await lstat(join(spec.root, program)).then(() => true, () => false)))
+        fields['init.argv'] = `${program} does not exist in the container's root (${join(spec.root, program)})`
+    }
+    for (const [i, mount] of spec.bindMounts.entries()) {
+      const source = mount.hostPath ?? mount.mountPoint
+      if (!(await stat(source).then(() => true, () => false)))
+        fields[`bindMounts.${i}.hostPath`] = `${source} does not exist on this host: create it or choose another folder`
+    }
+    const link = (name: string) => existsSync(join('/sys/class/net', name))
+    if (spec.hostBridge && !existsSync(join('/sys/class/net', spec.hostBridge, 'bridge')))
+      fields.hostBridge = link(spec.hostBridge)
+        ? `${spec.hostBridge} is not a bridge: choose a bridge (see Networks)`
+        : `There is no bridge ${spec.hostBridge} on this host: create it on the Networks page first`
+    for (const [i, veth] of spec.extraVeths.entries())
+      if (veth.hostBridge && !existsSync(join('/sys/class/net', veth.hostBridge, 'bridge')))
+        fields[`extraVeths.${i}.hostBridge`] = `There is no bridge ${veth.hostBridge} on this host`
+    for (const key of ['interfaces', 'macvlans'] as const)
+      for (const [i, name] of spec[key].entries())
+        if (!link(name)) fields[`${key}.${i}`] = `This host has no network interface ${name}`
+    for (const [i, device] of spec.allowedDevices.entries())
+      if (!existsSync(device.node)) fields[`allowedDevices.${i}.node`] = `${device.node} does not exist on this host`
+    return fields
+  }
+
+  async commandLine(definition: Definition): Promise<string[]> {
+    return buildNspawnArgv(definition.spec, this.host, this.nspawnBinary)
+  }
+
+  async start(definition: Definition): Promise<void> {
+    const { id, spec } = definition
+    const current = this.status(id).state
+    if (current !== 'stopped' && current !== 'crashed') throw new BerthError('conflict', `${spec.name} is already ${current}`)
+    const problems = await this.validate(spec)
+    if (Object.keys(problems).length > 0) throw fieldErrors(problems)
+    const dir = this.runtimeDir(id)
+    await rm(dir, { recursive: true, force: true })
+    await mkdir(dir, { recursive: true, mode: 0o700 })
+    await mkdir(this.filesDir(id), { recursive: true })
+    if (this.host.systemd) await this.writeUnitFile(spec)
+    const cgroupRoot = cgroup2Root()
+    const files = this.sockets(id)
+    const config: SupervisorConfig = {
+      id,
+      argv: buildNspawnArgv(spec, this.host, this.nspawnBinary),
+      cgroup: cgroupRoot ? containerCgroup(cgroupRoot, id) : null,
+      log: this.console(id).logPath,
+      consoleSocket: files.console,
+      controlSocket: files.control,
+      status: files.status,
+      cleanup: staleLinks(spec),
+      hostSetup: hostNetworkSteps(spec),
+      containerSetup: containerNetworkSteps(spec),
+      poweroffSignal: await poweroffSignal(spec),
+      timeoutStartSec: spec.timeoutStartSec,
+      restartOnFailure: true,
+      owner: null,
+    }
+    const configFile = join(dir, 'supervisor.json')
+    await writeFileAtomic(configFile, JSON.stringify(config, null, 2))
+    const run = this.run(id)
+    run.status = { state: 'starting', supervisorPid: 0, leaderPid: null, exitCode: null, lastError: null, restarts: 0 }
+    this.changed(id)
+    try {
+      const pid = this.spawnSupervisor(id, configFile)
+      await this.connect(id, pid)
+      await this.until(id, (s) => s.state !== 'starting', (spec.timeoutStartSec + 10) * 1000)
+      const status = run.status
+      if (status.state !== 'running') throw new BerthError('failed', status.lastError ?? `${spec.name} stopped while starting`)
+      await this.console(id).attach(files.console, { offsetHeader: true })
+    } catch (error) {
+      if (!final(run.status)) await this.stop(definition, { force: true, timeoutSec: 0 }).catch(() => undefined)
+      const message = error instanceof Error ? error.message : String(error)
+      run.status = { ...run.status!, state: 'crashed', lastError: message }
+      this.changed(id)
+      throw error instanceof BerthError ? error : new BerthError('failed', message)
+    }
+  }
+
+  private async writeUnitFile(spec: NspawnSpec): Promise<void> {
+    await mkdir(this.options.paths.nspawnUnits, { recursive: true })
+    await writeFileAtomic(join(this.options.paths.nspawnUnits, `${spec.name}.nspawn`), nspawnUnitFile(spec))
+  }
+
+  private spawnSupervisor(id: string, configFile: string): number {
+    const { argv, env } = programCommand('nspawn-supervisor')
+    const log = openSync(join(this.filesDir(id), 'supervisor.log'), 'a')
+    try {
+      // Its own session: it outlives Berth and never gets Berth's terminal signals.
+      const child = spawn(argv[0]!, [...argv.slice(1), configFile], {
+        detached: true,
+        stdio: ['ignore', log, log],
+        env: { ...process.env, ...env },
+        cwd: '/',
+      })
+      child.unref()
+      if (!child.pid) throw new BerthError('failed', 'The container supervisor could not be started')
+      return child.pid
+    } finally {
+      closeSync(log)
+    }
+  }
+
+  /** Connects to the supervisor's control socket (it appears once the supervisor is up). */
+  private async connect(id: string, pid: number): Promise<void> {
+    const { control } = this.sockets(id)
+    const deadline = Date.now() + 15_000
+    for (;;) {
+      const socket = await new Promise<Socket | null>((resolve) => {
+        const s = createConnection(control)
+        s.once('connect', () => resolve(s))
+        s.once('error', () => resolve(null))
+      })
+      if (socket) return this.watch(id, socket)
+      if (!alive(pid) || Date.now() > deadline) {
+        const log = await readFile(join(this.filesDir(id), 'supervisor.log'), 'utf8').catch(() => '')
+        const last = log.trim().split('\n').slice(-3).join(' ')
+        throw new BerthError('failed', `The container supervisor did not start${last ? `: ${last}` : ''}`)
+      }
+      await new Promise((r) => setTimeout(r, 25))
+    }
+  }
+
+  private watch(id: string, socket: Socket): void {
+    const run = this.run(id)
+    run.control = socket
+    let buffered = ''
+    socket.setEncoding('utf8')
+    socket.on('data', (text: string) => {
+      buffered += text
+      let newline: number
+      while ((newline = buffered.indexOf('\n')) >= 0) {
+        const parsed = supervisorStatusSchema.safeParse(safeJson(buffered.slice(0, newline)))
+        buffered = buffered.slice(newline + 1)
+        if (parsed.success) this.setStatus(id, parsed.data)
+      }
+    })
+    socket.on('error', () => undefined)
+    socket.on('close', () => {
+      if (run.control !== socket) return
+      run.control = null
+      if (this.disposed) return
+      // The supervisor is gone: its status file has the last word, unless it died without one.
+      const last = readStatus(this.sockets(id).status)
+      if (last && final(last)) this.setStatus(id, last)
+      else this.supervisorDied(id)
+    })
+  }
+
+  private setStatus(id: string, status: SupervisorStatus): void {
+    const run = this.run(id)
+    run.status = status
+    if (final(status)) this.console(id).detach()
+    for (const wake of run.waiters.splice(0)) wake()
+    this.changed(id)
+  }
+
+  /** The supervisor ended without saying so (killed): end what is left of the container. */
+  private supervisorDied(id: string): void {
+    const root = cgroup2Root()
+    const left = root ? allPids(containerCgroup(root, id)).length : 0
+    if (root) {
+      killCgroup(join(containerCgroup(root, id), 'payload'))
+      killCgroup(join(containerCgroup(root, id), 'supervisor'))
+    }
+    const previous = this.run(id).status
+    this.setStatus(id, {
+      state: 'crashed',
+      supervisorPid: previous?.supervisorPid ?? 0,
+      leaderPid: null,
+      exitCode: null,
+      restarts: previous?.restarts ?? 0,
+      lastError: `The container's supervisor ended unexpectedly${left ? `; its ${left} remaining processes were stopped` : ''}`,
+    })
+    setTimeout(() => root && removeCgroup(containerCgroup(root, id)), 200)
+  }
+
+  private until(id: string, done: (s: SupervisorStatus) => boolean, timeoutMs: number): Promise<void> {
+    const run = this.run(id)
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new BerthError('failed', 'The container did not answer in time')), timeoutMs)
+      const check = () => {
+        if (run.status && done(run.status)) {
+          clearTimeout(timer)
+          resolve()
+        } else run.waiters.push(check)
+      }
+      check()
+    })
+  }
+
+  private send(id: string, message: ControlMessage): void {
+    const control = this.runs.get(id)?.control
+    if (!control) throw new BerthError('conflict', 'The container is not running')
+    control.write(`${JSON.stringify(message)}\n`)
+  }
+
+  async reattach(definition: Definition): Promise<void> {
+    const { id } = definition
+    const files = this.sockets(id)
+    const last = readStatus(files.status)
+    if (!last) return
+    if (final(last) || !alive(last.supervisorPid)) {
+      this.run(id).status = last
+      if (!final(last)) this.supervisorDied(id)
+      return
+    }
+    this.run(id).status = last
+    await this.connect(id, last.supervisorPid)
+    if (last.state === 'running' || last.state === 'paused')
+      await this.console(id).attach(files.console, { offsetHeader: true }).catch(() => undefined)
+    this.changed(id)
+  }
+
+  async stop(definition: Definition, options: { force: boolean; timeoutSec: number }): Promise<void> {
+    const { id } = definition
+    if (final(this.runs.get(id)?.status ?? null)) return
+    if (!this.runs.get(id)?.control) return this.supervisorDied(id)
+    this.send(id, { op: 'stop', force: options.force, timeoutSec: options.timeoutSec })
+    await this.until(id, final, (options.timeoutSec + 15) * 1000)
+  }
+
+  async pause(definition: Definition): Promise<void> {
+    this.requireState(definition, 'running')
+    this.send(definition.id, { op: 'freeze', frozen: true })
+    await this.until(definition.id, (s) => s.state !== 'running', 5000)
+  }
+
+  async resume(definition: Definition): Promise<void> {
+    this.requireState(definition, 'paused')
+    this.send(definition.id, { op: 'freeze', frozen: false })
+    await this.until(definition.id, (s) => s.state !== 'paused', 5000)
+  }
+
+  private requireState(definition: Definition, state: 'running' | 'paused'): void {
+    const now = this.status(definition.id).state
+    if (now !== state) throw new BerthError('conflict', `${definition.spec.name} is ${now}, not ${state}`)
+  }
+
+  async openConsole(definition: Definition, stream: ConsoleStream): Promise<void> {
+    const { id } = definition
+    stream.onControl(({ cols, rows }) => {
+      if (this.runs.get(id)?.control) this.send(id, { op: 'resize', cols, rows })
+    })
+    await this.console(id).open(stream)
+  }
+
+  async forget(definition: Definition, options: { deleteImages: boolean }): Promise<void> {
+    const { id, spec } = definition
+    const state = this.status(id).state
+    if (state !== 'stopped' && state !== 'crashed') throw new BerthError('conflict', `Stop ${spec.name} before deleting it`)
+    this.consoles.get(id)?.close()
+    this.consoles.delete(id)
+    this.runs.delete(id)
+    await rm(this.runtimeDir(id), { recursive: true, force: true })
+    await rm(this.filesDir(id), { recursive: true, force: true })
+    if (this.host.systemd) await rm(join(this.options.paths.nspawnUnits, `${spec.name}.nspawn`), { force: true })
+    // Only a root Berth made in its own place; never a directory the person pointed at.
+    if (options.deleteImages && isMadeRoot(this.options.paths, spec.root)) await rm(spec.root, { recursive: true, force: true })
+  }
+
+  dispose(): void {
+    this.disposed = true
+    for (const run of this.runs.values()) run.control?.destroy()
+    for (const serial of this.consoles.values()) serial.close()
+    this.runs.clear()
+    this.consoles.clear()
+  }
+}
+
+function safeJson(text: string): unknown {
+  try {
+    return JSON.parse(text)
+  } catch {
+    return undefined
+  }
+}
+
+function readStatus(file: string): SupervisorStatus | null {
+  try {
+    const parsed = supervisorStatusSchema.safeParse(JSON.parse(readFileSync(file, 'utf8')))
+    return parsed.success ? parsed.data : null
+  } catch {
+    return null
+  }
+}
+
+function alive(pid: number): boolean {
+  if (!pid) return false
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch {
+    return false
+  }
+}
+
+/** What asks the container's init to power off: systemd's SIGRTMIN+4, busybox init's SIGUSR2; a lone command gets SIGTERM. */
+async function poweroffSignal(spec: NspawnSpec): Promise<number> {
+  if (spec.init.type === 'command') return SIGTERM
+  const init = await readlink(join(spec.root, 'sbin/init')).catch(() => '')
+  return /busybox/.test(init) ? SIGUSR2 : SIGRTMIN_4
+}

@@ -1,0 +1,148 @@
+// Real systemd-nspawn on a busybox root, driven through Berth's own API.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { existsSync, readFileSync, readdirSync } from 'node:fs'
+import { join } from 'node:path'
+import type { BerthError } from '../../../../shared/errors'
+import type { NspawnSpecInput } from '../../../../shared/model/container'
+import { startHarness, waitForState, watchConsole, type Harness } from '../../testing/harness'
+import { containerRoot, makeBusyboxRoot } from '../../testing/container-root'
+import { cgroup2Root, containerCgroup } from './cgroup'
+
+let h: Harness
+beforeAll(async () => {
+  h = await startHarness()
+})
+afterAll(async () => {
+  await h?.cleanup()
+})
+
+/** Each container gets a root of its own: nspawn locks the tree it runs. */
+const spec = (name: string, extra: Partial<NspawnSpecInput> = {}): NspawnSpecInput => ({
+  kind: 'nspawn',
+  name,
+  root: makeBusyboxRoot(join(h.home, 'roots', name)),
+  ...extra,
+})
+const statusOf = async (id: string) => (await h.client.call('machines.list', {})).machines.find((m) => m.id === id)!
+
+describe('nspawn backend (real systemd-nspawn)', () => {
+  it('boots, shows a prompt in a pty, runs a command, stops gracefully, outlives Berth and is re-attached', async () => {
+    const machine = await h.client.call('machines.create', { spec: spec('boot') })
+    const started = await h.client.call('machines.start', { id: machine.id })
+    expect(started.state).toBe('running')
+    const viewer = await watchConsole(h.client, machine.id)
+    await viewer.waitFor(containerRoot.readyMarker, 20_000)
+    await viewer.waitFor(containerRoot.prompt, 20_000)
+    viewer.type('echo marker-$((6*7)); cat /proc/1/comm\r')
+    await viewer.waitFor('marker-42')
+
+    // The terminal follows the viewer's size.
+    viewer.stream.control({ cols: 101, rows: 33 })
+    await new Promise((r) => setTimeout(r, 200))
+    viewer.type('stty size\r')
+    await viewer.waitFor('33 101')
+
+    // Berth goes away; the container keeps running and its output meanwhile is not lost.
+    viewer.type('sleep 1; echo while-away-$((2*21))\r')
+    await viewer.waitFor('echo while-away-$((2*21))')
+    await h.restart()
+    await new Promise((r) => setTimeout(r, 1500))
+    expect((await statusOf(machine.id)).state).toBe('running')
+    const again = await watchConsole(h.client, machine.id)
+    await again.waitFor('while-away-42')
+    again.type('echo back-$((3*3))\r')
+    await again.waitFor('back-9')
+
+    const stopped = await h.client.call('machines.stop', { id: machine.id, force: false, timeoutSec: 20 })
+    expect(stopped.state).toBe('stopped')
+    expect(stopped.lastError).toBeNull()
+    await again.waitFor('BERTH-CONTAINER-STOPPING')
+    // Every process of the container is gone and so is its cgroup.
+    const cgroups = cgroup2Root()
+    if (cgroups) await expectGone(containerCgroup(cgroups, machine.id))
+  })
+
+  it('restarts the container when it reboots (exit code 133)', async () => {
+    const machine = await h.client.call('machines.create', { spec: spec('reboot') })
+    await h.client.call('machines.start', { id: machine.id })
+    const viewer = await watchConsole(h.client, machine.id)
+    await viewer.waitFor(containerRoot.prompt, 20_000)
+    viewer.type('reboot\r')
+    await waitUntil(async () => readStatusFile(machine.id).restarts === 1, 20_000)
+    await waitForState(h.client, machine.id, 'running', 20_000)
+    // The same console shows the second boot.
+    await viewer.waitFor(new RegExp(`${containerRoot.readyMarker}[^]*${containerRoot.readyMarker}`), 20_000)
+    await h.client.call('machines.stop', { id: machine.id, force: false, timeoutSec: 20 })
+  })
+
+  it('force-stops a container that ignores the poweroff request, ending every process', async () => {
+    // A command container whose program ignores SIGTERM: the graceful stop runs out of time.
+    const machine = await h.client.call('machines.create', {
+      spec: spec('stubborn', { init: { type: 'command', argv: ['/bin/sh', '-c', "trap '' TERM; echo STUBBORN; while :; do sleep 1; done"] } }),
+    })
+    await h.client.call('machines.start', { id: machine.id })
+    const viewer = await watchConsole(h.client, machine.id)
+    await viewer.waitFor('STUBBORN')
+    const t0 = Date.now()
+    const stopped = await h.client.call('machines.stop', { id: machine.id, force: false, timeoutSec: 1 })
+    expect(stopped.state).toBe('stopped')
+    expect(Date.now() - t0).toBeGreaterThanOrEqual(900)
+    const cgroups = cgroup2Root()
+    if (cgroups) await expectGone(containerCgroup(cgroups, machine.id))
+
+    // Force stop at once.
+    await h.client.call('machines.start', { id: machine.id })
+    const forced = await h.client.call('machines.stop', { id: machine.id, force: true, timeoutSec: 0 })
+    expect(forced.state).toBe('stopped')
+  })
+
+  it('pauses (freezes) and resumes a container', async () => {
+    const machine = await h.client.call('machines.create', { spec: spec('freeze') })
+    await h.client.call('machines.start', { id: machine.id })
+    const viewer = await watchConsole(h.client, machine.id)
+    await viewer.waitFor(containerRoot.prompt, 20_000)
+    expect((await h.client.call('machines.pause', { id: machine.id })).state).toBe('paused')
+    viewer.type('echo thawed-$((5*5))\r')
+    await new Promise((r) => setTimeout(r, 500))
+    expect(viewer.text).not.toContain('thawed-25') // frozen: nothing runs
+    expect((await h.client.call('machines.resume', { id: machine.id })).state).toBe('running')
+    await viewer.waitFor('thawed-25')
+    await h.client.call('machines.stop', { id: machine.id, force: true, timeoutSec: 0 })
+  })
+
+  it('refuses a root that is not an OS tree and an unknown capability, writing nothing', async () => {
+    const bad = await h.client
+      .call('machines.create', { spec: spec('bad', { root: h.home, additionalCapabilities: ['CAP_FLY'] }) })
+      .catch((e: BerthError) => e)
+    const fields = ((bad as BerthError).details as { fields: Record<string, string> }).fields
+    expect(fields['spec.additionalCapabilities.0']).toBe('CAP_FLY is not a Linux capability (see capabilities(7)), e.g. CAP_NET_ADMIN')
+    const notTree = await h.client.call('machines.create', { spec: spec('bad', { root: h.home }) }).catch((e: BerthError) => e)
+    expect(((notTree as BerthError).details as { fields: Record<string, string> }).fields.root).toMatch(/is not an operating system tree/)
+    const long = await h.client
+      .call('machines.create', { spec: spec('averylongname', { privateNetwork: true }) })
+      .catch((e: BerthError) => e)
+    expect(((long as BerthError).details as { fields: Record<string, string> }).fields['spec.name']).toMatch(/at most 11 characters/)
+    expect(readdirSync(join(h.home, 'config', 'machines')).filter((f) => f.includes('bad'))).toEqual([])
+  })
+})
+
+function readStatusFile(id: string): { restarts: number } {
+  try {
+    return JSON.parse(readFileSync(join(h.home, 'run', id, 'status.json'), 'utf8')) as { restarts: number }
+  } catch {
+    return { restarts: -1 }
+  }
+}
+
+async function waitUntil(check: () => Promise<boolean>, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error('timed out')
+    await new Promise((r) => setTimeout(r, 50))
+  }
+}
+
+async function expectGone(cgroup: string): Promise<void> {
+  await waitUntil(async () => !existsSync(cgroup), 5000).catch(() => undefined)
+  expect(existsSync(cgroup)).toBe(false)
+}

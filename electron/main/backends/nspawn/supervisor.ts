@@ -1,0 +1,269 @@
+// The terminal owner of one container (what conmon is to Podman). Started detached by Berth, it runs
+// systemd-nspawn in a pseudo-terminal, appends every console byte to the log, serves the console and
+// a control socket, sets up the veths, restarts on reboot (exit 133) and on failure, and cleans up
+// the container's cgroup when it ends. Closing or killing Berth never hangs up a container.
+//   usage: supervisor CONFIG.json
+import { spawnSync } from 'node:child_process'
+import { chownSync, closeSync, fstatSync, mkdirSync, openSync, readFileSync, readSync, renameSync, rmSync, writeFileSync, writeSync } from 'node:fs'
+import { createServer, type Server, type Socket } from 'node:net'
+import { join } from 'node:path'
+import { spawn as spawnPty, type IPty } from 'node-pty'
+import { cgroupPids, freezeCgroup, killCgroup, removeCgroup } from './cgroup'
+import {
+  controlMessageSchema,
+  REBOOT_EXIT_CODE,
+  type ControlMessage,
+  type SupervisorConfig,
+  type SupervisorStatus,
+} from './supervisor-protocol'
+
+const config = JSON.parse(readFileSync(process.argv[2]!, 'utf8')) as SupervisorConfig
+const payload = config.cgroup ? join(config.cgroup, 'payload') : null
+const logFd = openSync(config.log, 'a', 0o640)
+const controlClients = new Set<Socket>()
+const consoleClients = new Set<Socket>()
+let status: SupervisorStatus = { state: 'starting', supervisorPid: process.pid, leaderPid: null, exitCode: null, lastError: null, restarts: 0 }
+let term: IPty | null = null
+let size = { cols: 80, rows: 24 }
+let stopRequested = false
+/** Why Berth ended the container itself (start timeout, network setup), shown as its error. */
+let failReason: string | null = null
+let killTimer: NodeJS.Timeout | null = null
+/** When recent failures happened: restarts stop after 5 within 10 s, as systemd's default start limit. */
+let failures: number[] = []
+
+function setStatus(patch: Partial<SupervisorStatus>): void {
+  status = { ...status, ...patch }
+  const temp = `${config.status}.tmp`
+  writeFileSync(temp, JSON.stringify(status))
+  renameSync(temp, config.status)
+  const line = `${JSON.stringify(status)}\n`
+  for (const client of controlClients) client.write(line)
+}
+
+function run(argv: string[]): { ok: boolean; output: string } {
+  const result = spawnSync(argv[0]!, argv.slice(1), { encoding: 'utf8', timeout: 10_000 })
+  return { ok: result.status === 0, output: `${result.stderr ?? ''}${result.error?.message ?? ''}`.trim() }
+}
+
+function start(): void {
+  for (const step of config.cleanup) run(step)
+  setStatus({ state: 'starting', leaderPid: null, exitCode: null })
+  term = spawnPty(config.argv[0]!, config.argv.slice(1), {
+    name: 'xterm-256color',
+    cols: size.cols,
+    rows: size.rows,
+    cwd: '/',
+    env: { PATH: process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin', TERM: 'xterm-256color', LANG: process.env.LANG ?? 'C.UTF-8' },
+    encoding: null,
+  })
+  term.onData((chunk) => {
+    const bytes = chunk as unknown as Buffer
+    writeSync(logFd, bytes)
+    for (const client of consoleClients) client.write(bytes)
+  })
+  term.onExit(({ exitCode, signal }) => exited(exitCode, signal ?? 0))
+  void waitForLeader(term)
+}
+
+/** The container's PID 1 (first process of payload/), then its network, within timeoutStartSec. */
+async function waitForLeader(current: IPty): Promise<void> {
+  const deadline = Date.now() + config.timeoutStartSec * 1000
+  while (term === current && Date.now() < deadline) {
+    const leader = payload ? cgroupPids(payload)[0] : childOf(current.pid)
+    if (leader) return configure(leader)
+    await new Promise((r) => setTimeout(r, 20))
+  }
+  if (term !== current || stopRequested) return
+  fail(`The container did not start within ${config.timeoutStartSec} s (timeoutStartSec)`)
+}
+
+function childOf(pid: number): number | undefined {
+  try {
+    return Number(readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(' ')[0]) || undefined
+  } catch {
+    return undefined
+  }
+}
+
+function configure(leader: number): void {
+  const steps = [...config.hostSetup, ...config.containerSetup.map((step) => ['nsenter', `--target=${leader}`, '--net', '--', ...step])]
+  for (const step of steps) {
+    const { ok, output } = run(step)
+    if (!ok) return fail(`Setting up the network failed: ${step.join(' ')}: ${output || 'failed'}`)
+  }
+  setStatus({ state: 'running', leaderPid: leader, lastError: null })
+}
+
+/** Ends the container with an error the person sees. */
+function fail(reason: string): void {
+  failReason = reason
+  stopRequested = true
+  forceKill()
+}
+
+function forceKill(): void {
+  if (payload) killCgroup(payload)
+  else if (status.leaderPid) signal(status.leaderPid, 'SIGKILL')
+  term?.kill('SIGKILL')
+}
+
+function signal(pid: number, sig: NodeJS.Signals | number): void {
+  try {
+    process.kill(pid, sig)
+  } catch {
+    // already gone
+  }
+}
+
+function exited(exitCode: number, bySignal: number): void {
+  term = null
+  if (killTimer) clearTimeout(killTimer)
+  // nspawn killed hard leaves the container's processes behind: end them all.
+  if (payload) killCgroup(payload)
+  if (!stopRequested && exitCode === REBOOT_EXIT_CODE && !bySignal) {
+    setStatus({ restarts: status.restarts + 1 })
+    return start()
+  }
+  const failed = bySignal !== 0 || exitCode !== 0
+  if (failed && !stopRequested && config.restartOnFailure) {
+    const now = Date.now()
+    failures = [...failures.filter((t) => now - t < 10_000), now]
+    if (failures.length <= 5) {
+      setStatus({ restarts: status.restarts + 1, lastError: describeExit(exitCode, bySignal) })
+      return void setTimeout(start, 100 * failures.length)
+    }
+  }
+  const crashed = failReason !== null || (failed && !stopRequested)
+  finish({
+    state: crashed ? 'crashed' : 'stopped',
+    leaderPid: null,
+    exitCode: bySignal ? null : exitCode,
+    lastError: crashed ? (failReason ?? describeExit(exitCode, bySignal)) : null,
+  })
+}
+
+function describeExit(exitCode: number, bySignal: number): string {
+  const how = bySignal ? `systemd-nspawn was killed by signal ${bySignal}` : `systemd-nspawn exited with code ${exitCode}`
+  const tail = lastLines(3)
+  return tail ? `${how}. Last console lines: ${tail}` : how
+}
+
+function lastLines(count: number): string {
+  const size = fstatSync(logFd).size
+  const length = Math.min(size, 4096)
+  const buffer = Buffer.alloc(length)
+  const fd = openSync(config.log, 'r')
+  try {
+    const read = readSync(fd, buffer, 0, length, size - length)
+    return buffer
+      .subarray(0, read)
+      .toString('utf8')
+      .replace(/\x1b\[[0-9;?]*[A-Za-z]/g, '')
+      .split(/\r?\n/)
+      .map((l) => l.trim())
+      .filter(Boolean)
+      .slice(-count)
+      .join(' | ')
+  } finally {
+    closeSync(fd)
+  }
+}
+
+function finish(final: Partial<SupervisorStatus>): void {
+  if (config.cgroup) {
+    // Leave the container's cgroup so it can be removed.
+    try {
+      writeFileSync(join(config.cgroup, '..', '..', 'cgroup.procs'), String(process.pid))
+    } catch {
+      // stays; Berth removes it later
+    }
+    removeCgroup(config.cgroup)
+  }
+  setStatus(final)
+  for (const client of [...controlClients, ...consoleClients]) client.end()
+  closeSync(logFd)
+  for (const server of servers) server.close()
+  rmSync(config.consoleSocket, { force: true })
+  rmSync(config.controlSocket, { force: true })
+  setTimeout(() => process.exit(0), 50)
+}
+
+function stop(force: boolean, timeoutSec: number): void {
+  stopRequested = true
+  if (!term) return
+  setStatus({ state: 'stopping' })
+  if (force || !status.leaderPid) return forceKill()
+  signal(status.leaderPid, config.poweroffSignal)
+  if (killTimer) clearTimeout(killTimer)
+  killTimer = setTimeout(forceKill, timeoutSec * 1000)
+}
+
+function control(message: ControlMessage): void {
+  if (message.op === 'stop') return stop(message.force, message.timeoutSec)
+  if (message.op === 'resize') {
+    size = { cols: message.cols, rows: message.rows }
+    return term?.resize(message.cols, message.rows)
+  }
+  if (!payload || !status.leaderPid) return
+  freezeCgroup(payload, message.frozen)
+  setStatus({ state: message.frozen ? 'paused' : 'running' })
+}
+
+function serve(path: string, onClient: (socket: Socket) => void): Server {
+  rmSync(path, { force: true })
+  const server = createServer(onClient)
+  server.listen(path, () => {
+    if (config.owner) chownSync(path, config.owner.uid, config.owner.gid)
+  })
+  return server
+}
+
+const servers = [
+  serve(config.consoleSocket, (socket) => {
+    // Every byte logged before this offset is in the log; every byte after it comes through here.
+    const header = Buffer.alloc(8)
+    header.writeBigUInt64BE(BigInt(fstatSync(logFd).size))
+    socket.write(header)
+    consoleClients.add(socket)
+    socket.on('data', (bytes) => term?.write(bytes))
+    socket.on('error', () => undefined)
+    socket.on('close', () => consoleClients.delete(socket))
+  }),
+  serve(config.controlSocket, (socket) => {
+    controlClients.add(socket)
+    socket.write(`${JSON.stringify(status)}\n`)
+    let buffered = ''
+    socket.setEncoding('utf8')
+    socket.on('data', (text: string) => {
+      buffered += text
+      if (buffered.length > 64 * 1024) return socket.destroy()
+      let newline: number
+      while ((newline = buffered.indexOf('\n')) >= 0) {
+        const line = buffered.slice(0, newline)
+        buffered = buffered.slice(newline + 1)
+        let parsed: unknown
+        try {
+          parsed = JSON.parse(line)
+        } catch {
+          parsed = undefined
+        }
+        const message = controlMessageSchema.safeParse(parsed)
+        if (message.success) control(message.data)
+        else socket.write(`${JSON.stringify({ refused: 'not a control message' })}\n`)
+      }
+    })
+    socket.on('error', () => undefined)
+    socket.on('close', () => controlClients.delete(socket))
+  }),
+]
+
+if (config.cgroup) {
+  mkdirSync(config.cgroup, { recursive: true })
+  writeFileSync(join(config.cgroup, 'cgroup.procs'), String(process.pid))
+}
+if (config.owner) chownSync(config.log, config.owner.uid, config.owner.gid)
+process.on('SIGTERM', () => stop(false, 30))
+process.on('SIGHUP', () => undefined)
+process.on('SIGINT', () => stop(false, 30))
+start()

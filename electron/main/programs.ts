@@ -1,0 +1,23 @@
+// Berth's own programs that run as processes of their own: a container's supervisor (it outlives the
+// app) and the privileged helper. Packaged, each is bundled next to the main bundle and runs in
+// Electron's Node; from the source tree it runs through tsx.
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { createRequire } from 'node:module'
+
+export type Program = 'nspawn-supervisor' | 'helper'
+
+const sources: Record<Program, string> = {
+  'nspawn-supervisor': './backends/nspawn/supervisor.ts',
+  helper: '../helper/index.ts',
+}
+
+/** Set by scripts/build-electron.mjs in the bundle. */
+declare const BERTH_BUNDLED: boolean | undefined
+
+export function programCommand(program: Program): { argv: string[]; env: Record<string, string> } {
+  if (typeof BERTH_BUNDLED !== 'undefined')
+    return { argv: [process.execPath, join(__dirname, `${program}.cjs`)], env: { ELECTRON_RUN_AS_NODE: '1' } }
+  const tsx = createRequire(import.meta.url).resolve('tsx')
+  return { argv: [process.execPath, '--import', tsx, fileURLToPath(new URL(sources[program], import.meta.url))], env: {} }
+}
