@@ -103,8 +103,21 @@ export function hostNetworkSteps(spec: NspawnSpec): string[][] {
  */
 export function containerNetworkSteps(spec: NspawnSpec): string[][] {
   const steps: string[][] = []
-  if (!addressed(spec) && !spec.hostBridge) return steps
-  steps.push(['ip', 'link', 'set', 'host0', 'name', 'eth0'], ['ip', 'link', 'set', 'dev', 'eth0', 'up'])
+  if (addressed(spec) || spec.hostBridge) steps.push(...mainVethSteps(spec))
+  // The module sets extra veths up only when the main veth has addresses; Berth always does, so
+  // addresses given to an extra veth are never silently ignored.
+  for (const veth of spec.extraVeths) {
+    steps.push(['ip', 'link', 'set', 'dev', veth.name, 'up'])
+    if (veth.localAddress) steps.push(['ip', 'addr', 'add', veth.localAddress, 'dev', veth.name])
+    if (veth.localAddress6) steps.push(['ip', '-6', 'addr', 'add', veth.localAddress6, 'dev', veth.name])
+    if (veth.hostAddress) steps.push(['ip', 'route', 'add', bare(veth.hostAddress), 'dev', veth.name])
+    if (veth.hostAddress6) steps.push(['ip', '-6', 'route', 'add', bare(veth.hostAddress6), 'dev', veth.name])
+  }
+  return steps
+}
+
+function mainVethSteps(spec: NspawnSpec): string[][] {
+  const steps: string[][] = [['ip', 'link', 'set', 'host0', 'name', 'eth0'], ['ip', 'link', 'set', 'dev', 'eth0', 'up']]
   if (spec.localAddress) steps.push(['ip', 'addr', 'add', spec.localAddress, 'dev', 'eth0'])
   if (spec.localAddress6) steps.push(['ip', '-6', 'addr', 'add', spec.localAddress6, 'dev', 'eth0'])
   if (spec.hostAddress) {
@@ -114,13 +127,6 @@ export function containerNetworkSteps(spec: NspawnSpec): string[][] {
   if (spec.hostAddress6) {
     steps.push(['ip', '-6', 'route', 'add', bare(spec.hostAddress6), 'dev', 'eth0'])
     steps.push(['ip', '-6', 'route', 'add', 'default', 'via', bare(spec.hostAddress6)])
-  }
-  for (const veth of spec.extraVeths) {
-    steps.push(['ip', 'link', 'set', 'dev', veth.name, 'up'])
-    if (veth.localAddress) steps.push(['ip', 'addr', 'add', veth.localAddress, 'dev', veth.name])
-    if (veth.localAddress6) steps.push(['ip', '-6', 'addr', 'add', veth.localAddress6, 'dev', veth.name])
-    if (veth.hostAddress) steps.push(['ip', 'route', 'add', bare(veth.hostAddress), 'dev', veth.name])
-    if (veth.hostAddress6) steps.push(['ip', '-6', 'route', 'add', bare(veth.hostAddress6), 'dev', veth.name])
   }
   return steps
 }
