@@ -3,6 +3,7 @@ import HomeView from './features/machines/HomeView.vue'
 import MachinePage from './features/machines/MachinePage.vue'
 import CreateWizard from './features/create/CreateWizard.vue'
 import SettingsView from './features/create/SettingsView.vue'
+import ContainerWizard from './features/containers/ContainerWizard.vue'
 
 /** Created after the session token has been taken out of the address (the hash router rewrites it). */
 export const createAppRouter = () =>
@@ -11,6 +12,7 @@ export const createAppRouter = () =>
     routes: [
       { path: '/', component: HomeView },
       { path: '/new', component: CreateWizard },
+      { path: '/new/container', component: ContainerWizard },
       { path: '/machines/:id/settings', component: SettingsView, props: true },
       { path: '/machines/:id/:tab(overview|display|drives|console)?', component: MachinePage, props: true },
     ],

@@ -16,7 +16,7 @@ test('UEFI, a disk and a shared folder through the wizard, checked in the guest'
   writeFileSync(notAFolder, 'x')
 
   await page.goto(berth.url)
-  await page.getByRole('button', { name: 'New machine' }).click()
+  await page.getByRole('button', { name: 'New virtual machine' }).click()
   await page.getByLabel('Name').fill('sharing')
   await page.getByLabel('Screen', { exact: true }).selectOption({ label: 'None' })
   await page.getByRole('button', { name: 'Next' }).click()

@@ -10,7 +10,7 @@ test('create, start, console, restart Berth, re-attach with scrollback', async (
   const guest = requireTestGuest()
   await page.goto(berth.url)
 
-  await page.getByRole('button', { name: 'New machine' }).click()
+  await page.getByRole('button', { name: 'New virtual machine' }).click()
   await page.getByLabel('Name').fill('tiny')
   await page.getByLabel('Memory (MiB)').fill('256')
   await page.getByLabel('Screen', { exact: true }).selectOption({ label: 'None' })
@@ -62,7 +62,7 @@ test('create, start, console, restart Berth, re-attach with scrollback', async (
 
 test('bad input in the wizard: a message on the field, the values kept, nothing created', async ({ page, berth }) => {
   await page.goto(berth.url)
-  await page.getByRole('button', { name: 'New machine' }).click()
+  await page.getByRole('button', { name: 'New virtual machine' }).click()
 
   await page.getByLabel('Name').fill('has space')
   await page.getByLabel('Memory (MiB)').fill('4')
