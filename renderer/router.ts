@@ -14,6 +14,6 @@ export const createAppRouter = () =>
       { path: '/new', component: CreateWizard },
       { path: '/new/container', component: ContainerWizard },
       { path: '/machines/:id/settings', component: SettingsView, props: true },
-      { path: '/machines/:id/:tab(overview|display|drives|console)?', component: MachinePage, props: true },
+      { path: '/machines/:id/:tab(overview|display|drives|console|shell)?', component: MachinePage, props: true },
     ],
   })

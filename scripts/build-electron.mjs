@@ -2,11 +2,9 @@
 import { build } from 'esbuild'
 
 const common = { bundle: true, platform: 'node', target: 'node20', format: 'cjs', sourcemap: true, logLevel: 'warning' }
-await build({
-  ...common,
-  entryPoints: ['electron/main/index.ts'],
-  outfile: 'dist/electron/main.cjs',
-  external: ['electron', 'bufferutil', 'utf-8-validate'],
-})
+// Programs that run as processes of their own find each other next to the main bundle.
+const programs = { define: { BERTH_BUNDLED: 'true', 'import.meta.url': '""' }, external: ['electron', 'bufferutil', 'utf-8-validate', 'node-pty'] }
+await build({ ...common, ...programs, entryPoints: ['electron/main/index.ts'], outfile: 'dist/electron/main.cjs' })
+await build({ ...common, ...programs, entryPoints: ['electron/main/backends/nspawn/supervisor.ts'], outfile: 'dist/electron/nspawn-supervisor.cjs' })
 await build({ ...common, entryPoints: ['electron/preload/index.ts'], outfile: 'dist/electron/preload.cjs', external: ['electron'] })
-console.log('built dist/electron/main.cjs and dist/electron/preload.cjs')
+console.log('built dist/electron/{main,nspawn-supervisor,preload}.cjs')

@@ -13,6 +13,14 @@ needs=(
   "qemu-system-x86_64 qemu-system-x86"
   "qemu-img qemu-utils"
   "/usr/share/OVMF/OVMF_CODE.fd ovmf"
+  "systemd-nspawn systemd-container"
+  "ip iproute2"
+  "nsenter util-linux"
+  "debootstrap debootstrap"
+  # node-pty (the containers' terminals) is compiled when npm installs it
+  "g++ g++"
+  "make make"
+  "python3 python3"
 )
 if [ "$mode" = test ]; then
   needs+=(

@@ -49,6 +49,13 @@ test('create a container from a folder, start it, type in its console', async ({
   await expect(terminal).toContainText('typed-42')
   await page.screenshot({ path: testInfo.outputPath('container-console.png') })
 
+  // A shell inside the booted container, next to its console.
+  await page.getByRole('tab', { name: 'Shell' }).click()
+  const shell = page.getByRole('region', { name: 'Shell in web' })
+  await shell.click()
+  await page.keyboard.type('echo shell-$((2+3)) $(cat /proc/1/comm)\n')
+  await expect(shell.locator('.xterm-rows')).toContainText('shell-5 init')
+
   await page.getByRole('button', { name: 'Stop', exact: true }).click()
   await expect(page.getByRole('status', { name: 'State' })).toHaveText('stopped', { timeout: 30_000 })
 })

@@ -74,6 +74,7 @@ export async function createBerthServer(options: BerthServerOptions = {}): Promi
   }
   const streams: StreamHandlers = {
     'console.open': async ({ id }, stream) => machines.openConsole(id, stream),
+    'shell.open': async ({ id }, stream) => machines.openShell(id, stream),
     'roots.create': async ({ name, source }, stream) => {
       await checkNewRoot(paths, name, source)
       const abort = new AbortController()

@@ -6,7 +6,8 @@ import type { ClientStream } from '../../shared/rpc/client'
 import type { StreamControl } from '../../shared/contract'
 import { useApi } from '../api/use-api'
 
-export function useSerialConsole(container: Ref<HTMLElement | null>, machineId: string) {
+/** streamName: the machine's console, or a shell inside a running container. */
+export function useSerialConsole(container: Ref<HTMLElement | null>, machineId: string, streamName: 'console.open' | 'shell.open' = 'console.open') {
   const api = useApi()
   const status = ref<'connecting' | 'open' | 'closed'>('connecting')
   const error = ref<string | null>(null)
@@ -21,7 +22,7 @@ export function useSerialConsole(container: Ref<HTMLElement | null>, machineId: 
   async function open(): Promise<void> {
     status.value = 'connecting'
     try {
-      stream = await api.require().openStream('console.open', { id: machineId }, {
+      stream = await api.require().openStream(streamName, { id: machineId }, {
         // Acknowledged once xterm has rendered the bytes: a slow view slows the stream, not the guest.
         onData: (bytes) => new Promise<void>((resolve) => terminal.write(bytes, resolve)),
         onClose: (reason) => {

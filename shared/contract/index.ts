@@ -98,6 +98,12 @@ export const contract = {
       control: z.object({ cols: z.number().int().min(1).max(1000), rows: z.number().int().min(1).max(1000) }).strict(),
       serverControl: z.never(),
     },
+    /** A login shell inside a running container (not kept: it ends with the viewer). Same frames as console.open. */
+    'shell.open': {
+      input: z.object({ id: machineIdSchema }).strict(),
+      control: z.object({ cols: z.number().int().min(1).max(1000), rows: z.number().int().min(1).max(1000) }).strict(),
+      serverControl: z.never(),
+    },
     /**
      * Browser mode: a dropped file goes into Berth's image folder. The client sends the bytes, then
      * { done: true }; the server answers { path } and closes. A stream closed early leaves nothing.

@@ -1,5 +1,6 @@
 import type { FieldErrors } from '../../../shared/errors'
 import type { DefinitionOf, MachineSpec, MachineState, QemuSpec } from '../../../shared/model/machine'
+import type { NspawnSpec } from '../../../shared/model/container'
 import type { Drive } from '../../../shared/model/drives'
 import type { StreamControl, StreamServerControl } from '../../../shared/contract'
 import type { ServerStream } from '../../../shared/rpc/server'
@@ -62,4 +63,10 @@ export interface QemuFeatures {
   displaySocket(definition: QemuDefinition): string
   /** The running machine's screen now, as PNG. */
   screenshot(definition: QemuDefinition): Promise<Uint8Array>
+}
+
+/** What containers have and virtual machines do not. */
+export interface ContainerFeatures {
+  /** A login shell inside the running container, for as long as the stream is open. */
+  openShell(definition: DefinitionOf<NspawnSpec>, stream: ConsoleStream): Promise<void>
 }

@@ -8,7 +8,7 @@ import type { BrokenDefinition, DefinitionOf, Machine, MachineDefinition, Machin
 import type { NspawnSpec } from '../../../shared/model/container'
 import { hotplugBuses, type Drive, type DriveBus, type DriveView, type ImageInfo } from '../../../shared/model/drives'
 import { ImageError, inspectImage } from '../backends/qemu/image'
-import type { Backend, ConsoleStream, MachineStatus, QemuFeatures } from '../backends/backend'
+import type { Backend, ConsoleStream, ContainerFeatures, MachineStatus, QemuFeatures } from '../backends/backend'
 import { MachineStore } from '../store/machine-store'
 
 const ideRefusal = 'IDE disks cannot be added while the machine runs: choose virtio, SCSI or USB'
@@ -23,7 +23,7 @@ export class MachineService {
 
   constructor(
     private readonly store: MachineStore,
-    private readonly backends: { qemu: Backend<QemuSpec> & QemuFeatures; nspawn: Backend<NspawnSpec> },
+    private readonly backends: { qemu: Backend<QemuSpec> & QemuFeatures; nspawn: Backend<NspawnSpec> & ContainerFeatures },
     private readonly qemuImg: string,
     /** Where backing files may live without the person's confirmation. */
     private readonly allowedImageDirs: string[],
@@ -37,6 +37,10 @@ export class MachineService {
     this.definitions = new Map(definitions.map((d) => [d.id, d]))
     this.broken = broken
     await Promise.all(definitions.map((d) => this.backend(d).reattach(d).catch(() => undefined)))
+    // containers.nix's autoStart: started with Berth's service (failures show on the machine).
+    for (const d of definitions)
+      if (d.spec.kind === 'nspawn' && d.spec.autoStart && this.status(d.id).state === 'stopped')
+        void this.start(d.id).catch(() => undefined)
   }
 
   onDidChange(listener: (id: string) => void): void {
@@ -275,6 +279,13 @@ export class MachineService {
 
   screenshot(id: string): Promise<Uint8Array> {
     return this.backends.qemu.screenshot(this.vm(id))
+  }
+
+  openShell(id: string, stream: ConsoleStream): Promise<void> {
+    const definition = this.get(id)
+    if (definition.spec.kind !== 'nspawn')
+      throw new BerthError('conflict', `${definition.spec.name} is a virtual machine: use its console`)
+    return this.backends.nspawn.openShell(definition as DefinitionOf<NspawnSpec>, stream)
   }
 
   openConsole(id: string, stream: ConsoleStream): Promise<void> {

@@ -49,6 +49,15 @@ export function killCgroup(dir: string): void {
   }
 }
 
+/** Moves a process into dir (best effort: a process that already ended is not an error). */
+export function joinCgroup(dir: string, pid: number): void {
+  try {
+    writeFileSync(join(dir, 'cgroup.procs'), String(pid))
+  } catch {
+    // gone, or no such cgroup on this host
+  }
+}
+
 /** Freezes or thaws every process in dir (cgroup2's freezer). */
 export function freezeCgroup(dir: string, frozen: boolean): void {
   writeFileSync(join(dir, 'cgroup.freeze'), frozen ? '1' : '0')

@@ -12,9 +12,10 @@ import type { BerthPaths } from '../../paths'
 import { writeFileAtomic } from '../../store/atomic-write'
 import { SerialConsole } from '../../services/serial-console'
 import { programCommand } from '../../programs'
-import type { Backend, ConsoleStream, MachineStatus } from '../backend'
+import type { Backend, ConsoleStream, ContainerFeatures, MachineStatus } from '../backend'
 import { buildNspawnArgv, containerNetworkSteps, hostNetworkSteps, nspawnUnitFile, staleLinks, type NspawnHost } from './argv'
-import { cgroup2Root, containerCgroup, killCgroup, removeCgroup, allPids } from './cgroup'
+import { spawn as spawnPty } from 'node-pty'
+import { cgroup2Root, containerCgroup, joinCgroup, killCgroup, removeCgroup, allPids } from './cgroup'
 import { isMadeRoot, osTreeProblem } from './roots'
 import { supervisorStatusSchema, type ControlMessage, type SupervisorConfig, type SupervisorStatus } from './supervisor-protocol'
 
@@ -43,7 +44,7 @@ export function hostRunsSystemd(): boolean {
   return existsSync('/run/systemd/system')
 }
 
-export class NspawnBackend implements Backend<NspawnSpec> {
+export class NspawnBackend implements Backend<NspawnSpec>, ContainerFeatures {
   readonly kind = 'nspawn' as const
   readonly nspawnBinary: string
   readonly host: NspawnHost = { systemd: hostRunsSystemd() }
@@ -348,6 +349,30 @@ export class NspawnBackend implements Backend<NspawnSpec> {
       if (this.runs.get(id)?.control) this.send(id, { op: 'resize', cols, rows })
     })
     await this.console(id).open(stream)
+  }
+
+  /** A login shell in the running container's namespaces and cgroup, for as long as the stream is open. */
+  async openShell(definition: Definition, stream: ConsoleStream): Promise<void> {
+    const { id, spec } = definition
+    const leader = this.runs.get(id)?.status?.leaderPid
+    if (this.status(id).state !== 'running' || !leader) throw new BerthError('conflict', `Start ${spec.name} to open a shell in it`)
+    const shell = existsSync(join(spec.root, 'bin/bash')) ? '/bin/bash' : '/bin/sh'
+    const term = spawnPty('nsenter', [`--target=${leader}`, '--all', '--root', '--wd', '--', shell, '-l'], {
+      name: 'xterm-256color',
+      cols: 80,
+      rows: 24,
+      cwd: '/',
+      env: { TERM: 'xterm-256color', HOME: '/root', PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' },
+      encoding: null,
+    })
+    // In the container's cgroup, so stopping the container ends the shell too.
+    const root = cgroup2Root()
+    if (root) joinCgroup(join(containerCgroup(root, id), 'payload'), term.pid)
+    term.onData((chunk) => stream.send(chunk as unknown as Buffer))
+    term.onExit(() => stream.close())
+    stream.onInput((bytes) => term.write(Buffer.from(bytes)))
+    stream.onControl(({ cols, rows }) => term.resize(cols, rows))
+    stream.onClose(() => term.kill('SIGHUP'))
   }
 
   async forget(definition: Definition, options: { deleteImages: boolean }): Promise<void> {

@@ -110,6 +110,57 @@ describe('nspawn backend (real systemd-nspawn)', () => {
     await h.client.call('machines.stop', { id: machine.id, force: true, timeoutSec: 0 })
   })
 
+  it('opens a shell inside a running container; the shell ends with it', async () => {
+    const machine = await h.client.call('machines.create', { spec: spec('shell') })
+    await h.client.call('machines.start', { id: machine.id })
+    let text = ''
+    let closed = false
+    const shell = await h.client.openStream('shell.open', { id: machine.id }, {
+      onData: (bytes) => void (text += new TextDecoder().decode(bytes)),
+      onClose: () => void (closed = true),
+    })
+    shell.write(new TextEncoder().encode('echo in-shell-$((7*6)) $(cat /proc/1/comm)\r'))
+    await waitUntil(async () => text.includes('in-shell-42 init'), 10_000)
+    await h.client.call('machines.stop', { id: machine.id, force: false, timeoutSec: 20 })
+    await waitUntil(async () => closed, 5000)
+    const refused = await h.client.openStream('shell.open', { id: machine.id }, {}).catch((e: BerthError) => e)
+    expect(refused).toMatchObject({ code: 'conflict', message: 'Start shell to open a shell in it' })
+  })
+
+  it('a SIGKILL of nspawn ends every process of the container (then it restarts); a SIGKILL of its supervisor too (then it crashed)', async () => {
+    const cgroups = cgroup2Root()
+    expect(cgroups, 'this host needs a cgroup2 hierarchy').not.toBeNull()
+    const machine = await h.client.call('machines.create', { spec: spec('killed') })
+    await h.client.call('machines.start', { id: machine.id })
+    const cgroup = containerCgroup(cgroups!, machine.id)
+    const pids = (dir: string) => readFileSync(join(cgroup, dir, 'cgroup.procs'), 'utf8').split('\n').filter(Boolean).map(Number)
+    const container = pids('payload')
+    const [nspawn] = pids('supervisor')
+    expect(container.length).toBeGreaterThan(0)
+    process.kill(nspawn!, 'SIGKILL')
+    await waitUntil(async () => readStatusFile(machine.id).restarts === 1, 10_000)
+    await waitUntil(async () => container.every(ended), 5000)
+    await waitForState(h.client, machine.id, 'running', 20_000)
+
+    const again = pids('payload')
+    const { supervisorPid } = JSON.parse(readFileSync(join(h.home, 'run', machine.id, 'status.json'), 'utf8')) as { supervisorPid: number }
+    process.kill(supervisorPid, 'SIGKILL')
+    await waitForState(h.client, machine.id, 'crashed', 10_000)
+    expect((await statusOf(machine.id)).lastError).toMatch(/supervisor ended unexpectedly/)
+    await waitUntil(async () => again.every(ended), 5000)
+    // And it starts again from there.
+    expect((await h.client.call('machines.start', { id: machine.id })).state).toBe('running')
+    await h.client.call('machines.stop', { id: machine.id, force: true, timeoutSec: 0 })
+  })
+
+  it('autoStart: started when Berth starts', async () => {
+    const machine = await h.client.call('machines.create', { spec: spec('auto', { autoStart: true }) })
+    expect(machine.state).toBe('stopped')
+    await h.restart()
+    await waitForState(h.client, machine.id, 'running', 20_000)
+    await h.client.call('machines.stop', { id: machine.id, force: true, timeoutSec: 0 })
+  })
+
   it('refuses a root that is not an OS tree and an unknown capability, writing nothing', async () => {
     const bad = await h.client
       .call('machines.create', { spec: spec('bad', { root: h.home, additionalCapabilities: ['CAP_FLY'] }) })
@@ -125,6 +176,15 @@ describe('nspawn backend (real systemd-nspawn)', () => {
     expect(readdirSync(join(h.home, 'config', 'machines')).filter((f) => f.includes('bad'))).toEqual([])
   })
 })
+
+/** True once pid has exited (a zombie waiting to be reaped counts as exited). */
+function ended(pid: number): boolean {
+  try {
+    return / Z /.test(readFileSync(`/proc/${pid}/stat`, 'utf8'))
+  } catch {
+    return true
+  }
+}
 
 function readStatusFile(id: string): { restarts: number } {
   try {

@@ -8,7 +8,7 @@ import { chownSync, closeSync, fstatSync, mkdirSync, openSync, readFileSync, rea
 import { createServer, type Server, type Socket } from 'node:net'
 import { join } from 'node:path'
 import { spawn as spawnPty, type IPty } from 'node-pty'
-import { cgroupPids, freezeCgroup, killCgroup, removeCgroup } from './cgroup'
+import { cgroupPids, freezeCgroup, joinCgroup, killCgroup, removeCgroup } from './cgroup'
 import {
   controlMessageSchema,
   REBOOT_EXIT_CODE,
@@ -173,11 +173,7 @@ function lastLines(count: number): string {
 function finish(final: Partial<SupervisorStatus>): void {
   if (config.cgroup) {
     // Leave the container's cgroup so it can be removed.
-    try {
-      writeFileSync(join(config.cgroup, '..', '..', 'cgroup.procs'), String(process.pid))
-    } catch {
-      // stays; Berth removes it later
-    }
+    joinCgroup(join(config.cgroup, '..', '..'), process.pid)
     removeCgroup(config.cgroup)
   }
   setStatus(final)
@@ -260,7 +256,7 @@ const servers = [
 
 if (config.cgroup) {
   mkdirSync(config.cgroup, { recursive: true })
-  writeFileSync(join(config.cgroup, 'cgroup.procs'), String(process.pid))
+  joinCgroup(config.cgroup, process.pid)
 }
 if (config.owner) chownSync(config.log, config.owner.uid, config.owner.gid)
 process.on('SIGTERM', () => stop(false, 30))
