@@ -2,33 +2,41 @@
 // does not, so every control message is checked against these schemas.
 import { z } from 'zod'
 
-export interface SupervisorConfig {
-  id: string
-  /** systemd-nspawn and its arguments. */
-  argv: string[]
-  /** The container's cgroup (null: the host has no cgroup2 hierarchy). */
-  cgroup: string | null
-  /** Everything the container's console prints, appended. */
-  log: string
-  /** Raw console bytes both ways; each connection starts with the log offset (8 bytes) it begins at. */
-  consoleSocket: string
-  /** JSON lines: control messages in, status out. */
-  controlSocket: string
-  status: string
-  /** Commands run before each start, whose failure does not matter (stale links). */
-  cleanup: string[][]
-  /** Host-side commands once the container runs. */
-  hostSetup: string[][]
-  /** Commands run inside the container's network namespace once it runs. */
-  containerSetup: string[][]
-  /** Sent to the container's leader for a graceful stop (poweroff for its init). */
-  poweroffSignal: number
-  timeoutStartSec: number
-  /** Started again when it fails (the module's Restart=on-failure), a few times at most. */
-  restartOnFailure: boolean
-  /** Owner of the sockets, when the supervisor runs as root for an unprivileged Berth. */
-  owner: { uid: number; gid: number } | null
-}
+const argv = z.array(z.string().max(4096)).min(1).max(512)
+/** Steps are `ip` commands: the only program besides nspawn a supervisor runs. */
+const ipSteps = z.array(argv.refine((a) => a[0] === 'ip', 'Only ip commands')).max(256)
+
+/** What a supervisor is started with. It may run as root, so its helper checks this before starting one. */
+export const supervisorConfigSchema = z
+  .object({
+    id: z.string().regex(/^[a-z0-9]{12}$/),
+    /** systemd-nspawn and its arguments. */
+    argv: argv.refine((a) => /(^|\/)systemd-nspawn$/.test(a[0]!), 'The program must be systemd-nspawn'),
+    /** The container's cgroup (null: the host has no cgroup2 hierarchy). */
+    cgroup: z.string().regex(/^\/sys\/fs\/cgroup(\/unified)?\/berth\/[a-z0-9]{12}$/).nullable(),
+    /** Everything the container's console prints, appended. */
+    log: z.string().startsWith('/'),
+    /** Raw console bytes both ways; each connection starts with the log offset (8 bytes) it begins at. */
+    consoleSocket: z.string().startsWith('/'),
+    /** JSON lines: control messages in, status out. */
+    controlSocket: z.string().startsWith('/'),
+    status: z.string().startsWith('/'),
+    /** Commands run before each start, whose failure does not matter (stale links). */
+    cleanup: ipSteps,
+    /** Host-side commands once the container runs. */
+    hostSetup: ipSteps,
+    /** Commands run inside the container's network namespace once it runs. */
+    containerSetup: ipSteps,
+    /** Sent to the container's leader for a graceful stop (poweroff for its init). */
+    poweroffSignal: z.number().int().min(1).max(64),
+    timeoutStartSec: z.number().int().min(1).max(3600),
+    /** Started again when it fails (the module's Restart=on-failure), a few times at most. */
+    restartOnFailure: z.boolean(),
+    /** Owner of the sockets, when the supervisor runs as root for an unprivileged Berth. */
+    owner: z.object({ uid: z.number().int().min(0), gid: z.number().int().min(0) }).nullable(),
+  })
+  .strict()
+export type SupervisorConfig = z.infer<typeof supervisorConfigSchema>
 
 export const supervisorStates = ['starting', 'running', 'paused', 'stopping', 'stopped', 'crashed'] as const
 export const supervisorStatusSchema = z.object({

@@ -1,0 +1,113 @@
+// The privileged helper's allow-list: each verb, the exact shape of its arguments, and the argv it
+// runs. Nothing else can be asked of it.
+import { z } from 'zod'
+import { existsSync, readFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { interfaceNameSchema, ipv4, ipv6 } from '../../shared/model/net'
+import { absolutePath } from '../../shared/model/zod-fields'
+
+/** Kernel modules the helper may load (containers.nix and xen-dom0.nix name these). */
+export const allowedModules = ['bridge', 'macvlan', 'tap', 'tun', 'veth', 'br_netfilter', 'nf_nat', 'loop', 'xen-netback', 'xen-blkback'] as const
+
+const name = interfaceNameSchema
+const plainIpv4 = z.string().regex(/^(\d{1,3}\.){3}\d{1,3}$/, 'An IPv4 address without prefix').pipe(ipv4)
+const subnet4 = ipv4.refine((a) => a.includes('/'), 'A subnet with its prefix length, e.g. 10.0.0.0/24')
+
+export const verbSchemas = {
+  'bridge.create': z.object({ name }).strict(),
+  'bridge.delete': z.object({ name }).strict(),
+  /** Enslaves a link to a bridge (master) or frees it (null). */
+  'link.master': z.object({ name, master: name.nullable() }).strict(),
+  'address.add': z.object({ name, address: z.union([ipv4, ipv6]) }).strict(),
+  'tap.create': z.object({ name, owner: z.number().int().min(0).max(2 ** 31), bridge: name.nullable() }).strict(),
+  'tap.delete': z.object({ name }).strict(),
+  'module.load': z.object({ name: z.enum(allowedModules) }).strict(),
+  'nat.enable': z.object({ bridge: name, uplink: name, subnet: subnet4 }).strict(),
+  'nat.disable': z.object({ bridge: name }).strict(),
+  'dhcp.start': z.object({ bridge: name, from: plainIpv4, to: plainIpv4 }).strict(),
+  'dhcp.stop': z.object({ bridge: name }).strict(),
+  /** Starts a container supervisor with a config file inside the allowed folders. */
+  'container.start': z.object({ config: absolutePath }).strict(),
+} as const
+export type Verb = keyof typeof verbSchemas
+export type VerbArgs<V extends Verb> = z.infer<(typeof verbSchemas)[V]>
+
+export const requestSchema = z
+  .object({
+    id: z.number().int().min(0).max(2 ** 53),
+    verb: z.string().max(64),
+    args: z.unknown(),
+  })
+  .strict()
+
+export class Refusal extends Error {}
+
+const isKind = (link: string, kind: 'bridge' | 'tun') =>
+  existsSync(join('/sys/class/net', link, kind === 'bridge' ? 'bridge' : 'tun_flags'))
+
+/** nftables table of a bridge's NAT (one per bridge, so disabling removes exactly it). */
+const natTable = (bridge: string) => `berth_${bridge.replace(/[^A-Za-z0-9_]/g, '_')}`
+
+export interface VerbContext {
+  /** Where dnsmasq's pid and lease files go. */
+  stateDir: string
+}
+
+/** The commands a verb runs, in order (argv arrays; never a shell). */
+export function commandsFor<V extends Verb>(verb: V, args: VerbArgs<V>, context: VerbContext): string[][] {
+  // Checked by the verb's schema already: read as one flat record.
+  const a = args as unknown as { name: string; master: string | null; address: string; owner: number; bridge: string | null; uplink: string; subnet: string; from: string; to: string }
+  switch (verb) {
+    case 'bridge.create':
+      return [['ip', 'link', 'add', a.name, 'type', 'bridge'], ['ip', 'link', 'set', a.name, 'up']]
+    case 'bridge.delete':
+      if (!isKind(a.name, 'bridge')) throw new Refusal(`${a.name} is not a bridge`)
+      return [['ip', 'link', 'del', a.name]]
+    case 'link.master':
+      return [a.master ? ['ip', 'link', 'set', a.name, 'master', a.master, 'up'] : ['ip', 'link', 'set', a.name, 'nomaster']]
+    case 'address.add':
+      return [['ip', ...(String(a.address).includes(':') ? ['-6'] : []), 'addr', 'add', a.address, 'dev', a.name]]
+    case 'tap.create':
+      return [
+        ['ip', 'tuntap', 'add', 'dev', a.name, 'mode', 'tap', 'user', String(a.owner)],
+        a.bridge ? ['ip', 'link', 'set', a.name, 'master', a.bridge, 'up'] : ['ip', 'link', 'set', a.name, 'up'],
+      ]
+    case 'tap.delete':
+      if (!isKind(a.name, 'tun')) throw new Refusal(`${a.name} is not a tap device`)
+      return [['ip', 'tuntap', 'del', 'dev', a.name, 'mode', 'tap']]
+    case 'module.load':
+      return [['modprobe', '--', a.name]]
+    case 'nat.enable': {
+      const table = natTable(a.bridge!)
+      return [
+        ['sysctl', '-w', 'net.ipv4.ip_forward=1'],
+        ['nft', 'add', 'table', 'ip', table],
+        ['nft', 'add', 'chain', 'ip', table, 'postrouting', '{ type nat hook postrouting priority 100 ; }'],
+        ['nft', 'add', 'rule', 'ip', table, 'postrouting', 'ip', 'saddr', a.subnet, 'oifname', a.uplink, 'masquerade'],
+      ]
+    }
+    case 'nat.disable':
+      return [['nft', 'delete', 'table', 'ip', natTable(a.bridge!)]]
+    case 'dhcp.start':
+      return [
+        [
+          'dnsmasq',
+          `--interface=${a.bridge!}`,
+          '--bind-interfaces',
+          '--except-interface=lo',
+          '--port=0',
+          `--dhcp-range=${a.from},${a.to},12h`,
+          `--pid-file=${join(context.stateDir, `dnsmasq-${a.bridge!}.pid`)}`,
+          `--dhcp-leasefile=${join(context.stateDir, `dnsmasq-${a.bridge!}.leases`)}`,
+        ],
+      ]
+    case 'dhcp.stop': {
+      const pidFile = join(context.stateDir, `dnsmasq-${a.bridge!}.pid`)
+      const pid = existsSync(pidFile) ? readFileSync(pidFile, 'utf8').trim() : ''
+      if (!/^\d+$/.test(pid)) throw new Refusal(`No DHCP server of Berth runs on ${a.bridge!}`)
+      return [['kill', '--', pid]]
+    }
+    default:
+      throw new Refusal(`${verb} runs no command`)
+  }
+}
