@@ -9,7 +9,7 @@ import { programCommand } from '../main/programs'
 
 let home: string
 let helper: ChildProcess
-let answers: { id: number | null; ok: boolean; error?: { code: string; message: string } }[] = []
+const answers: { id: number | null; ok: boolean; error?: { code: string; message: string } }[] = []
 let output = ''
 
 beforeAll(async () => {

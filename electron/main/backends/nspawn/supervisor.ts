@@ -71,11 +71,22 @@ async function waitForLeader(current: IPty): Promise<void> {
   const deadline = Date.now() + config.timeoutStartSec * 1000
   while (term === current && Date.now() < deadline) {
     const leader = payload ? cgroupPids(payload)[0] : childOf(current.pid)
-    if (leader) return configure(leader)
+    // Until it has exec'd the container's init, the leader is still nspawn's child setting the
+    // container up (its namespaces and host0 are not ready yet).
+    const comm = leader ? commOf(leader) : null
+    if (leader && comm && comm !== 'systemd-nspawn') return configure(leader)
     await new Promise((r) => setTimeout(r, 20))
   }
   if (term !== current || stopRequested) return
   fail(`The container did not start within ${config.timeoutStartSec} s (timeoutStartSec)`)
+}
+
+function commOf(pid: number): string | null {
+  try {
+    return readFileSync(`/proc/${pid}/comm`, 'utf8').trim()
+  } catch {
+    return null
+  }
 }
 
 function childOf(pid: number): number | undefined {
