@@ -17,6 +17,9 @@ needs=(
   "ip iproute2"
   "nsenter util-linux"
   "debootstrap debootstrap"
+  "nft nftables"
+  "dnsmasq dnsmasq-base"
+  "modprobe kmod"
   # node-pty (the containers' terminals) is compiled when npm installs it
   "g++ g++"
   "make make"

@@ -19,6 +19,9 @@ export const verbSchemas = {
   /** Enslaves a link to a bridge (master) or frees it (null). */
   'link.master': z.object({ name, master: name.nullable() }).strict(),
   'address.add': z.object({ name, address: z.union([ipv4, ipv6]) }).strict(),
+  'address.del': z.object({ name, address: z.union([ipv4, ipv6]) }).strict(),
+  /** The default route, through a gateway on an interface (when an uplink's addresses move to a bridge). */
+  'route.default': z.object({ via: plainIpv4, dev: name }).strict(),
   'tap.create': z.object({ name, owner: z.number().int().min(0).max(2 ** 31), bridge: name.nullable() }).strict(),
   'tap.delete': z.object({ name }).strict(),
   'module.load': z.object({ name: z.enum(allowedModules) }).strict(),
@@ -56,7 +59,10 @@ export interface VerbContext {
 /** The commands a verb runs, in order (argv arrays; never a shell). */
 export function commandsFor<V extends Verb>(verb: V, args: VerbArgs<V>, context: VerbContext): string[][] {
   // Checked by the verb's schema already: read as one flat record.
-  const a = args as unknown as { name: string; master: string | null; address: string; owner: number; bridge: string | null; uplink: string; subnet: string; from: string; to: string }
+  const a = args as unknown as {
+    name: string; master: string | null; address: string; owner: number; bridge: string | null
+    uplink: string; subnet: string; from: string; to: string; via: string; dev: string
+  }
   switch (verb) {
     case 'bridge.create':
       return [['ip', 'link', 'add', a.name, 'type', 'bridge'], ['ip', 'link', 'set', a.name, 'up']]
@@ -67,6 +73,10 @@ export function commandsFor<V extends Verb>(verb: V, args: VerbArgs<V>, context:
       return [a.master ? ['ip', 'link', 'set', a.name, 'master', a.master, 'up'] : ['ip', 'link', 'set', a.name, 'nomaster']]
     case 'address.add':
       return [['ip', ...(String(a.address).includes(':') ? ['-6'] : []), 'addr', 'add', a.address, 'dev', a.name]]
+    case 'address.del':
+      return [['ip', ...(String(a.address).includes(':') ? ['-6'] : []), 'addr', 'del', a.address, 'dev', a.name]]
+    case 'route.default':
+      return [['ip', 'route', 'replace', 'default', 'via', a.via, 'dev', a.dev]]
     case 'tap.create':
       return [
         ['ip', 'tuntap', 'add', 'dev', a.name, 'mode', 'tap', 'user', String(a.owner)],

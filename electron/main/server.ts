@@ -4,6 +4,9 @@ import { toWireError } from '../../shared/errors'
 import { QemuBackend, qemuVersion } from './backends/qemu/qemu-backend'
 import { NspawnBackend } from './backends/nspawn/nspawn-backend'
 import { checkNewRoot, makeRoot } from './backends/nspawn/roots'
+import { PrivilegedHelper } from './privileged'
+import { NetworkService } from './services/networks'
+import { dirname, join } from 'node:path'
 import type { AcceleratorChoice } from './backends/qemu/accel'
 import { describeHostFirmware, findUefiFirmware } from './backends/qemu/firmware'
 import { resolvePaths, type BerthPaths } from './paths'
@@ -29,15 +32,24 @@ export interface BerthServerOptions {
 export async function createBerthServer(options: BerthServerOptions = {}): Promise<BerthServer> {
   const env = options.env ?? process.env
   const paths = resolvePaths(env)
+  const privileged = new PrivilegedHelper(env)
   const qemu = new QemuBackend({
+    privileged,
     paths,
     qemuBinary: env.BERTH_QEMU ?? 'qemu-system-x86_64',
     qemuImg: env.BERTH_QEMU_IMG ?? 'qemu-img',
     accelerator: options.accelerator,
   })
-  const nspawn = new NspawnBackend({ paths, nspawnBinary: env.BERTH_NSPAWN })
+  const nspawn = new NspawnBackend({ paths, nspawnBinary: env.BERTH_NSPAWN, privileged })
   const machines = new MachineService(new MachineStore(paths.machines), { qemu, nspawn }, qemu.qemuImg, [paths.images])
   await machines.init()
+  const networks = new NetworkService(
+    join(dirname(paths.machines), 'networks.json'),
+    privileged,
+    () => machines.definitionsList(),
+    (id) => ['running', 'paused', 'starting', 'stopping'].includes(machines.status(id).state),
+  )
+  await networks.init()
   const displays = new DisplayProxy(options.log)
   await displays.start()
 
@@ -71,6 +83,17 @@ export async function createBerthServer(options: BerthServerOptions = {}): Promi
     'drives.attach': async ({ id, ...request }) => machines.attach(id, request),
     'drives.detach': async ({ id, driveId }) => machines.detach(id, driveId),
     'drives.eject': async ({ id }) => machines.eject(id),
+    'networks.list': async () => ({ bridges: await networks.list() }),
+    'networks.create': async ({ spec }) => {
+      const view = await networks.create(spec)
+      rpc.broadcast('networks.changed', {})
+      return view
+    },
+    'networks.remove': async ({ name }) => {
+      await networks.remove(name)
+      rpc.broadcast('networks.changed', {})
+      return { removed: true as const }
+    },
   }
   const streams: StreamHandlers = {
     'console.open': async ({ id }, stream) => machines.openConsole(id, stream),
@@ -110,6 +133,7 @@ export async function createBerthServer(options: BerthServerOptions = {}): Promi
       void displays.close()
       qemu.dispose()
       nspawn.dispose()
+      privileged.dispose()
     },
   }
 }

@@ -2,6 +2,8 @@
 import { z } from 'zod'
 import { brokenDefinitionSchema, machineIdSchema, machineNameSchema, machineSchema, machineSpecSchema } from '../model/machine'
 import { rootSourceSchema } from '../model/container'
+import { bridgeSpecSchema, bridgeViewSchema } from '../model/bridge'
+import { interfaceNameSchema } from '../model/net'
 import { hostInfoSchema } from '../model/host'
 import { driveBusSchema, driveIdSchema, imageInfoSchema } from '../model/drives'
 import { absolutePath } from '../model/zod-fields'
@@ -86,10 +88,15 @@ export const contract = {
     },
     'drives.detach': { input: z.object({ id: machineIdSchema, driveId: driveIdSchema }).strict(), output: machineSchema },
     'drives.eject': { input: byId, output: machineSchema },
+    'networks.list': { input: empty, output: z.object({ bridges: z.array(bridgeViewSchema) }) },
+    'networks.create': { input: z.object({ spec: bridgeSpecSchema }).strict(), output: bridgeViewSchema },
+    'networks.remove': { input: z.object({ name: interfaceNameSchema }).strict(), output: z.object({ removed: z.literal(true) }) },
   },
   events: {
     /** Something about this machine changed (state, definition); clients refresh it. */
     'machines.changed': z.object({ id: z.string() }),
+    /** Berth made or removed a bridge; clients refresh the Networks page. */
+    'networks.changed': z.object({}),
   },
   streams: {
     /** Serial console: the scrollback first, then live bytes; bytes from the client are keystrokes. */

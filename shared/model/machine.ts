@@ -83,7 +83,7 @@ export const qemuSpecSchema = z
     drives: z.array(driveSchema).max(16, 'At most 16 drives').default([]),
     cdrom: cdromSchema.nullable().default({ file: null }),
     display: displaySchema.nullable().default(null),
-    network: networkSchema.nullable().default({ forwardPorts: [] }),
+    network: networkSchema.nullable().default({ forwardPorts: [], bridge: null }),
     sharedDirectories: z.array(sharedDirectorySchema).max(32, 'At most 32 shared folders').default([]),
     /** An absolute pointer on the screen (usb-tablet), so the mouse follows the viewer's. */
     usbTablet: z.boolean().default(true),

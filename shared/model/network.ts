@@ -1,4 +1,5 @@
 import { z } from 'zod'
+import { interfaceNameSchema } from './net'
 
 const port = z.number({ error: 'Enter a port number' }).int('Use a whole number').min(1, 'Ports start at 1').max(65535, 'Ports end at 65535')
 const ipv4 = z
@@ -24,6 +25,17 @@ export const forwardPortSchema = z
 export type ForwardPort = z.infer<typeof forwardPortSchema>
 
 /** User-mode networking (SLiRP NAT), as qemu-vm.nix sets up by default; null: no network card. */
-export const networkSchema = z.object({
-  forwardPorts: z.array(forwardPortSchema).max(64, 'At most 64 forwarded ports').default([]),
-})
+export const networkSchema = z
+  .object({
+    forwardPorts: z.array(forwardPortSchema).max(64, 'At most 64 forwarded ports').default([]),
+    /** On this host bridge (through a tap Berth makes and removes with the VM) instead of user-mode NAT. */
+    bridge: interfaceNameSchema.nullable().default(null),
+  })
+  .superRefine((network, ctx) => {
+    if (network.bridge && network.forwardPorts.length > 0)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['forwardPorts'],
+        message: 'Forwarded ports belong to user-mode NAT: on a bridge the guest is reached at its own address',
+      })
+  })

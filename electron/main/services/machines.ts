@@ -75,6 +75,10 @@ export class MachineService {
     return { machines: [...this.definitions.values()].map((d) => this.view(d)), broken: this.broken }
   }
 
+  definitionsList(): MachineDefinition[] {
+    return [...this.definitions.values()]
+  }
+
   get(id: string): MachineDefinition {
     const definition = this.definitions.get(id)
     if (!definition) throw new BerthError('not_found', `No machine with id ${id}`)

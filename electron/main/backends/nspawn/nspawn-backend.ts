@@ -1,7 +1,6 @@
 // systemd-nspawn containers: each runs under its own detached supervisor (supervisor.ts), which Berth
 // talks to over two unix sockets in the container's runtime directory: the console and control.
-import { spawn } from 'node:child_process'
-import { existsSync, openSync, closeSync, readFileSync } from 'node:fs'
+import { existsSync, readFileSync } from 'node:fs'
 import { lstat, mkdir, readFile, readlink, rm, stat } from 'node:fs/promises'
 import { createConnection, type Socket } from 'node:net'
 import { join } from 'node:path'
@@ -11,7 +10,7 @@ import type { DefinitionOf } from '../../../../shared/model/machine'
 import type { BerthPaths } from '../../paths'
 import { writeFileAtomic } from '../../store/atomic-write'
 import { SerialConsole } from '../../services/serial-console'
-import { programCommand } from '../../programs'
+import type { PrivilegedHelper } from '../../privileged'
 import type { Backend, ConsoleStream, ContainerFeatures, MachineStatus } from '../backend'
 import { buildNspawnArgv, containerNetworkSteps, hostNetworkSteps, nspawnUnitFile, staleLinks, type NspawnHost } from './argv'
 import { spawn as spawnPty } from 'node-pty'
@@ -24,6 +23,8 @@ type Definition = DefinitionOf<NspawnSpec>
 export interface NspawnBackendOptions {
   paths: BerthPaths
   nspawnBinary?: string
+  /** Starts the supervisors (they run as root). */
+  privileged: PrivilegedHelper
 }
 
 interface Run {
@@ -160,7 +161,8 @@ export class NspawnBackend implements Backend<NspawnSpec>, ContainerFeatures {
       poweroffSignal: await poweroffSignal(spec),
       timeoutStartSec: spec.timeoutStartSec,
       restartOnFailure: true,
-      owner: null,
+      // An unprivileged Berth must be able to use the sockets of a supervisor running as root.
+      owner: process.getuid?.() === 0 ? null : { uid: process.getuid!(), gid: process.getgid!() },
     }
     const configFile = join(dir, 'supervisor.json')
     await writeFileAtomic(configFile, JSON.stringify(config, null, 2))
@@ -168,7 +170,7 @@ export class NspawnBackend implements Backend<NspawnSpec>, ContainerFeatures {
     run.status = { state: 'starting', supervisorPid: 0, leaderPid: null, exitCode: null, lastError: null, restarts: 0 }
     this.changed(id)
     try {
-      const pid = this.spawnSupervisor(id, configFile)
+      const { pid } = (await this.options.privileged.request('container.start', { config: configFile })) as { pid: number }
       await this.connect(id, pid)
       await this.until(id, (s) => s.state !== 'starting', (spec.timeoutStartSec + 10) * 1000)
       const status = run.status
@@ -186,25 +188,6 @@ export class NspawnBackend implements Backend<NspawnSpec>, ContainerFeatures {
   private async writeUnitFile(spec: NspawnSpec): Promise<void> {
     await mkdir(this.options.paths.nspawnUnits, { recursive: true })
     await writeFileAtomic(join(this.options.paths.nspawnUnits, `${spec.name}.nspawn`), nspawnUnitFile(spec))
-  }
-
-  private spawnSupervisor(id: string, configFile: string): number {
-    const { argv, env } = programCommand('nspawn-supervisor')
-    const log = openSync(join(this.filesDir(id), 'supervisor.log'), 'a')
-    try {
-      // Its own session: it outlives Berth and never gets Berth's terminal signals.
-      const child = spawn(argv[0]!, [...argv.slice(1), configFile], {
-        detached: true,
-        stdio: ['ignore', log, log],
-        env: { ...process.env, ...env },
-        cwd: '/',
-      })
-      child.unref()
-      if (!child.pid) throw new BerthError('failed', 'The container supervisor could not be started')
-      return child.pid
-    } finally {
-      closeSync(log)
-    }
   }
 
   /** Connects to the supervisor's control socket (it appears once the supervisor is up). */

@@ -19,7 +19,12 @@ export interface QemuLaunch {
   emptyDisks?: string[]
   /** UEFI: the firmware's code (read-only) and this VM's own copy of the variable store. */
   uefi?: { code: string; vars: string } | null
+  /** The tap device of a NIC on a host bridge (made by the privileged helper before launch). */
+  tap?: string
 }
+
+/** A VM's tap device: its name comes from the machine id (15 characters, the kernel's limit). */
+export const tapName = (id: string) => `bt-${id}`.slice(0, 15)
 
 /** Free PCIe slots a q35 VM gets at launch, so disks can be hot-plugged into it. */
 export const HOTPLUG_ROOT_PORTS = 4
@@ -82,7 +87,10 @@ export function buildQemuArgv(launch: QemuLaunch): string[] {
     argv.push('-fsdev', `local,id=fs${i},path=${path},security_model=${share.securityModel}`)
     argv.push('-device', `virtio-9p-pci,fsdev=fs${i},mount_tag=${share.tag}`)
   })
-  if (spec.network) {
+  if (spec.network?.bridge) {
+    if (!launch.tap) throw new Error('A bridged NIC needs its tap device')
+    argv.push('-netdev', `tap,id=net0,ifname=${launch.tap},script=no,downscript=no`, '-device', 'virtio-net-pci,netdev=net0,id=net0-dev')
+  } else if (spec.network) {
     // guestfwd goes to a chardev (tcp:ADDR:PORT), never to "cmd:", which QEMU would run in a shell.
     const rules = spec.network.forwardPorts.map(({ from, proto, host, guest }) =>
       from === 'host'

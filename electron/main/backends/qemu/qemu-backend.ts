@@ -15,7 +15,9 @@ import type { Backend, ConsoleStream, LiveDrive, MachineStatus, QemuFeatures } f
 import type { Drive } from '../../../../shared/model/drives'
 import { SerialConsole } from '../../services/serial-console'
 import { chooseAccelerator, hostProbe, type AcceleratorChoice } from './accel'
-import { buildQemuArgv, CDROM_DEVICE, driveOptions, HOTPLUG_ROOT_PORTS, rootPort, runtimeFiles, type Accelerator } from './argv'
+import { buildQemuArgv, CDROM_DEVICE, driveOptions, HOTPLUG_ROOT_PORTS, rootPort, runtimeFiles, tapName, type Accelerator } from './argv'
+import type { PrivilegedHelper } from '../../privileged'
+import { existsSync } from 'node:fs'
 import { chooseUefi, findUefiFirmware } from './firmware'
 import { createQcow2, imageFormat, imageProblem, inspectImage } from './image'
 import { QmpClient, QmpError, type QmpEvent } from './qmp'
@@ -26,6 +28,8 @@ export interface QemuBackendOptions {
   qemuImg?: string
   /** Fixed choice for tests; probed from the host otherwise. */
   accelerator?: AcceleratorChoice
+  /** Makes and removes the taps of bridged NICs. */
+  privileged: PrivilegedHelper
 }
 
 /** Ways a QEMU process can end that are not a crash. */
@@ -180,6 +184,9 @@ export class QemuBackend implements Backend<QemuSpec>, QemuFeatures {
       const busy = await portTaken(rule.proto, rule.host.address, rule.host.port)
       if (busy) fields[`network.forwardPorts.${index}.host.port`] = `${busy}: choose another host port`
     }
+    const bridge = spec.network?.bridge
+    if (bridge && !existsSync(join('/sys/class/net', bridge, 'bridge')))
+      fields['network.bridge'] = `There is no bridge ${bridge} on this host: create it on the Networks page first`
     if (spec.cdrom?.file) {
       const problem = await inspectImage(this.qemuImg, spec.cdrom.file).then(
         (image) => (image.kind === 'iso' ? null : `${spec.cdrom!.file} is not an ISO image`),
@@ -203,6 +210,7 @@ export class QemuBackend implements Backend<QemuSpec>, QemuFeatures {
       disk: disk ? { path: disk, format } : null,
       emptyDisks: definition.spec.emptyDiskImages.map((_, i) => join(this.filesDir(definition.id), `empty${i}.qcow2`)),
       uefi: await this.uefi(definition, false),
+      tap: tapName(definition.id),
     })
   }
 
@@ -265,7 +273,13 @@ export class QemuBackend implements Backend<QemuSpec>, QemuFeatures {
       for (const [i, path] of emptyDisks.entries())
         if (!(await stat(path).then(() => true, () => false))) await createQcow2(this.qemuImg, path, spec.emptyDiskImages[i]!)
       const { accelerator } = await this.accelerator()
+      const bridge = spec.network?.bridge
+      if (bridge) {
+        await this.removeTap(id)
+        await this.options.privileged.request('tap.create', { name: tapName(id), owner: process.getuid?.() ?? 0, bridge })
+      }
       const argv = buildQemuArgv({
+        tap: tapName(id),
         spec,
         emptyDisks,
         binary: this.qemuBinary,
@@ -284,6 +298,7 @@ export class QemuBackend implements Backend<QemuSpec>, QemuFeatures {
       this.update(id, { state: 'running', accelerator, lastError: null, child, drives, cdrom: spec.cdrom ? spec.cdrom.file : undefined })
     } catch (error) {
       if (child && child.exitCode === null) child.kill('SIGKILL')
+      if (definition.spec.network?.bridge) await this.removeTap(id)
       const message = error instanceof Error ? error.message : String(error)
       this.update(id, { state: 'stopped', lastError: message, qmp: null, child: null })
       throw error instanceof BerthError ? error : new BerthError('failed', message)
@@ -389,7 +404,14 @@ export class QemuBackend implements Backend<QemuSpec>, QemuFeatures {
       lastError = `QEMU ${how}. Last output: ${await this.stderrTail(id, 3)}`
     }
     await rm(this.runtimeDir(id), { recursive: true, force: true })
+    await this.removeTap(id)
     this.update(id, { state: clean ? 'stopped' : 'crashed', lastError, qmp: null, child: null, accelerator: null, drives: new Map(), cdrom: undefined })
+  }
+
+  /** The tap of a bridged NIC goes with the VM (and one left by a crash is removed before a start). */
+  private async removeTap(id: string): Promise<void> {
+    if (existsSync(join('/sys/class/net', tapName(id))))
+      await this.options.privileged.request('tap.delete', { name: tapName(id) }).catch(() => undefined)
   }
 
   private requireQmp(definition: QemuDefinition): QmpClient {
