@@ -4,6 +4,8 @@ import MachinePage from './features/machines/MachinePage.vue'
 import CreateWizard from './features/create/CreateWizard.vue'
 import SettingsView from './features/create/SettingsView.vue'
 import ContainerWizard from './features/containers/ContainerWizard.vue'
+import NetworksPage from './features/networks/NetworksPage.vue'
+import HostReadiness from './features/host/HostReadiness.vue'
 
 /** Created after the session token has been taken out of the address (the hash router rewrites it). */
 export const createAppRouter = () =>
@@ -13,6 +15,8 @@ export const createAppRouter = () =>
       { path: '/', component: HomeView },
       { path: '/new', component: CreateWizard },
       { path: '/new/container', component: ContainerWizard },
+      { path: '/networks', component: NetworksPage },
+      { path: '/host', component: HostReadiness },
       { path: '/machines/:id/settings', component: SettingsView, props: true },
       { path: '/machines/:id/:tab(overview|display|drives|console|shell)?', component: MachinePage, props: true },
     ],

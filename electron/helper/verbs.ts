@@ -5,9 +5,8 @@ import { existsSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { interfaceNameSchema, ipv4, ipv6 } from '../../shared/model/net'
 import { absolutePath } from '../../shared/model/zod-fields'
+import { allowedModuleNames } from '../../shared/model/readiness'
 
-/** Kernel modules the helper may load (containers.nix and xen-dom0.nix name these). */
-export const allowedModules = ['bridge', 'macvlan', 'tap', 'tun', 'veth', 'br_netfilter', 'nf_nat', 'loop', 'xen-netback', 'xen-blkback'] as const
 
 const name = interfaceNameSchema
 const plainIpv4 = z.string().regex(/^(\d{1,3}\.){3}\d{1,3}$/, 'An IPv4 address without prefix').pipe(ipv4)
@@ -24,7 +23,7 @@ export const verbSchemas = {
   'route.default': z.object({ via: plainIpv4, dev: name }).strict(),
   'tap.create': z.object({ name, owner: z.number().int().min(0).max(2 ** 31), bridge: name.nullable() }).strict(),
   'tap.delete': z.object({ name }).strict(),
-  'module.load': z.object({ name: z.enum(allowedModules) }).strict(),
+  'module.load': z.object({ name: z.enum(allowedModuleNames) }).strict(),
   'nat.enable': z.object({ bridge: name, uplink: name, subnet: subnet4 }).strict(),
   'nat.disable': z.object({ bridge: name }).strict(),
   'dhcp.start': z.object({ bridge: name, from: plainIpv4, to: plainIpv4 }).strict(),

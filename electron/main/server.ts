@@ -6,6 +6,7 @@ import { NspawnBackend } from './backends/nspawn/nspawn-backend'
 import { checkNewRoot, makeRoot } from './backends/nspawn/roots'
 import { PrivilegedHelper } from './privileged'
 import { NetworkService } from './services/networks'
+import { readiness } from './services/readiness'
 import { dirname, join } from 'node:path'
 import type { AcceleratorChoice } from './backends/qemu/accel'
 import { describeHostFirmware, findUefiFirmware } from './backends/qemu/firmware'
@@ -53,6 +54,8 @@ export async function createBerthServer(options: BerthServerOptions = {}): Promi
   const displays = new DisplayProxy(options.log)
   await displays.start()
 
+  const hostReadiness = async () =>
+    readiness({ qemuBinary: qemu.qemuBinary, qemuImg: qemu.qemuImg, accelerator: await qemu.accelerator(), nspawn: nspawn.nspawnBinary })
   const methods: MethodHandlers = {
     'host.info': async () => {
       const choice = await qemu.accelerator()
@@ -63,6 +66,11 @@ export async function createBerthServer(options: BerthServerOptions = {}): Promi
         paths: { machines: paths.machines, images: paths.images },
         firmware: describeHostFirmware(await findUefiFirmware()),
       }
+    },
+    'host.readiness': async () => ({ checks: await hostReadiness() }),
+    'host.loadModule': async ({ module }) => {
+      await privileged.request('module.load', { name: module })
+      return { checks: await hostReadiness() }
     },
     'machines.list': async () => machines.list(),
     'machines.preview': async ({ spec, id }) => ({ argv: await machines.preview(spec, id) }),

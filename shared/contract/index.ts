@@ -3,6 +3,7 @@ import { z } from 'zod'
 import { brokenDefinitionSchema, machineIdSchema, machineNameSchema, machineSchema, machineSpecSchema } from '../model/machine'
 import { rootSourceSchema } from '../model/container'
 import { bridgeSpecSchema, bridgeViewSchema } from '../model/bridge'
+import { allowedModuleNames, readinessCheckSchema } from '../model/readiness'
 import { interfaceNameSchema } from '../model/net'
 import { hostInfoSchema } from '../model/host'
 import { driveBusSchema, driveIdSchema, imageInfoSchema } from '../model/drives'
@@ -14,6 +15,10 @@ const byId = z.object({ id: machineIdSchema }).strict()
 export const contract = {
   methods: {
     'host.info': { input: empty, output: hostInfoSchema },
+    /** The host readiness page: what each backend needs and whether this host has it. */
+    'host.readiness': { input: empty, output: z.object({ checks: z.array(readinessCheckSchema) }) },
+    /** A fix Berth can do itself: load an allowed kernel module (through the privileged helper). */
+    'host.loadModule': { input: z.object({ module: z.enum(allowedModuleNames) }).strict(), output: z.object({ checks: z.array(readinessCheckSchema) }) },
     'machines.list': {
       input: empty,
       output: z.object({ machines: z.array(machineSchema), broken: z.array(brokenDefinitionSchema) }),

@@ -27,7 +27,7 @@ describe('wizard form', () => {
       rng: true,
       extraArgs: [],
       sharedDirectories: [],
-      network: { forwardPorts: [] },
+      network: { bridge: null, forwardPorts: [] },
     })
   })
 

@@ -25,6 +25,8 @@ export interface WizardForm {
   displayWidth: number | null
   displayHeight: number | null
   network: boolean
+  /** A host bridge for the NIC; empty: user-mode NAT. */
+  bridge: string
   forwards: ForwardRow[]
   shares: ShareRow[]
   consoles: string
@@ -98,6 +100,7 @@ export const blank = (): WizardForm => ({
   displayWidth: 1024,
   displayHeight: 768,
   network: true,
+  bridge: '',
   forwards: [],
   shares: [],
   consoles: '',
@@ -166,7 +169,8 @@ export function toSpec(form: WizardForm): QemuSpecInput {
     })),
     network: form.network
       ? {
-          forwardPorts: form.forwards.map((f) => ({
+          bridge: optional(form.bridge) ?? null,
+          forwardPorts: (form.bridge.trim() ? [] : form.forwards).map((f) => ({
             from: f.from,
             proto: f.proto,
             host: { address: f.hostAddress.trim(), port: number(f.hostPort) as number },
@@ -223,6 +227,7 @@ export function fromSpec(spec: QemuSpec): WizardForm {
     displayWidth: display?.width ?? base.displayWidth,
     displayHeight: display?.height ?? base.displayHeight,
     network: network !== null,
+    bridge: network?.bridge ?? '',
     forwards: (network?.forwardPorts ?? []).map((f) => ({
       from: f.from,
       proto: f.proto,
