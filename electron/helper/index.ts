@@ -59,8 +59,8 @@ function startContainer(configPath: string): { pid: number } {
   const config = checkedPath(configPath)
   const parsed = supervisorConfigSchema.safeParse(JSON.parse(readFileSync(config, 'utf8')))
   if (!parsed.success) throw new Refusal(`${configPath} is not a container supervisor configuration`)
-  const { log: consoleLog, consoleSocket, controlSocket, status } = parsed.data
-  for (const file of [consoleLog, consoleSocket, controlSocket, status]) checkedPath(dirname(file))
+  const { log: consoleLog, consoleSocket, shellSocket, controlSocket, status } = parsed.data
+  for (const file of [consoleLog, consoleSocket, shellSocket, controlSocket, status]) checkedPath(dirname(file))
   const { argv, env } = programCommand('nspawn-supervisor')
   log({ exec: [...argv, config] })
   const out = openSync(join(dirname(consoleLog), 'supervisor.log'), 'a')

@@ -13,8 +13,7 @@ import { SerialConsole } from '../../services/serial-console'
 import type { PrivilegedHelper } from '../../privileged'
 import type { Backend, ConsoleStream, ContainerFeatures, MachineStatus } from '../backend'
 import { buildNspawnArgv, containerNetworkSteps, hostNetworkSteps, nspawnUnitFile, staleLinks, type NspawnHost } from './argv'
-import { spawn as spawnPty } from 'node-pty'
-import { cgroup2Root, containerCgroup, joinCgroup, killCgroup, removeCgroup, allPids } from './cgroup'
+import { cgroup2Root, containerCgroup, killCgroup, removeCgroup, allPids } from './cgroup'
 import { isMadeRoot, osTreeProblem } from './roots'
 import { supervisorStatusSchema, type ControlMessage, type SupervisorConfig, type SupervisorStatus } from './supervisor-protocol'
 
@@ -91,7 +90,7 @@ export class NspawnBackend implements Backend<NspawnSpec>, ContainerFeatures {
   }
   private sockets(id: string) {
     const dir = this.runtimeDir(id)
-    return { console: join(dir, 'console.sock'), control: join(dir, 'control.sock'), status: join(dir, 'status.json') }
+    return { console: join(dir, 'console.sock'), shell: join(dir, 'shell.sock'), control: join(dir, 'control.sock'), status: join(dir, 'status.json') }
   }
 
   console(id: string): SerialConsole {
@@ -153,9 +152,11 @@ export class NspawnBackend implements Backend<NspawnSpec>, ContainerFeatures {
       cgroup: cgroupRoot ? containerCgroup(cgroupRoot, id) : null,
       log: this.console(id).logPath,
       consoleSocket: files.console,
+      shellSocket: files.shell,
       controlSocket: files.control,
       status: files.status,
       cleanup: staleLinks(spec),
+      udevInterfaces: [...spec.interfaces, ...spec.macvlans],
       hostSetup: hostNetworkSteps(spec),
       containerSetup: containerNetworkSteps(spec),
       poweroffSignal: await poweroffSignal(spec),
@@ -334,28 +335,38 @@ export class NspawnBackend implements Backend<NspawnSpec>, ContainerFeatures {
     await this.console(id).open(stream)
   }
 
-  /** A login shell in the running container's namespaces and cgroup, for as long as the stream is open. */
+  /** A login shell inside the running container, served by its supervisor, for as long as the stream is open. */
   async openShell(definition: Definition, stream: ConsoleStream): Promise<void> {
     const { id, spec } = definition
-    const leader = this.runs.get(id)?.status?.leaderPid
-    if (this.status(id).state !== 'running' || !leader) throw new BerthError('conflict', `Start ${spec.name} to open a shell in it`)
-    const shell = existsSync(join(spec.root, 'bin/bash')) ? '/bin/bash' : '/bin/sh'
-    const term = spawnPty('nsenter', [`--target=${leader}`, '--all', '--root', '--wd', '--', shell, '-l'], {
-      name: 'xterm-256color',
-      cols: 80,
-      rows: 24,
-      cwd: '/',
-      env: { TERM: 'xterm-256color', HOME: '/root', PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' },
-      encoding: null,
+    if (this.status(id).state !== 'running') throw new BerthError('conflict', `Start ${spec.name} to open a shell in it`)
+    const socket = createConnection(this.sockets(id).shell)
+    await new Promise<void>((resolve, reject) => {
+      socket.once('connect', resolve)
+      socket.once('error', reject)
     })
-    // In the container's cgroup, so stopping the container ends the shell too.
-    const root = cgroup2Root()
-    if (root) joinCgroup(join(containerCgroup(root, id), 'payload'), term.pid)
-    term.onData((chunk) => stream.send(chunk as unknown as Buffer))
-    term.onExit(() => stream.close())
-    stream.onInput((bytes) => term.write(Buffer.from(bytes)))
-    stream.onControl(({ cols, rows }) => term.resize(cols, rows))
-    stream.onClose(() => term.kill('SIGHUP'))
+    // The first line is the shell's number (0: the container is not running any more).
+    const number = await new Promise<number>((resolve, reject) => {
+      let head = Buffer.alloc(0)
+      const onData = (chunk: Buffer) => {
+        head = Buffer.concat([head, chunk])
+        const newline = head.indexOf(10)
+        if (newline < 0) return
+        socket.off('data', onData)
+        socket.pause()
+        if (head.length > newline + 1) socket.unshift(head.subarray(newline + 1))
+        resolve(Number(head.subarray(0, newline).toString()))
+      }
+      socket.on('data', onData)
+      socket.once('close', () => reject(new BerthError('conflict', `${spec.name} stopped`)))
+    })
+    if (!number) throw new BerthError('conflict', `Start ${spec.name} to open a shell in it`)
+    socket.on('data', (bytes: Buffer) => stream.send(bytes))
+    socket.on('close', () => stream.close())
+    socket.on('error', () => undefined)
+    socket.resume()
+    stream.onInput((bytes) => void socket.write(bytes))
+    stream.onControl(({ cols, rows }) => this.runs.get(id)?.control && this.send(id, { op: 'resize', shell: number, cols, rows }))
+    stream.onClose(() => socket.destroy())
   }
 
   async forget(definition: Definition, options: { deleteImages: boolean }): Promise<void> {

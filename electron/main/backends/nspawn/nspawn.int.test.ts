@@ -1,5 +1,6 @@
 // Real systemd-nspawn on a busybox root, driven through Berth's own API.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { execFileSync } from 'node:child_process'
 import { existsSync, readFileSync, readdirSync } from 'node:fs'
 import { join } from 'node:path'
 import type { BerthError } from '../../../../shared/errors'
@@ -173,7 +174,48 @@ describe('nspawn backend (real systemd-nspawn)', () => {
       .call('machines.create', { spec: spec('averylongname', { privateNetwork: true }) })
       .catch((e: BerthError) => e)
     expect(((long as BerthError).details as { fields: Record<string, string> }).fields['spec.name']).toMatch(/at most 11 characters/)
+    const missing = await h.client
+      .call('machines.create', { spec: spec('bad', { bindMounts: [{ mountPoint: '/data', hostPath: join(h.home, 'nowhere') }] }) })
+      .catch((e: BerthError) => e)
+    expect(((missing as BerthError).details as { fields: Record<string, string> }).fields['bindMounts.0.hostPath']).toBe(
+      `${join(h.home, 'nowhere')} does not exist on this host: create it or choose another folder`,
+    )
+    const before = readdirSync(join(h.home, 'config', 'machines')).length
+    const clash = await h.client.call('machines.create', { spec: spec('BOOT') }).catch((e: BerthError) => e)
+    expect(((clash as BerthError).details as { fields: Record<string, string> }).fields.name).toBe('A machine named boot already exists: choose another name')
+    expect(readdirSync(join(h.home, 'config', 'machines')).length).toBe(before)
     expect(readdirSync(join(h.home, 'config', 'machines')).filter((f) => f.includes('bad'))).toEqual([])
+  })
+
+  it('a failing container is restarted a few times (Restart=on-failure), then shown crashed with its last output', async () => {
+    const machine = await h.client.call('machines.create', {
+      spec: spec('failing', { init: { type: 'command', argv: ['/bin/sh', '-c', 'echo attempt; exit 3'] } }),
+    })
+    await h.client.call('machines.start', { id: machine.id }).catch(() => undefined)
+    await waitForState(h.client, machine.id, 'crashed', 20_000)
+    expect(readStatusFile(machine.id).restarts).toBe(5)
+    expect((await statusOf(machine.id)).lastError).toMatch(/systemd-nspawn exited with code 3\. Last console lines: .*attempt/)
+  })
+
+  it('interfaces and macvlans: a host interface is moved in, another gets a macvlan inside', async () => {
+    // One end of a veth pair stands in for a spare NIC (this kernel may have no dummy devices).
+    execFileSync('ip', ['link', 'add', 'dummy-berth', 'type', 'veth', 'peer', 'name', 'dummy-peer'])
+    try {
+      const machine = await h.client.call('machines.create', {
+        spec: spec('moved', { privateNetwork: true, interfaces: ['dummy-berth'], macvlans: ['dummy-peer'] }),
+      })
+      await h.client.call('machines.start', { id: machine.id })
+      const viewer = await watchConsole(h.client, machine.id)
+      await viewer.waitFor(containerRoot.prompt, 20_000)
+      expect(existsSync('/sys/class/net/dummy-berth')).toBe(false) // gone from the host: it is inside
+      viewer.type('ip -o link; echo moved-""done\r')
+      await viewer.waitFor('moved-done')
+      expect(viewer.text).toMatch(/\d+: dummy-berth@if\d+: /)
+      expect(viewer.text).toMatch(/\d+: mv-dummy-peer@if\d+: /)
+      await h.client.call('machines.stop', { id: machine.id, force: false, timeoutSec: 20 })
+    } finally {
+      for (const link of ['dummy-berth', 'dummy-peer']) if (existsSync(`/sys/class/net/${link}`)) execFileSync('ip', ['link', 'del', link])
+    }
   })
 })
 

@@ -18,11 +18,18 @@ export const supervisorConfigSchema = z
     log: z.string().startsWith('/'),
     /** Raw console bytes both ways; each connection starts with the log offset (8 bytes) it begins at. */
     consoleSocket: z.string().startsWith('/'),
+    /** Each connection is a new login shell inside the running container; its first line is the shell's number. */
+    shellSocket: z.string().startsWith('/'),
     /** JSON lines: control messages in, status out. */
     controlSocket: z.string().startsWith('/'),
     status: z.string().startsWith('/'),
     /** Commands run before each start, whose failure does not matter (stale links). */
     cleanup: ipSteps,
+    /**
+     * Host interfaces nspawn must find initialized by udev (interfaces, macvlan parents). On hosts
+     * without udevd, the supervisor records them in udev's database itself, as udev would.
+     */
+    udevInterfaces: z.array(z.string().regex(/^[A-Za-z0-9_][A-Za-z0-9_.-]{0,14}$/)).max(32),
     /** Host-side commands once the container runs. */
     hostSetup: ipSteps,
     /** Commands run inside the container's network namespace once it runs. */
@@ -51,7 +58,15 @@ export type SupervisorStatus = z.infer<typeof supervisorStatusSchema>
 
 export const controlMessageSchema = z.discriminatedUnion('op', [
   z.object({ op: z.literal('stop'), force: z.boolean(), timeoutSec: z.number().int().min(0).max(3600) }).strict(),
-  z.object({ op: z.literal('resize'), cols: z.number().int().min(1).max(1000), rows: z.number().int().min(1).max(1000) }).strict(),
+  z
+    .object({
+      op: z.literal('resize'),
+      /** A shell's number; the console when absent. */
+      shell: z.number().int().min(1).optional(),
+      cols: z.number().int().min(1).max(1000),
+      rows: z.number().int().min(1).max(1000),
+    })
+    .strict(),
   z.object({ op: z.literal('freeze'), frozen: z.boolean() }).strict(),
 ])
 export type ControlMessage = z.infer<typeof controlMessageSchema>

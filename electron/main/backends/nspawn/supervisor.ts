@@ -4,7 +4,7 @@
 // the container's cgroup when it ends. Closing or killing Berth never hangs up a container.
 //   usage: supervisor CONFIG.json
 import { spawnSync } from 'node:child_process'
-import { chownSync, closeSync, fstatSync, mkdirSync, openSync, readFileSync, readSync, renameSync, rmSync, writeFileSync, writeSync } from 'node:fs'
+import { chownSync, closeSync, existsSync, fstatSync, mkdirSync, openSync, readFileSync, readSync, renameSync, rmSync, writeFileSync, writeSync } from 'node:fs'
 import { createServer, type Server, type Socket } from 'node:net'
 import { join } from 'node:path'
 import { spawn as spawnPty, type IPty } from 'node-pty'
@@ -31,6 +31,9 @@ let failReason: string | null = null
 let killTimer: NodeJS.Timeout | null = null
 /** When recent failures happened: restarts stop after 5 within 10 s, as systemd's default start limit. */
 let failures: number[] = []
+/** Login shells inside the container, by number. */
+const shells = new Map<number, IPty>()
+let shellCount = 0
 
 function setStatus(patch: Partial<SupervisorStatus>): void {
   status = { ...status, ...patch }
@@ -46,8 +49,33 @@ function run(argv: string[]): { ok: boolean; output: string } {
   return { ok: result.status === 0, output: `${result.stderr ?? ''}${result.error?.message ?? ''}`.trim() }
 }
 
+/**
+ * Without udevd (no /run/udev/control) nspawn refuses to move or macvlan an interface "not
+ * initialized yet". Marks them initialized in udev's database, as udev does; returns the files made.
+ */
+function markUdevInitialized(): string[] {
+  if (existsSync('/run/udev/control')) return []
+  const made: string[] = []
+  for (const name of config.udevInterfaces) {
+    const index = readFileSync(`/sys/class/net/${name}/ifindex`, 'utf8').trim()
+    const file = `/run/udev/data/n${index}`
+    if (existsSync(file)) continue
+    mkdirSync('/run/udev/data', { recursive: true })
+    writeFileSync(file, `I:${Math.round(performance.timeOrigin * 1000)}\n`)
+    made.push(file)
+  }
+  return made
+}
+
+let udevEntries: string[] = []
+
 function start(): void {
   for (const step of config.cleanup) run(step)
+  try {
+    udevEntries = markUdevInitialized()
+  } catch {
+    // an interface that does not exist: nspawn says so in the console
+  }
   setStatus({ state: 'starting', leaderPid: null, exitCode: null })
   term = spawnPty(config.argv[0]!, config.argv.slice(1), {
     name: 'xterm-256color',
@@ -98,6 +126,7 @@ function childOf(pid: number): number | undefined {
 }
 
 function configure(leader: number): void {
+  for (const file of udevEntries.splice(0)) rmSync(file, { force: true })
   const steps = [...config.hostSetup, ...config.containerSetup.map((step) => ['nsenter', `--target=${leader}`, '--net', '--', ...step])]
   for (const step of steps) {
     const { ok, output } = run(step)
@@ -191,7 +220,9 @@ function finish(final: Partial<SupervisorStatus>): void {
   for (const client of [...controlClients, ...consoleClients]) client.end()
   closeSync(logFd)
   for (const server of servers) server.close()
+  for (const shell of shells.values()) shell.kill('SIGHUP')
   rmSync(config.consoleSocket, { force: true })
+  rmSync(config.shellSocket, { force: true })
   rmSync(config.controlSocket, { force: true })
   setTimeout(() => process.exit(0), 50)
 }
@@ -209,6 +240,7 @@ function stop(force: boolean, timeoutSec: number): void {
 function control(message: ControlMessage): void {
   if (message.op === 'stop') return stop(message.force, message.timeoutSec)
   if (message.op === 'resize') {
+    if (message.shell !== undefined) return shells.get(message.shell)?.resize(message.cols, message.rows)
     size = { cols: message.cols, rows: message.rows }
     return term?.resize(message.cols, message.rows)
   }
@@ -236,6 +268,33 @@ const servers = [
     socket.on('data', (bytes) => term?.write(bytes))
     socket.on('error', () => undefined)
     socket.on('close', () => consoleClients.delete(socket))
+  }),
+  serve(config.shellSocket, (socket) => {
+    // A login shell in the container's namespaces and cgroup (so stopping the container ends it).
+    const leader = status.leaderPid
+    if (status.state !== 'running' || !leader) return socket.end('0\n')
+    const number = ++shellCount
+    const root = join('/proc', String(leader), 'root')
+    const shell = existsSync(join(root, 'bin/bash')) ? '/bin/bash' : '/bin/sh'
+    const pty = spawnPty('nsenter', [`--target=${leader}`, '--all', '--root', '--wd', '--', shell, '-l'], {
+      name: 'xterm-256color',
+      cols: 80,
+      rows: 24,
+      cwd: '/',
+      env: { TERM: 'xterm-256color', HOME: '/root', PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' },
+      encoding: null,
+    })
+    if (payload) joinCgroup(payload, pty.pid)
+    shells.set(number, pty)
+    socket.write(`${number}\n`)
+    pty.onData((chunk) => socket.write(chunk as unknown as Buffer))
+    pty.onExit(() => {
+      shells.delete(number)
+      socket.end()
+    })
+    socket.on('data', (bytes) => pty.write(bytes))
+    socket.on('error', () => undefined)
+    socket.on('close', () => shells.has(number) && pty.kill('SIGHUP'))
   }),
   serve(config.controlSocket, (socket) => {
     controlClients.add(socket)
