@@ -1,5 +1,6 @@
 // A person makes a container in the wizard from a folder, starts it, and uses its console; bad input
 // is explained on the field and nothing is created.
+import { execFileSync } from 'node:child_process'
 import { join } from 'node:path'
 import { test, expect, terminalText } from '../fixtures/berth'
 import { makeBusyboxRoot } from '../../electron/main/testing/container-root'
@@ -58,4 +59,29 @@ test('create a container from a folder, start it, type in its console', async ({
 
   await page.getByRole('button', { name: 'Stop', exact: true }).click()
   await expect(page.getByRole('status', { name: 'State' })).toHaveText('stopped', { timeout: 30_000 })
+})
+
+test('import a tarball as a new container root, with its progress and log', async ({ page, berth }, testInfo) => {
+  const tree = makeBusyboxRoot(join(berth.home, 'tree'))
+  const tarball = join(berth.home, 'root.tar.gz')
+  execFileSync('tar', ['--create', '--gzip', `--file=${tarball}`, `--directory=${tree}`, '.'])
+  await page.goto(berth.url)
+  await page.getByRole('button', { name: 'New container' }).click()
+  await page.getByLabel('Import a tarball').check()
+  await page.getByLabel('Tarball', { exact: true }).fill(tarball)
+  await page.getByRole('button', { name: 'Import' }).click()
+  await expect(page.getByText('Give the container a name first')).toBeVisible() // its folder is named after it
+  await page.getByLabel('Name').fill('imported')
+  await page.getByRole('button', { name: 'Import' }).click()
+  await expect(page.getByLabel('Root folder')).toHaveValue(join(berth.home, 'var-lib-machines', 'imported'))
+  await expect(page.getByText(`Made by Berth: ${join(berth.home, 'var-lib-machines', 'imported')}`)).toBeVisible()
+  await page.getByText('Log', { exact: true }).click()
+  await expect(page.getByLabel('Log', { exact: true })).toContainText('tar --extract')
+  await page.screenshot({ path: testInfo.outputPath('container-imported.png'), fullPage: true })
+  await page.getByLabel('Run one command').check()
+  await page.getByLabel('Command', { exact: true }).fill('/bin/sh\n-c\necho imported-$((6*7))')
+  await page.getByRole('button', { name: 'Create' }).click()
+  await page.getByRole('button', { name: 'Start' }).click()
+  await page.getByRole('tab', { name: 'Console' }).click()
+  await expect(terminalText(page)).toContainText('imported-42')
 })

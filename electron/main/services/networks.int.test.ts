@@ -79,6 +79,29 @@ describe('bridges (real, as root)', () => {
     }
   })
 
+  it('an enslaved uplink lends the bridge its addresses, and gets them back when the bridge goes', async () => {
+    // A veth pair stands in for a NIC: its far end in a namespace plays the rest of the LAN.
+    execFileSync('ip', ['link', 'add', 'up-berth', 'type', 'veth', 'peer', 'name', 'up-lan'])
+    try {
+      execFileSync('ip', ['addr', 'add', '10.231.152.5/24', 'dev', 'up-berth'])
+      execFileSync('ip', ['link', 'set', 'up-berth', 'up'])
+      const made = await h.client.call('networks.create', { spec: { name: 'br-berthup', uplink: 'up-berth' } })
+      expect(made.members).toEqual(['up-berth'])
+      expect(made.addresses).toEqual(['10.231.152.5/24'])
+      const uplink = JSON.parse(execFileSync('ip', ['-j', 'addr', 'show', 'dev', 'up-berth'], { encoding: 'utf8' })) as { addr_info: { scope: string }[] }[]
+      expect(uplink[0]!.addr_info.filter((a) => a.scope === 'global')).toEqual([])
+      // Enslaving an interface that already belongs to a bridge is refused on the field.
+      const again = await h.client.call('networks.create', { spec: { name: 'br-berthup2', uplink: 'up-berth' } }).catch((e: BerthError) => e)
+      expect(((again as BerthError).details as { fields: Record<string, string> }).fields.uplink).toBe('up-berth already belongs to a bridge')
+
+      await h.client.call('networks.remove', { name: 'br-berthup' })
+      expect(existsSync('/sys/class/net/br-berthup')).toBe(false)
+      expect(execFileSync('ip', ['-o', 'addr', 'show', 'dev', 'up-berth'], { encoding: 'utf8' })).toContain('inet 10.231.152.5/24')
+    } finally {
+      for (const link of ['br-berthup', 'up-berth']) if (existsSync(`/sys/class/net/${link}`)) execFileSync('ip', ['link', 'del', link])
+    }
+  })
+
   it('NAT and DHCP: a bridge with both hands out an address and masquerades its subnet; removing undoes both', async () => {
     const name = 'br-berthnat'
     const uplink = execFileSync('ip', ['-j', 'route', 'show', 'default'], { encoding: 'utf8' })

@@ -14,6 +14,8 @@ interface Viewer {
   stream: ConsoleStream
   /** Live bytes that arrived while the scrollback was being read. */
   pending: Uint8Array[] | null
+  /** The log offset this viewer has everything up to (sent or pending). */
+  until: number
 }
 
 async function fileSize(path: string): Promise<number> {
@@ -73,6 +75,14 @@ export class SerialConsole {
     // Bytes written before this connection are only in the log; everything after arrives here too.
     this.base = options.offsetHeader ? await readOffset(socket) : await fileSize(this.logPath)
     this.received = 0
+    // Viewers that were open while nothing was attached get what the log gained meanwhile.
+    for (const viewer of this.viewers) {
+      if (viewer.until >= this.base) continue
+      const gap = await this.readRange(viewer.until, this.base)
+      if (viewer.pending) viewer.pending.push(gap)
+      else viewer.stream.send(gap)
+      viewer.until = this.base
+    }
     this.socket = socket
     socket.on('data', (chunk: Buffer) => this.onData(chunk))
     socket.resume()
@@ -94,7 +104,7 @@ export class SerialConsole {
   /** Sends the scrollback, then live bytes, until the stream closes. */
   async open(stream: ConsoleStream): Promise<void> {
     const end = this.socket ? this.base + this.received : await fileSize(this.logPath)
-    const viewer: Viewer = { stream, pending: [] }
+    const viewer: Viewer = { stream, pending: [], until: end }
     this.viewers.add(viewer)
     stream.onClose(() => this.viewers.delete(viewer))
     stream.onInput((bytes) => this.write(bytes))
@@ -115,6 +125,7 @@ export class SerialConsole {
   private onData(chunk: Buffer): void {
     this.received += chunk.length
     for (const viewer of this.viewers) {
+      viewer.until = this.base + this.received
       if (viewer.pending) {
         viewer.pending.push(chunk)
         continue
@@ -126,8 +137,14 @@ export class SerialConsole {
   }
 
   private async readTail(end: number): Promise<Uint8Array> {
-    if (end <= 0) return new Uint8Array()
     const start = Math.max(0, end - this.scrollbackBytes)
+    const tail = await this.readRange(start, end)
+    // A cut tail starts at a line boundary, not inside a line or an escape sequence.
+    return start > 0 ? tail.subarray(tail.indexOf(10) + 1) : tail
+  }
+
+  private async readRange(start: number, end: number): Promise<Uint8Array> {
+    if (end <= start) return new Uint8Array()
     let file
     try {
       file = await open(this.logPath, 'r')
@@ -137,10 +154,7 @@ export class SerialConsole {
     try {
       const buffer = Buffer.alloc(end - start)
       const { bytesRead } = await file.read(buffer, 0, buffer.length, start)
-      let tail = buffer.subarray(0, bytesRead)
-      // A cut tail starts at a line boundary, not inside a line or an escape sequence.
-      if (start > 0) tail = tail.subarray(tail.indexOf(10) + 1)
-      return tail
+      return buffer.subarray(0, bytesRead)
     } finally {
       await file.close()
     }

@@ -173,10 +173,12 @@ export class NspawnBackend implements Backend<NspawnSpec>, ContainerFeatures {
     try {
       const { pid } = (await this.options.privileged.request('container.start', { config: configFile })) as { pid: number }
       await this.connect(id, pid)
+      // Attached at once: viewers see the container's first bytes as they come.
+      await this.console(id).attach(files.console, { offsetHeader: true }).catch(() => undefined)
       await this.until(id, (s) => s.state !== 'starting', (spec.timeoutStartSec + 10) * 1000)
+      // A single command may already have run to its end: that is a start, not a failure.
       const status = run.status
-      if (status.state !== 'running') throw new BerthError('failed', status.lastError ?? `${spec.name} stopped while starting`)
-      await this.console(id).attach(files.console, { offsetHeader: true })
+      if (status.state === 'crashed') throw new BerthError('failed', status.lastError ?? `${spec.name} stopped while starting`)
     } catch (error) {
       if (!final(run.status)) await this.stop(definition, { force: true, timeoutSec: 0 }).catch(() => undefined)
       const message = error instanceof Error ? error.message : String(error)
@@ -297,8 +299,7 @@ export class NspawnBackend implements Backend<NspawnSpec>, ContainerFeatures {
     }
     this.run(id).status = last
     await this.connect(id, last.supervisorPid)
-    if (last.state === 'running' || last.state === 'paused')
-      await this.console(id).attach(files.console, { offsetHeader: true }).catch(() => undefined)
+    await this.console(id).attach(files.console, { offsetHeader: true }).catch(() => undefined)
     this.changed(id)
   }
 

@@ -90,7 +90,8 @@ function start(): void {
     writeSync(logFd, bytes)
     for (const client of consoleClients) client.write(bytes)
   })
-  term.onExit(({ exitCode, signal }) => exited(exitCode, signal ?? 0))
+  // The last output can arrive after the exit: let it reach the log first.
+  term.onExit(({ exitCode, signal }) => void setTimeout(() => exited(exitCode, signal ?? 0), 100))
   void waitForLeader(term)
 }
 
@@ -240,9 +241,14 @@ function stop(force: boolean, timeoutSec: number): void {
 function control(message: ControlMessage): void {
   if (message.op === 'stop') return stop(message.force, message.timeoutSec)
   if (message.op === 'resize') {
-    if (message.shell !== undefined) return shells.get(message.shell)?.resize(message.cols, message.rows)
-    size = { cols: message.cols, rows: message.rows }
-    return term?.resize(message.cols, message.rows)
+    const target = message.shell !== undefined ? shells.get(message.shell) : term
+    if (message.shell === undefined) size = { cols: message.cols, rows: message.rows }
+    try {
+      target?.resize(message.cols, message.rows)
+    } catch {
+      // the terminal's program has just ended
+    }
+    return
   }
   if (!payload || !status.leaderPid) return
   freezeCgroup(payload, message.frozen)
