@@ -1,9 +1,12 @@
 // npm run bench: Berth against the bare tool, alternating runs in one process; medians and ratios.
 // Results go to the console and to bench/results.json.
 import { writeFileSync } from 'node:fs'
+import { execFileSync } from 'node:child_process'
+import { fileURLToPath } from 'node:url'
 import { firstSerialByte } from './first-serial-byte'
 import { hotplugToGuest } from './hotplug'
 import { displayThroughProxy } from './display'
+import { containerReady } from './container-ready'
 
 export interface BenchResult {
   name: string
@@ -16,11 +19,15 @@ export interface BenchResult {
 }
 
 const runs = Number(process.env.BERTH_BENCH_RUNS ?? 7)
+// Berth's own programs (container supervisor, helper) run from their bundles, as in a packaged Berth.
+execFileSync(process.execPath, ['scripts/build-electron.mjs'], { stdio: 'ignore' })
+process.env.BERTH_PROGRAMS_DIR = fileURLToPath(new URL('../dist/electron', import.meta.url))
 const only = process.env.BERTH_BENCH_ONLY // e.g. "display" to run one benchmark
 const results: BenchResult[] = []
 if (!only || only === 'serial') results.push(await firstSerialByte(runs))
 if (!only || only === 'hotplug') results.push(await hotplugToGuest(Math.max(runs, 10)))
 if (!only || only === 'display') results.push(...(await displayThroughProxy(runs)))
+if (!only || only === 'container') results.push(await containerReady(runs))
 
 for (const r of results)
   console.log(

@@ -18,6 +18,9 @@ declare const BERTH_BUNDLED: boolean | undefined
 export function programCommand(program: Program): { argv: string[]; env: Record<string, string> } {
   if (typeof BERTH_BUNDLED !== 'undefined')
     return { argv: [process.execPath, join(__dirname, `${program}.cjs`)], env: { ELECTRON_RUN_AS_NODE: '1' } }
+  // The bundles npm run build:electron made (benchmarks measure what a packaged Berth runs).
+  const bundles = process.env.BERTH_PROGRAMS_DIR
+  if (bundles) return { argv: [process.execPath, join(bundles, `${program}.cjs`)], env: { BERTH_PROGRAMS_DIR: bundles } }
   const tsx = createRequire(import.meta.url).resolve('tsx')
   return { argv: [process.execPath, '--import', tsx, fileURLToPath(new URL(sources[program], import.meta.url))], env: {} }
 }

@@ -209,7 +209,7 @@ export class NspawnBackend implements Backend<NspawnSpec>, ContainerFeatures {
         const last = log.trim().split('\n').slice(-3).join(' ')
         throw new BerthError('failed', `The container supervisor did not start${last ? `: ${last}` : ''}`)
       }
-      await new Promise((r) => setTimeout(r, 25))
+      await new Promise((r) => setTimeout(r, 10))
     }
   }
 
