@@ -51,7 +51,13 @@ export class MachineStore {
     try {
       await writeFileAtomic(this.fileOf(definition.id), JSON.stringify(definition, null, 2) + '\n')
     } catch (error) {
-      const why = error instanceof Error ? error.message : String(error)
+      const code = (error as NodeJS.ErrnoException).code
+      const why =
+        code === 'ENOSPC' || code === 'EDQUOT'
+          ? `the disk holding ${this.dir} is full. The previous definition is kept; free some space and try again`
+          : error instanceof Error
+            ? error.message
+            : String(error)
       throw new BerthError('failed', `Could not save the definition of ${definition.spec.name}: ${why}`)
     }
   }

@@ -8,6 +8,7 @@ import { chownSync, closeSync, existsSync, fstatSync, mkdirSync, openSync, readF
 import { createServer, type Server, type Socket } from 'node:net'
 import { join } from 'node:path'
 import { spawn as spawnPty, type IPty } from 'node-pty'
+import { lastLines, TAIL_BYTES } from '../../services/log-tail'
 import { cgroupPids, freezeCgroup, joinCgroup, killCgroup, removeCgroup } from './cgroup'
 import {
   controlMessageSchema,
@@ -186,26 +187,17 @@ function exited(exitCode: number, bySignal: number): void {
 
 function describeExit(exitCode: number, bySignal: number): string {
   const how = bySignal ? `systemd-nspawn was killed by signal ${bySignal}` : `systemd-nspawn exited with code ${exitCode}`
-  const tail = lastLines(3)
+  const tail = logTail(3)
   return tail ? `${how}. Last console lines: ${tail}` : how
 }
 
-function lastLines(count: number): string {
+function logTail(count: number): string {
   const size = fstatSync(logFd).size
-  const length = Math.min(size, 4096)
+  const length = Math.min(size, TAIL_BYTES)
   const buffer = Buffer.alloc(length)
   const fd = openSync(config.log, 'r')
   try {
-    const read = readSync(fd, buffer, 0, length, size - length)
-    return buffer
-      .subarray(0, read)
-      .toString('utf8')
-      .replace(/\x1b\[[0-9;?]*[A-Za-z]/g, '')
-      .split(/\r?\n/)
-      .map((l) => l.trim())
-      .filter(Boolean)
-      .slice(-count)
-      .join(' | ')
+    return lastLines(buffer.subarray(0, readSync(fd, buffer, 0, length, size - length)).toString('utf8'), count)
   } finally {
     closeSync(fd)
   }

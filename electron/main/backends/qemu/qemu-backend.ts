@@ -1,7 +1,8 @@
 // QEMU machines: detached processes with QMP and serial sockets in a per-VM runtime directory.
 import { spawn, type ChildProcess } from 'node:child_process'
 import { closeSync, openSync, writeSync } from 'node:fs'
-import { access, constants, copyFile, mkdir, readFile, rm, stat } from 'node:fs/promises'
+import { access, constants, copyFile, mkdir, open, readFile, rm, stat } from 'node:fs/promises'
+import { lastLines, TAIL_BYTES } from '../../services/log-tail'
 import { join } from 'node:path'
 import { createServer } from 'node:net'
 import { createSocket } from 'node:dgram'
@@ -367,6 +368,19 @@ export class QemuBackend implements Backend<QemuSpec>, QemuFeatures {
     return ownLines.slice(-lines).join('\n') || '(no output)'
   }
 
+  private async serialTail(id: string): Promise<string> {
+    const file = await open(this.console(id).logPath, 'r').catch(() => null)
+    if (!file) return ''
+    try {
+      const { size } = await file.stat()
+      const length = Math.min(size, TAIL_BYTES)
+      const { buffer, bytesRead } = await file.read(Buffer.alloc(length), 0, length, size - length)
+      return lastLines(buffer.subarray(0, bytesRead).toString('utf8'), 3)
+    } finally {
+      await file.close()
+    }
+  }
+
   private watch(id: string, qmp: QmpClient, child: ChildProcess | null): void {
     let resolveClosed!: () => void
     const closed = new Promise<void>((r) => (resolveClosed = r))
@@ -401,7 +415,8 @@ export class QemuBackend implements Backend<QemuSpec>, QemuFeatures {
     let lastError: string | null = null
     if (!clean) {
       const how = run.childExit ?? 'ended without saying why'
-      lastError = `QEMU ${how}. Last output: ${await this.stderrTail(id, 3)}`
+      const consoleTail = await this.serialTail(id)
+      lastError = `QEMU ${how}. Last output: ${await this.stderrTail(id, 3)}${consoleTail ? `. Last console lines: ${consoleTail}` : ''}`
     }
     await rm(this.runtimeDir(id), { recursive: true, force: true })
     await this.removeTap(id)

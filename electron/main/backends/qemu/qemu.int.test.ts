@@ -105,14 +105,21 @@ describe('QEMU backend (real QEMU)', () => {
     expect(machines.find((m) => m.id === id)?.lastError).toBeNull()
   })
 
-  it('QEMU killed from outside shows as crashed with the reason; Start works again', async () => {
+  it('QEMU killed from outside shows as crashed with the reason and the last console lines; the definition is intact; Start works again', async () => {
     const { id } = await h.client.call('machines.create', { spec: tinyGuestSpec('crash') })
+    const definitionFile = join(h.home, 'config', 'machines', `${id}.json`)
+    const definition = readFileSync(definitionFile, 'utf8')
     await h.client.call('machines.start', { id })
+    const viewer = await watchConsole(h.client, id)
+    await viewer.waitFor('guest# ')
+    viewer.type('echo last-words-$((6*7))\r')
+    await viewer.waitFor('last-words-42')
     const pid = Number(readFileSync(join(h.home, 'run', id, 'qemu.pid'), 'utf8'))
     process.kill(pid, 'SIGKILL')
     await waitForState(h.client, id, 'crashed')
     const { machines } = await h.client.call('machines.list', {})
-    expect(machines.find((m) => m.id === id)?.lastError).toMatch(/QEMU (killed by SIGKILL|ended without saying why)/)
+    expect(machines.find((m) => m.id === id)?.lastError).toMatch(/QEMU (killed by SIGKILL|ended without saying why)\. Last output: .*\. Last console lines: .*last-words-42/)
+    expect(readFileSync(definitionFile, 'utf8')).toBe(definition)
     expect((await h.client.call('machines.start', { id })).state).toBe('running')
     await h.client.call('machines.stop', { id, force: true })
   })
