@@ -2,14 +2,14 @@
 // full disk, two clients at once, a guest flooding its console.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { execFileSync, spawn } from 'node:child_process'
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { BerthError } from '../../../shared/errors'
 import { createTransportPair } from '../../../shared/rpc/transport'
 import { RpcClient } from '../../../shared/rpc/client'
 import { machineDefinitionSchema, qemuSpecSchema } from '../../../shared/model/machine'
-import { startHarness, tinyGuestSpec, waitForState, watchConsole, type Harness } from '../testing/harness'
+import { startHarness, tinyGuestSpec, watchConsole, type Harness } from '../testing/harness'
 import { containerRoot, makeBusyboxRoot } from '../testing/container-root'
 import { connectWebSocket, launchServe, type ServeProcess } from '../testing/serve-process'
 import { killMachinesUnder } from '../testing/cleanup'
@@ -193,9 +193,13 @@ describe('with an in-process Berth', () => {
     let repeats = 0
     let j = 0
     while (j < sent.length && i < log.length) {
-      if (log[i] === sent[j]) (i++, j++)
-      else if (log[i] === log[i - 1]) (i++, repeats++)
-      else break
+      if (log[i] === sent[j]) {
+        i++
+        j++
+      } else if (log[i] === log[i - 1]) {
+        i++
+        repeats++
+      } else break
     }
     expect(j, `the log differs from what the guest sent at ${JSON.stringify(sent.slice(j, j + 20))}`).toBe(sent.length)
     expect(repeats).toBeLessThan(count / 100)
