@@ -17,6 +17,8 @@ export default defineConfig({
           include: ['**/*.int.test.ts'],
           exclude: ['node_modules/**'],
           fileParallelism: false,
+          // Memory checks (fuzz, console flood) collect garbage before they measure.
+          execArgv: ['--expose-gc'],
           testTimeout: 180_000,
           hookTimeout: 60_000,
         },

@@ -39,7 +39,8 @@ export interface RpcServerOptions {
 }
 
 function parseInput<S extends z.ZodType>(schema: S, input: unknown): z.output<S> {
-  const result = schema.safeParse(input ?? {})
+  // A call without input means {}; null is not a way to say that.
+  const result = schema.safeParse(input === undefined ? {} : input)
   if (!result.success) throw fieldErrors(zodFieldErrors(result.error), 'The request is not valid')
   return result.data
 }

@@ -55,6 +55,22 @@ export async function checkNewRoot(paths: BerthPaths, name: string, source: Root
   if (source.type === 'tarball') {
     const info = await stat(source.file).catch(() => null)
     if (!info?.isFile()) throw fieldErrors({ 'source.file': `${source.file} is not a file` }, `${source.file} is not a file`)
+    if (!(await looksLikeTarball(source.file))) {
+      const why = `${source.file} is not a tarball (.tar, or .tar compressed with gzip, xz, zstd or bzip2)`
+      throw fieldErrors({ 'source.file': why }, why)
+    }
+  }
+}
+
+/** A compressed file tar can unpack, or a tar archive (ustar magic at offset 257). */
+async function looksLikeTarball(file: string): Promise<boolean> {
+  if (await compressionFlag(file)) return true
+  const handle = await open(file, 'r')
+  try {
+    const { buffer, bytesRead } = await handle.read(Buffer.alloc(8), 0, 8, 257)
+    return bytesRead >= 5 && buffer.subarray(0, 5).toString() === 'ustar'
+  } finally {
+    await handle.close()
   }
 }
 
