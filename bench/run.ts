@@ -7,6 +7,8 @@ import { firstSerialByte } from './first-serial-byte'
 import { hotplugToGuest } from './hotplug'
 import { displayThroughProxy } from './display'
 import { containerReady } from './container-ready'
+import { serialConsole } from './serial-console'
+import { scale } from './scale'
 
 export interface BenchResult {
   name: string
@@ -28,10 +30,14 @@ if (!only || only === 'serial') results.push(await firstSerialByte(runs))
 if (!only || only === 'hotplug') results.push(await hotplugToGuest(Math.max(runs, 10)))
 if (!only || only === 'display') results.push(...(await displayThroughProxy(runs)))
 if (!only || only === 'container') results.push(await containerReady(runs))
+if (!only || only === 'console') results.push(...(await serialConsole(runs)))
+if (!only || only === 'scale') results.push(...(await scale()))
 
+/** Small figures (MB/s, ms of latency) keep two decimals. */
+const figure = (n: number) => n.toFixed(Math.abs(n) < 10 ? 2 : 0)
 for (const r of results)
   console.log(
-    `${r.name}: Berth ${r.berth.toFixed(0)} ${r.unit}, baseline ${r.baseline.toFixed(0)} ${r.unit}, ` +
-      `difference ${(r.berth - r.baseline).toFixed(0)} ${r.unit}, ratio ${r.ratio.toFixed(3)} (goal ${r.goal})`,
+    `${r.name}: Berth ${figure(r.berth)} ${r.unit}, baseline ${figure(r.baseline)} ${r.unit}, ` +
+      `difference ${figure(r.berth - r.baseline)} ${r.unit}, ratio ${r.ratio.toFixed(3)} (goal ${r.goal})`,
   )
 writeFileSync(new URL('./results.json', import.meta.url), JSON.stringify({ date: new Date().toISOString(), results }, null, 2) + '\n')

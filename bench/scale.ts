@@ -1,0 +1,108 @@
+// Berth at scale, as a real browser-mode process: 1,000 machine definitions (the list's first paint,
+// one status refresh, the main process's memory) against 10; and the main process's CPU while 10
+// VMs run idle, against none (events, not polling: it should be near zero).
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { chromium } from 'playwright-core'
+import { qemuSpecSchema } from '../shared/model/machine'
+import { MachineStore } from '../electron/main/store/machine-store'
+import { tinyGuestSpec, watchConsole } from '../electron/main/testing/harness'
+import { connectWebSocket, launchServe } from '../electron/main/testing/serve-process'
+import { killMachinesUnder } from '../electron/main/testing/cleanup'
+import type { BenchResult } from './run'
+
+const ticks = 100 // USER_HZ on Linux
+function cpuSeconds(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ')
+  return (Number(fields[11]) + Number(fields[12])) / ticks
+}
+const rssMiB = (pid: number) => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1]) / 1024
+
+async function withServe<T>(prepare: (home: string) => void, work: (pid: number, url: string, home: string) => Promise<T>): Promise<T> {
+  const home = mkdtempSync(join(tmpdir(), 'berth-bench-scale-'))
+  prepare(home)
+  const serve = await launchServe(home)
+  try {
+    return await work(serve.child.pid!, serve.url, home)
+  } finally {
+    serve.child.kill('SIGKILL')
+    killMachinesUnder(home)
+    rmSync(home, { recursive: true, force: true })
+  }
+}
+
+function writeDefinitions(home: string, count: number): void {
+  const dir = join(home, 'config', 'machines')
+  mkdirSync(dir, { recursive: true })
+  for (let i = 0; i < count; i++) {
+    const definition = MachineStore.define(qemuSpecSchema.parse(tinyGuestSpec(`machine-${String(i).padStart(4, '0')}`)))
+    writeFileSync(join(dir, `${definition.id}.json`), JSON.stringify(definition))
+  }
+}
+
+/** Page load → every list entry drawn; then a new machine → drawn in the list; and the server's RSS. */
+async function listTimes(count: number): Promise<{ paint: number; refresh: number; rss: number }> {
+  return withServe(
+    (home) => writeDefinitions(home, count),
+    async (pid, url) => {
+      const browser = await chromium.launch({
+        executablePath: process.env.BERTH_CHROMIUM ?? '/usr/bin/chromium',
+        args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
+      })
+      try {
+        const page = await browser.newPage()
+        const items = page.getByRole('list', { name: 'Machine list' }).getByRole('listitem')
+        const begun = performance.now()
+        await page.goto(url)
+        await items.nth(count - 1).waitFor()
+        const paint = performance.now() - begun
+        const client = await connectWebSocket(url)
+        const started = performance.now()
+        await client.call('machines.create', { spec: tinyGuestSpec('zzz-new') })
+        await items.nth(count).waitFor()
+        const refresh = performance.now() - started
+        client.close()
+        return { paint, refresh, rss: rssMiB(pid) }
+      } finally {
+        await browser.close()
+      }
+    },
+  )
+}
+
+/** CPU seconds the main process uses over seconds, with vms idle VMs running. */
+async function idleCpu(vms: number, seconds: number): Promise<number> {
+  return withServe(
+    () => undefined,
+    async (pid, url) => {
+      const client = await connectWebSocket(url)
+      for (let i = 0; i < vms; i++) {
+        const { id } = await client.call('machines.create', { spec: tinyGuestSpec(`idle-${i}`) })
+        await client.call('machines.start', { id })
+        const viewer = await watchConsole(client, id)
+        await viewer.waitFor('guest# ', 120_000)
+        viewer.stream.close()
+      }
+      client.close()
+      await new Promise((r) => setTimeout(r, 3000))
+      const before = cpuSeconds(pid)
+      await new Promise((r) => setTimeout(r, seconds * 1000))
+      return ((cpuSeconds(pid) - before) / seconds) * 100
+    },
+  )
+}
+
+export async function scale(): Promise<BenchResult[]> {
+  const many = await listTimes(1000)
+  const few = await listTimes(10)
+  const seconds = Number(process.env.BERTH_BENCH_IDLE_SEC ?? 60)
+  const busy = await idleCpu(10, seconds)
+  const idle = await idleCpu(0, seconds)
+  return [
+    { name: '1,000 definitions: list first paint', unit: 'ms', berth: many.paint, baseline: few.paint, ratio: many.paint / few.paint, goal: 'baseline: 10 definitions', samples: { berth: [many.paint], baseline: [few.paint] } },
+    { name: '1,000 definitions: a new machine appears in the list', unit: 'ms', berth: many.refresh, baseline: few.refresh, ratio: many.refresh / few.refresh, goal: 'baseline: 10 definitions', samples: { berth: [many.refresh], baseline: [few.refresh] } },
+    { name: '1,000 definitions: main process RSS', unit: 'MiB', berth: many.rss, baseline: few.rss, ratio: many.rss / few.rss, goal: 'baseline: 10 definitions', samples: { berth: [many.rss], baseline: [few.rss] } },
+    { name: `main process CPU, 10 idle VMs over ${seconds} s`, unit: '% of a core', berth: busy, baseline: idle, ratio: idle > 0 ? busy / idle : busy, goal: 'near zero; baseline: no VMs', samples: { berth: [busy], baseline: [idle] } },
+  ]
+}

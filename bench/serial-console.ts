@@ -1,0 +1,128 @@
+// The serial console, Berth against a bare socket on the same kind of VM: guest → viewer throughput
+// (MB/s) and keystroke → echo latency (p50, p95). Berth's side goes through its whole path: QEMU's
+// socket, the fan-out, the RPC stream with flow control; the baseline reads QEMU's socket directly.
+import { createConnection } from 'node:net'
+import { join } from 'node:path'
+import { startHarness, tinyGuestSpec } from '../electron/main/testing/harness'
+import { qemuSpecSchema } from '../shared/model/machine'
+import { median } from './stats'
+import type { BenchResult } from './run'
+import { rawArgv, startRaw } from './raw-qemu'
+
+interface Terminal {
+  type(text: string): void
+  /** Resolves once everything received so far matches pattern. */
+  until(pattern: RegExp): Promise<void>
+  received(): number
+}
+
+function terminal(write: (text: string) => void): Terminal & { feed(text: string): void } {
+  let text = ''
+  let bytes = 0
+  const waiters = new Set<() => void>()
+  return {
+    type: write,
+    received: () => bytes,
+    feed(chunk: string) {
+      text = (text + chunk).slice(-4096)
+      bytes += chunk.length
+      for (const wake of waiters) wake()
+    },
+    until(pattern) {
+      return new Promise((resolve) => {
+        const check = () => {
+          if (!pattern.test(text)) return
+          waiters.delete(check)
+          resolve()
+        }
+        waiters.add(check)
+        check()
+      })
+    },
+  }
+}
+
+const LINES = 30_000
+const KEYS = 30
+
+/** Throughput (MB/s) of `seq 1 LINES`, and each keystroke's echo time (ms). */
+async function measure(t: Terminal): Promise<{ mbps: number; latencies: number[] }> {
+  await t.until(/guest# (\x1b\[6n)?$/)
+  const before = t.received()
+  const begun = performance.now()
+  t.type(`seq 1 ${LINES}; echo thr-""done\r`)
+  await t.until(/thr-done/)
+  const mbps = (t.received() - before) / 1e6 / ((performance.now() - begun) / 1000)
+  await t.until(/guest# (\x1b\[6n)?$/)
+  const latencies: number[] = []
+  for (let k = 1; k <= KEYS; k++) {
+    const sent = performance.now()
+    t.type(k % 2 ? 'a' : 'b')
+    await t.until(new RegExp(`${k % 2 ? 'a' : 'b'}$`))
+    latencies.push(performance.now() - sent)
+  }
+  t.type('\x15') // clear the line
+  return { mbps, latencies }
+}
+
+const percentile = (values: number[], p: number) => [...values].sort((a, b) => a - b)[Math.min(values.length - 1, Math.floor(values.length * p))]!
+
+export async function serialConsole(runs: number): Promise<BenchResult[]> {
+  const h = await startHarness()
+  const berth = { mbps: [] as number[], latencies: [] as number[] }
+  const raw = { mbps: [] as number[], latencies: [] as number[] }
+  try {
+    for (let run = 0; run < Math.max(1, Math.floor(runs / 2)); run++) {
+      const spec = qemuSpecSchema.parse(tinyGuestSpec(`serial-${run}`))
+      const machine = await h.client.call('machines.create', { spec })
+      const { argv } = await h.client.call('machines.preview', { spec, id: machine.id })
+      const viaBerth = terminal((text) => stream.write(new TextEncoder().encode(text)))
+      const decoder = new TextDecoder()
+      const stream = await h.client.openStream('console.open', { id: machine.id }, { onData: (b) => viaBerth.feed(decoder.decode(b, { stream: true })) })
+      await h.client.call('machines.start', { id: machine.id })
+      const b = await measure(viaBerth)
+      berth.mbps.push(b.mbps)
+      berth.latencies.push(...b.latencies)
+      stream.close()
+      await h.client.call('machines.stop', { id: machine.id, force: true })
+      await h.client.call('machines.remove', { id: machine.id })
+
+      const dir = join(h.home, `raw-${run}`)
+      const child = startRaw(rawArgv(argv, dir))
+      try {
+        const socket = await connectWhenReady(join(dir, 'serial.sock'))
+        const direct = terminal((text) => void socket.write(text))
+        socket.setEncoding('utf8').on('data', (chunk: string) => direct.feed(chunk))
+        const r = await measure(direct)
+        raw.mbps.push(r.mbps)
+        raw.latencies.push(...r.latencies)
+        socket.destroy()
+      } finally {
+        child.kill('SIGKILL')
+      }
+    }
+  } finally {
+    await h.cleanup()
+  }
+  const mbps = { berth: median(berth.mbps), baseline: median(raw.mbps) }
+  const p50 = { berth: percentile(berth.latencies, 0.5), baseline: percentile(raw.latencies, 0.5) }
+  const p95 = { berth: percentile(berth.latencies, 0.95), baseline: percentile(raw.latencies, 0.95) }
+  return [
+    { name: 'serial throughput guest → viewer', unit: 'MB/s', ...mbps, ratio: mbps.berth / mbps.baseline, goal: '≥ 0.9', samples: { berth: berth.mbps, baseline: raw.mbps } },
+    { name: 'keystroke → echo, p50', unit: 'ms', ...p50, ratio: p50.berth / p50.baseline, goal: '≤ 1.5', samples: { berth: berth.latencies, baseline: raw.latencies } },
+    { name: 'keystroke → echo, p95', unit: 'ms', ...p95, ratio: p95.berth / p95.baseline, goal: '≤ 1.5', samples: { berth: [], baseline: [] } },
+  ]
+}
+
+async function connectWhenReady(path: string) {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      const socket = createConnection(path)
+      await new Promise((resolve, reject) => socket.once('connect', resolve).once('error', reject))
+      return socket
+    } catch (error) {
+      if (attempt > 1000) throw error
+      await new Promise((r) => setTimeout(r, 10))
+    }
+  }
+}
