@@ -85,6 +85,19 @@ describe('browser mode server', () => {
       expect((await fetch(`${base}${path}`)).status).toBe(404)
   })
 
+  it('answers repeated wrong tokens more and more slowly', async () => {
+    const refusal = async () => {
+      const begun = performance.now()
+      await open([WS_PROTOCOL, tokenProtocol('f'.repeat(48))]).catch(() => undefined)
+      return performance.now() - begun
+    }
+    const first = await refusal()
+    for (let i = 0; i < 5; i++) await refusal()
+    const seventh = await refusal()
+    // The delay grows by 50 ms per failure: the 7th waits about 300 ms more than the 1st.
+    expect(seventh - first).toBeGreaterThan(200)
+  })
+
   it('compares tokens in constant time and only equal ones match', () => {
     expect(sameToken('abc', 'abc')).toBe(true)
     expect(sameToken('abd', 'abc')).toBe(false)
