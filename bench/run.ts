@@ -9,6 +9,7 @@ import { displayThroughProxy } from './display'
 import { containerReady } from './container-ready'
 import { serialConsole } from './serial-console'
 import { scale } from './scale'
+import { uiResponsiveness } from './ui-responsiveness'
 
 export interface BenchResult {
   name: string
@@ -32,6 +33,7 @@ if (!only || only === 'display') results.push(...(await displayThroughProxy(runs
 if (!only || only === 'container') results.push(await containerReady(runs))
 if (!only || only === 'console') results.push(...(await serialConsole(runs)))
 if (!only || only === 'scale') results.push(...(await scale()))
+if (!only || only === 'ui') results.push(await uiResponsiveness())
 
 /** Small figures (MB/s, ms of latency) keep two decimals. */
 const figure = (n: number) => n.toFixed(Math.abs(n) < 10 ? 2 : 0)

@@ -51,14 +51,20 @@ export function useSerialConsole(container: Ref<HTMLElement | null>, machineId: 
   terminal.onResize(({ cols, rows }) => stream?.control({ cols, rows }))
 
   onMounted(() => {
-    if (!container.value) return
+    // After the frame that shows the view: a click that opens the console is answered at once,
+    // and the terminal (and its scrollback) fills in right after.
+    requestAnimationFrame(() => setTimeout(mount))
+  })
+
+  function mount() {
+    if (disposed || !container.value) return
     terminal.open(container.value)
     fit.fit()
     observer = new ResizeObserver(() => fit.fit())
     observer.observe(container.value)
     terminal.focus()
     void open()
-  })
+  }
 
   onBeforeUnmount(() => {
     disposed = true
