@@ -84,6 +84,12 @@ export const qemuSpecSchema = z
     cdrom: cdromSchema.nullable().default({ file: null }),
     display: displaySchema.nullable().default(null),
     network: networkSchema.nullable().default({ forwardPorts: [], bridge: null }),
+    /** The 2010 module's vlans: one more network card per number; VMs that share a number reach each other. */
+    vlans: z
+      .array(z.number({ error: 'Enter a vlan number' }).int('Use a whole number').min(1, 'Vlan numbers start at 1').max(4094, 'Vlan numbers end at 4094'))
+      .max(8, 'At most 8 vlans')
+      .default([])
+      .refine((vlans) => new Set(vlans).size === vlans.length, 'Each vlan once'),
     sharedDirectories: z.array(sharedDirectorySchema).max(32, 'At most 32 shared folders').default([]),
     /** An absolute pointer on the screen (usb-tablet), so the mouse follows the viewer's. */
     usbTablet: z.boolean().default(true),

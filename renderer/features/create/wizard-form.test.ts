@@ -22,6 +22,7 @@ describe('wizard form', () => {
       boot: { type: 'kernel', kernel: '/boot/vmlinuz', initrd: undefined, append: 'console=ttyS0', consoles: [] },
       disk: { image: undefined, sizeMiB: 8192, interface: 'virtio' },
       emptyDiskImages: [],
+      vlans: [],
       display: null,
       usbTablet: true,
       rng: true,

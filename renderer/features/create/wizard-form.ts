@@ -27,6 +27,8 @@ export interface WizardForm {
   network: boolean
   /** A host bridge for the NIC; empty: user-mode NAT. */
   bridge: string
+  /** Vlan numbers, space-separated: one more card each; VMs that share a number reach each other. */
+  vlans: string
   forwards: ForwardRow[]
   shares: ShareRow[]
   consoles: string
@@ -75,7 +77,7 @@ export const steps = [
   { id: 'boot', title: 'Boot & firmware', fields: ['boot', 'firmware', 'chipset'] },
   { id: 'disk', title: 'Disk', fields: ['disk', 'emptyDiskImages'] },
   { id: 'shares', title: 'Shared folders', fields: ['sharedDirectories'] },
-  { id: 'network', title: 'Network', fields: ['network'] },
+  { id: 'network', title: 'Network', fields: ['network', 'vlans'] },
   { id: 'review', title: 'Review', fields: [] },
 ] as const
 export type StepId = (typeof steps)[number]['id']
@@ -101,6 +103,7 @@ export const blank = (): WizardForm => ({
   displayHeight: 768,
   network: true,
   bridge: '',
+  vlans: '',
   forwards: [],
   shares: [],
   consoles: '',
@@ -153,6 +156,7 @@ export function toSpec(form: WizardForm): QemuSpecInput {
             interface: form.diskInterface,
           },
     emptyDiskImages: form.emptyDisks.split(/\s+/).filter(Boolean).map(Number),
+    vlans: form.vlans.split(/[\s,]+/).filter(Boolean).map(Number),
     display:
       form.display === 'none'
         ? null
@@ -228,6 +232,7 @@ export function fromSpec(spec: QemuSpec): WizardForm {
     displayHeight: display?.height ?? base.displayHeight,
     network: network !== null,
     bridge: network?.bridge ?? '',
+    vlans: spec.vlans.join(' '),
     forwards: (network?.forwardPorts ?? []).map((f) => ({
       from: f.from,
       proto: f.proto,

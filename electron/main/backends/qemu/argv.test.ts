@@ -106,6 +106,22 @@ describe('buildQemuArgv', () => {
     expect(launch({ network: null })).not.toContain('-netdev')
   })
 
+  it('a card on a host bridge and one per vlan: taps named after the machine, a stable MAC per card', () => {
+    const argv = launch({ network: { bridge: 'br0' }, vlans: [5, 4094] }, { runtimeDir: '/run/berth/abcdefghijkl' })
+    const netdevs = argv.flatMap((a, i) => (argv[i - 1] === '-netdev' ? [a] : []))
+    expect(netdevs).toEqual([
+      'tap,id=net0,ifname=bt-abcdefghijkl,script=no,downscript=no',
+      'tap,id=vlan5,ifname=bv5-abcdefghijk,script=no,downscript=no',
+      'tap,id=vlan4094,ifname=bv4094-abcdefgh,script=no,downscript=no',
+    ])
+    const macs = argv.filter((a) => a.startsWith('virtio-net-pci')).map((a) => /mac=([0-9a-f:]+)/.exec(a)?.[1])
+    expect(macs.every((m) => /^52:54:00(:[0-9a-f]{2}){3}$/.test(m!))).toBe(true)
+    expect(new Set(macs).size).toBe(3)
+    // The same machine gets the same MACs every start; another machine gets others.
+    expect(launch({ network: { bridge: 'br0' } }, { runtimeDir: '/run/berth/abcdefghijkl' }).join(' ')).toContain(`mac=${macs[0]}`)
+    expect(launch({ network: { bridge: 'br0' } }, { runtimeDir: '/run/berth/zzzzzzzzzzzz' }).join(' ')).not.toContain(`mac=${macs[0]}`)
+  })
+
   it('shared folders are 9p devices with their tag and security model', () => {
     const argv = launch({
       sharedDirectories: [

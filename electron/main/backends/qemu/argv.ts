@@ -1,4 +1,6 @@
 // spec → QEMU argv: a pure function, golden-tested. No shell ever sees these strings.
+import { createHash } from 'node:crypto'
+import { basename } from 'node:path'
 import { join } from 'node:path'
 import type { QemuSpec } from '../../../../shared/model/machine'
 import type { Drive } from '../../../../shared/model/drives'
@@ -19,12 +21,19 @@ export interface QemuLaunch {
   emptyDisks?: string[]
   /** UEFI: the firmware's code (read-only) and this VM's own copy of the variable store. */
   uefi?: { code: string; vars: string } | null
-  /** The tap device of a NIC on a host bridge (made by the privileged helper before launch). */
-  tap?: string
 }
 
 /** A VM's tap device: its name comes from the machine id (15 characters, the kernel's limit). */
 export const tapName = (id: string) => `bt-${id}`.slice(0, 15)
+/** The tap of a VM's card on a vlan, and the bridge every VM on that vlan joins. */
+export const vlanTapName = (id: string, vlan: number) => `bv${vlan}-${id}`.slice(0, 15)
+export const vlanBridgeName = (vlan: number) => `berth-vlan${vlan}`
+
+/** A stable MAC per VM and card: cards that share a bridge must differ (QEMU's default is one MAC for all). */
+export function macAddress(id: string, card: string): string {
+  const hash = createHash('sha256').update(`${id}:${card}`).digest()
+  return `52:54:00:${[...hash.subarray(0, 3)].map((b) => b.toString(16).padStart(2, '0')).join(':')}`
+}
 
 /** Free PCIe slots a q35 VM gets at launch, so disks can be hot-plugged into it. */
 export const HOTPLUG_ROOT_PORTS = 4
@@ -87,9 +96,10 @@ export function buildQemuArgv(launch: QemuLaunch): string[] {
     argv.push('-fsdev', `local,id=fs${i},path=${path},security_model=${share.securityModel}`)
     argv.push('-device', `virtio-9p-pci,fsdev=fs${i},mount_tag=${share.tag}`)
   })
+  const id = basename(launch.runtimeDir)
   if (spec.network?.bridge) {
-    if (!launch.tap) throw new Error('A bridged NIC needs its tap device')
-    argv.push('-netdev', `tap,id=net0,ifname=${launch.tap},script=no,downscript=no`, '-device', 'virtio-net-pci,netdev=net0,id=net0-dev')
+    argv.push('-netdev', `tap,id=net0,ifname=${tapName(id)},script=no,downscript=no`)
+    argv.push('-device', `virtio-net-pci,netdev=net0,id=net0-dev,mac=${macAddress(id, 'net0')}`)
   } else if (spec.network) {
     // guestfwd goes to a chardev (tcp:ADDR:PORT), never to "cmd:", which QEMU would run in a shell.
     const rules = spec.network.forwardPorts.map(({ from, proto, host, guest }) =>
@@ -98,6 +108,10 @@ export function buildQemuArgv(launch: QemuLaunch): string[] {
         : `guestfwd=${proto}:${guest.address}:${guest.port}-tcp:${host.address || '127.0.0.1'}:${host.port}`,
     )
     argv.push('-netdev', ['user', 'id=net0', ...rules].join(','), '-device', 'virtio-net-pci,netdev=net0,id=net0-dev')
+  }
+  for (const vlan of spec.vlans) {
+    argv.push('-netdev', `tap,id=vlan${vlan},ifname=${vlanTapName(id, vlan)},script=no,downscript=no`)
+    argv.push('-device', `virtio-net-pci,netdev=vlan${vlan},id=vlan${vlan}-dev,mac=${macAddress(id, `vlan${vlan}`)}`)
   }
   // Controllers that take disks while the guest runs: SCSI and USB hot-plug need their bus present.
   argv.push('-device', `virtio-scsi-pci,id=${controllers.scsi}`, '-device', `qemu-xhci,id=${controllers.usb}`)

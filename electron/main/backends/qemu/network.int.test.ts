@@ -1,6 +1,7 @@
 // User-mode networking of the real test guest: a forwarded host port reaches a listener in it.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createConnection, createServer, type Server } from 'node:net'
+import { readdirSync } from 'node:fs'
 import type { BerthError } from '../../../../shared/errors'
 import { startHarness, tinyGuestSpec, watchConsole, type Harness } from '../../testing/harness'
 import { freePort } from '../../testing/free-port'
@@ -73,5 +74,29 @@ describe('user-mode networking (real QEMU)', () => {
     expect((udpFromGuest as BerthError).details).toEqual({
       fields: { 'spec.network.forwardPorts.0.proto': 'Guest forwarding supports only TCP connections' },
     })
+  })
+})
+
+describe('vlans (real QEMU, as root)', () => {
+  it('two VMs that share a vlan reach each other; a VM on another vlan does not; the vlan goes when they stop', async () => {
+    const on = async (name: string, vlans: number[], address: string) => {
+      const { id } = await h.client.call('machines.create', { spec: tinyGuestSpec(name, { network: null, vlans }) })
+      await h.client.call('machines.start', { id })
+      const viewer = await watchConsole(h.client, id)
+      await viewer.waitFor('guest# ')
+      viewer.type(`ip addr add ${address}/24 dev eth0; ip link set eth0 up; echo up-""done\r`)
+      await viewer.waitFor('up-done')
+      return { id, viewer }
+    }
+    const a = await on('vlan-a', [7], '10.231.190.1')
+    const b = await on('vlan-b', [7], '10.231.190.2')
+    const c = await on('vlan-c', [8], '10.231.190.3')
+    expect(readdirSync('/sys/class/net/berth-vlan7/brif')).toHaveLength(2)
+    a.viewer.type('ping -c 2 -W 3 10.231.190.2; ping -c 1 -W 2 10.231.190.3; echo pings-""done\r')
+    await a.viewer.waitFor('pings-done', 60_000)
+    expect(a.viewer.text).toMatch(/--- 10\.231\.190\.2 ping statistics ---\s+2 packets transmitted, [12] packets received/)
+    expect(a.viewer.text).toMatch(/--- 10\.231\.190\.3 ping statistics ---\s+1 packets transmitted, 0 packets received/)
+    for (const { id } of [a, b, c]) await h.client.call('machines.stop', { id, force: true })
+    expect(readdirSync('/sys/class/net').filter((l) => l.startsWith('berth-vlan') || l.startsWith('bv'))).toEqual([])
   })
 })

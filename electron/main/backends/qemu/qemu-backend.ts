@@ -16,9 +16,9 @@ import type { Backend, ConsoleStream, LiveDrive, MachineStatus, QemuFeatures } f
 import type { Drive } from '../../../../shared/model/drives'
 import { SerialConsole } from '../../services/serial-console'
 import { chooseAccelerator, hostProbe, type AcceleratorChoice } from './accel'
-import { buildQemuArgv, CDROM_DEVICE, driveOptions, HOTPLUG_ROOT_PORTS, rootPort, runtimeFiles, tapName, type Accelerator } from './argv'
+import { buildQemuArgv, CDROM_DEVICE, driveOptions, HOTPLUG_ROOT_PORTS, rootPort, runtimeFiles, tapName, vlanBridgeName, vlanTapName, type Accelerator } from './argv'
 import type { PrivilegedHelper } from '../../privileged'
-import { existsSync } from 'node:fs'
+import { existsSync, readdirSync } from 'node:fs'
 import { chooseUefi, findUefiFirmware } from './firmware'
 import { createQcow2, imageFormat, imageProblem, inspectImage } from './image'
 import { QmpClient, QmpError, type QmpEvent } from './qmp'
@@ -29,7 +29,7 @@ export interface QemuBackendOptions {
   qemuImg?: string
   /** Fixed choice for tests; probed from the host otherwise. */
   accelerator?: AcceleratorChoice
-  /** Makes and removes the taps of bridged NICs. */
+  /** Makes and removes the taps of bridged and vlan NICs (and the vlans' bridges). */
   privileged: PrivilegedHelper
 }
 
@@ -211,7 +211,6 @@ export class QemuBackend implements Backend<QemuSpec>, QemuFeatures {
       disk: disk ? { path: disk, format } : null,
       emptyDisks: definition.spec.emptyDiskImages.map((_, i) => join(this.filesDir(definition.id), `empty${i}.qcow2`)),
       uefi: await this.uefi(definition, false),
-      tap: tapName(definition.id),
     })
   }
 
@@ -274,13 +273,8 @@ export class QemuBackend implements Backend<QemuSpec>, QemuFeatures {
       for (const [i, path] of emptyDisks.entries())
         if (!(await stat(path).then(() => true, () => false))) await createQcow2(this.qemuImg, path, spec.emptyDiskImages[i]!)
       const { accelerator } = await this.accelerator()
-      const bridge = spec.network?.bridge
-      if (bridge) {
-        await this.removeTap(id)
-        await this.options.privileged.request('tap.create', { name: tapName(id), owner: process.getuid?.() ?? 0, bridge })
-      }
+      await this.makeTaps(definition)
       const argv = buildQemuArgv({
-        tap: tapName(id),
         spec,
         emptyDisks,
         binary: this.qemuBinary,
@@ -299,7 +293,7 @@ export class QemuBackend implements Backend<QemuSpec>, QemuFeatures {
       this.update(id, { state: 'running', accelerator, lastError: null, child, drives, cdrom: spec.cdrom ? spec.cdrom.file : undefined })
     } catch (error) {
       if (child && child.exitCode === null) child.kill('SIGKILL')
-      if (definition.spec.network?.bridge) await this.removeTap(id)
+      await this.removeTaps(id)
       const message = error instanceof Error ? error.message : String(error)
       this.update(id, { state: 'stopped', lastError: message, qmp: null, child: null })
       throw error instanceof BerthError ? error : new BerthError('failed', message)
@@ -419,14 +413,36 @@ export class QemuBackend implements Backend<QemuSpec>, QemuFeatures {
       lastError = `QEMU ${how}. Last output: ${await this.stderrTail(id, 3)}${consoleTail ? `. Last console lines: ${consoleTail}` : ''}`
     }
     await rm(this.runtimeDir(id), { recursive: true, force: true })
-    await this.removeTap(id)
+    await this.removeTaps(id)
     this.update(id, { state: clean ? 'stopped' : 'crashed', lastError, qmp: null, child: null, accelerator: null, drives: new Map(), cdrom: undefined })
   }
 
-  /** The tap of a bridged NIC goes with the VM (and one left by a crash is removed before a start). */
-  private async removeTap(id: string): Promise<void> {
-    if (existsSync(join('/sys/class/net', tapName(id))))
-      await this.options.privileged.request('tap.delete', { name: tapName(id) }).catch(() => undefined)
+  /** Taps for a card on a host bridge and for each vlan (whose bridge is made when the first VM joins it). */
+  private async makeTaps(definition: QemuDefinition): Promise<void> {
+    const { id, spec } = definition
+    const ask = this.options.privileged.request.bind(this.options.privileged)
+    const owner = process.getuid?.() ?? 0
+    await this.removeTaps(id) // left by a crash
+    if (spec.network?.bridge) await ask('tap.create', { name: tapName(id), owner, bridge: spec.network.bridge })
+    for (const vlan of spec.vlans) {
+      const bridge = vlanBridgeName(vlan)
+      if (!existsSync(join('/sys/class/net', bridge))) await ask('bridge.create', { name: bridge })
+      await ask('tap.create', { name: vlanTapName(id, vlan), owner, bridge })
+    }
+  }
+
+  /** A VM's taps go with it; a vlan's bridge goes when no VM is left on it. */
+  private async removeTaps(id: string): Promise<void> {
+    const ask = this.options.privileged.request.bind(this.options.privileged)
+    for (const link of readdirSync('/sys/class/net')) {
+      const number = /^bv(\d+)-/.exec(link)?.[1]
+      const vlan = number && vlanTapName(id, Number(number)) === link ? number : null
+      if (link !== tapName(id) && !vlan) continue
+      await ask('tap.delete', { name: link }).catch(() => undefined)
+      const bridge = vlan ? vlanBridgeName(Number(vlan)) : null
+      if (bridge && existsSync(join('/sys/class/net', bridge, 'brif')) && readdirSync(join('/sys/class/net', bridge, 'brif')).length === 0)
+        await ask('bridge.delete', { name: bridge }).catch(() => undefined)
+    }
   }
 
   private requireQmp(definition: QemuDefinition): QmpClient {
