@@ -1,5 +1,6 @@
 // "attach → the guest sees the disk" through Berth's API (what a drop does once the file is on the
 // host) against the bare QMP hot-plug (blockdev-add + device_add) on a raw QEMU, in the same run.
+import { driveSchema } from '../shared/model/drives'
 import { execFileSync, type ChildProcess } from 'node:child_process'
 import { mkdirSync } from 'node:fs'
 import { join } from 'node:path'
@@ -61,7 +62,7 @@ export async function hotplugToGuest(runs: number): Promise<BenchResult> {
       await h.client.call('drives.detach', { id: vm.id, driveId: machine.drives[0]!.id })
 
       // Bare QMP on the raw VM, with the same options.
-      const drive = { id: `dbench${run}`, file: disk, format: 'qcow2', bus: 'virtio' as const, readOnly: false }
+      const drive = driveSchema.parse({ id: `dbench${run}`, file: disk, format: 'qcow2', bus: 'virtio', readOnly: false })
       const { blockdev, device } = driveOptions(drive)
       seen = await watchForDisk(rawGuest)
       begun = performance.now()

@@ -7,6 +7,8 @@ export const hotplugBuses = ['virtio', 'scsi', 'usb'] as const
 export const driveBusSchema = z.enum(driveBuses)
 export type DriveBus = z.infer<typeof driveBusSchema>
 
+export const driveCacheModes = ['writeback', 'none', 'writethrough', 'directsync', 'unsafe'] as const
+
 export const driveIdSchema = z.string().regex(/^d[a-z0-9]{4,15}$/, 'Not a drive id')
 
 /** A disk image attached to a machine. The format is what qemu-img read from the file, never guessed. */
@@ -16,8 +18,15 @@ export const driveSchema = z.object({
   format: z.string().regex(/^[a-z0-9]{2,10}$/, 'Not an image format'),
   bus: driveBusSchema.default('virtio'),
   readOnly: z.boolean().default(false),
+  /** QEMU's cache modes: writeback (the default), none (O_DIRECT), writethrough, directsync, unsafe. */
+  cache: z.enum(driveCacheModes).default('writeback'),
+  /** What the guest sees when a write fails: enospc (stop the VM only when the host disk is full, QEMU's default), stop, report, ignore. */
+  werror: z.enum(['enospc', 'stop', 'report', 'ignore']).default('enospc'),
+  /** Boot order among disks (1 first); null: not a boot device. */
+  bootIndex: z.number({ error: 'Enter a boot position' }).int('Use a whole number').min(1, 'Boot positions start at 1').max(99, 'At most 99').nullable().default(null),
 })
 export type Drive = z.infer<typeof driveSchema>
+export type DriveInput = z.input<typeof driveSchema>
 
 /** The CD drive every new VM gets, so a disc can always be inserted; file null = empty. */
 export const cdromSchema = z.object({ file: absolutePath.nullable() })

@@ -6,7 +6,7 @@ import { readdir, stat } from 'node:fs/promises'
 import { randomBytes } from 'node:crypto'
 import type { BrokenDefinition, DefinitionOf, Machine, MachineDefinition, MachineSpec, QemuSpec } from '../../../shared/model/machine'
 import type { NspawnSpec } from '../../../shared/model/container'
-import { hotplugBuses, type Drive, type DriveBus, type DriveView, type ImageInfo } from '../../../shared/model/drives'
+import { driveSchema, hotplugBuses, type Drive, type DriveBus, type DriveView, type ImageInfo } from '../../../shared/model/drives'
 import { ImageError, inspectImage } from '../backends/qemu/image'
 import type { Backend, ConsoleStream, ContainerFeatures, MachineStatus, QemuFeatures } from '../backends/backend'
 import { MachineStore } from '../store/machine-store'
@@ -174,7 +174,7 @@ export class MachineService {
       }
       if (running && !(hotplugBuses as readonly string[]).includes(request.bus))
         throw fieldErrors({ bus: ideRefusal }, ideRefusal)
-      const drive: Drive = { id: newDriveId(), file: path, format: image.format, bus: request.bus, readOnly: image.readOnly }
+      const drive: Drive = driveSchema.parse({ id: newDriveId(), file: path, format: image.format, bus: request.bus, readOnly: image.readOnly })
       if (running) await this.backends.qemu.attachDrive(definition, drive, { persistent: keep })
       if (keep) await this.update(definition, { ...definition.spec, drives: [...definition.spec.drives, drive] })
       return this.view(this.get(id))

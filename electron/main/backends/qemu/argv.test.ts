@@ -62,17 +62,39 @@ describe('buildQemuArgv', () => {
     })
     const from = argv.indexOf('qemu-xhci,id=usb0') + 1
     expect(argv.slice(from)).toEqual([
-      '-blockdev', 'driver=qcow2,node-name=dvirt1,read-only=off,file.driver=file,file.filename=/img/a.qcow2,file.read-only=off',
+      '-blockdev', 'driver=qcow2,node-name=dvirt1,read-only=off,cache.direct=off,cache.no-flush=off,file.driver=file,file.filename=/img/a.qcow2,file.read-only=off',
       '-device', 'virtio-blk-pci,id=dvirt1-dev,drive=dvirt1',
-      '-blockdev', 'driver=raw,node-name=dscsi1,read-only=on,file.driver=file,file.filename=/img/b.raw,file.read-only=on',
+      '-blockdev', 'driver=raw,node-name=dscsi1,read-only=on,cache.direct=off,cache.no-flush=off,file.driver=file,file.filename=/img/b.raw,file.read-only=on',
       '-device', 'scsi-hd,bus=scsi0.0,id=dscsi1-dev,drive=dscsi1',
-      '-blockdev', 'driver=vmdk,node-name=dusbs1,read-only=off,file.driver=file,file.filename=/img/c.vmdk,file.read-only=off',
+      '-blockdev', 'driver=vmdk,node-name=dusbs1,read-only=off,cache.direct=off,cache.no-flush=off,file.driver=file,file.filename=/img/c.vmdk,file.read-only=off',
       '-device', 'usb-storage,bus=usb0.0,id=dusbs1-dev,drive=dusbs1',
-      '-blockdev', 'driver=qcow2,node-name=dide01,read-only=off,file.driver=file,file.filename=/img/d,,e.qcow2,file.read-only=off',
+      '-blockdev', 'driver=qcow2,node-name=dide01,read-only=off,cache.direct=off,cache.no-flush=off,file.driver=file,file.filename=/img/d,,e.qcow2,file.read-only=off',
       '-device', 'ide-hd,bus=ide.0,id=dide01-dev,drive=dide01',
       '-device', 'virtio-rng-pci',
       '-drive', 'if=none,id=cd0,media=cdrom,readonly=on,file=/iso/install.iso,format=raw',
       '-device', 'ide-cd,bus=ide.1,unit=0,drive=cd0,id=cd0-dev',
+    ])
+  })
+
+  it('drive cache modes, write-error policy and boot order', () => {
+    const argv = launch({
+      drives: [
+        { id: 'dnone1', file: '/img/a.qcow2', format: 'qcow2', cache: 'none', werror: 'stop', bootIndex: 1 },
+        { id: 'dwt001', file: '/img/b.qcow2', format: 'qcow2', bus: 'scsi', cache: 'writethrough', werror: 'report' },
+        { id: 'dunsf1', file: '/img/c.qcow2', format: 'qcow2', bus: 'ide', cache: 'unsafe', bootIndex: 2 },
+        { id: 'ddsync', file: '/img/d.qcow2', format: 'qcow2', bus: 'usb', cache: 'directsync', werror: 'ignore' },
+      ],
+    })
+    const options = argv.flatMap((a, i) => (argv[i - 1] === '-blockdev' || (argv[i - 1] === '-device' && a.includes('-dev,drive=')) ? [a] : []))
+    expect(options).toEqual([
+      'driver=qcow2,node-name=dnone1,read-only=off,cache.direct=on,cache.no-flush=off,file.driver=file,file.filename=/img/a.qcow2,file.read-only=off,file.aio=native',
+      'virtio-blk-pci,id=dnone1-dev,drive=dnone1,bootindex=1,werror=stop',
+      'driver=qcow2,node-name=dwt001,read-only=off,cache.direct=off,cache.no-flush=off,file.driver=file,file.filename=/img/b.qcow2,file.read-only=off',
+      'scsi-hd,bus=scsi0.0,id=dwt001-dev,drive=dwt001,write-cache=off,werror=report',
+      'driver=qcow2,node-name=dunsf1,read-only=off,cache.direct=off,cache.no-flush=on,file.driver=file,file.filename=/img/c.qcow2,file.read-only=off',
+      'ide-hd,bus=ide.0,id=dunsf1-dev,drive=dunsf1,bootindex=2',
+      'driver=qcow2,node-name=ddsync,read-only=off,cache.direct=on,cache.no-flush=off,file.driver=file,file.filename=/img/d.qcow2,file.read-only=off,file.aio=native',
+      'usb-storage,bus=usb0.0,id=ddsync-dev,drive=ddsync,write-cache=off',
     ])
   })
 

@@ -162,7 +162,7 @@ export const controllers = { scsi: 'scsi0', usb: 'usb0' } as const
 export const CDROM_ID = 'cd0'
 export const CDROM_DEVICE = 'cd0-dev'
 
-type Options = Record<string, string | boolean | Record<string, string | boolean>>
+type Options = Record<string, string | number | boolean | Record<string, string | boolean>>
 
 /**
  * One description of a drive for both paths: `-blockdev`/`-device` at launch and the QMP
@@ -171,26 +171,37 @@ type Options = Record<string, string | boolean | Record<string, string | boolean
  */
 export function driveOptions(drive: Drive): { blockdev: Options; device: Options } {
   const readOnly = drive.readOnly
+  // The cache modes as blockdev options (QEMU's -drive cache= shorthand) and the device's write cache.
+  const direct = drive.cache === 'none' || drive.cache === 'directsync'
   const blockdev: Options = {
     driver: drive.format,
     'node-name': drive.id,
     'read-only': readOnly,
-    file: { driver: 'file', filename: drive.file, 'read-only': readOnly },
+    cache: { direct, 'no-flush': drive.cache === 'unsafe' },
+    file: { driver: 'file', filename: drive.file, 'read-only': readOnly, ...(direct ? { aio: 'native' } : {}) },
   }
-  const device: Options = { id: `${drive.id}-dev`, drive: drive.id }
+  const device: Options = {
+    id: `${drive.id}-dev`,
+    drive: drive.id,
+    ...(drive.cache === 'writethrough' || drive.cache === 'directsync' ? { 'write-cache': 'off' } : {}),
+    ...(drive.bootIndex !== null ? { bootindex: drive.bootIndex } : {}),
+  }
+  // USB storage has no error policy of its own.
+  const errors: Options = drive.werror === 'enospc' ? {} : { werror: drive.werror }
   switch (drive.bus) {
     case 'virtio':
-      return { blockdev, device: { driver: 'virtio-blk-pci', ...device } }
+      return { blockdev, device: { driver: 'virtio-blk-pci', ...device, ...errors } }
     case 'scsi':
-      return { blockdev, device: { driver: 'scsi-hd', bus: `${controllers.scsi}.0`, ...device } }
+      return { blockdev, device: { driver: 'scsi-hd', bus: `${controllers.scsi}.0`, ...device, ...errors } }
     case 'usb':
       return { blockdev, device: { driver: 'usb-storage', bus: `${controllers.usb}.0`, ...device } }
     case 'ide':
-      return { blockdev, device: { driver: 'ide-hd', bus: 'ide.0', ...device } }
+      return { blockdev, device: { driver: 'ide-hd', bus: 'ide.0', ...device, ...errors } }
   }
 }
 
-const flat = (value: string | boolean) => (typeof value === 'boolean' ? (value ? 'on' : 'off') : qemuOptionValue(value))
+const flat = (value: string | number | boolean) =>
+  typeof value === 'boolean' ? (value ? 'on' : 'off') : typeof value === 'number' ? String(value) : qemuOptionValue(value)
 
 /** {driver, file: {driver, filename}} → "driver=qcow2,file.driver=file,file.filename=/x" */
 function blockdevOption(options: Options): string {
@@ -203,5 +214,5 @@ function blockdevOption(options: Options): string {
 
 function deviceOption(options: Options): string {
   const { driver, ...rest } = options
-  return [String(driver), ...Object.entries(rest).map(([k, v]) => `${k}=${flat(v as string | boolean)}`)].join(',')
+  return [String(driver), ...Object.entries(rest).map(([k, v]) => `${k}=${flat(v as string | number | boolean)}`)].join(',')
 }

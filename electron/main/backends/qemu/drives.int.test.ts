@@ -182,3 +182,34 @@ describe('drives on a running VM (real QEMU)', () => {
     await until('cat /proc/partitions', /24576 sd[a-z]/)
   })
 })
+
+describe('drive settings on a stopped VM (real QEMU)', () => {
+  it('cache modes, write-error policy, boot order and order are kept in the definition and QEMU runs with them', async () => {
+    const files = ['first', 'second'].map((name, i) => {
+      const file = join(dir, `settings-${name}.qcow2`)
+      qemuImg('create', '-q', '-f', 'qcow2', file, `${20 + i}M`)
+      return file
+    })
+    const { id } = await h.client.call('machines.create', { spec: tinyGuestSpec('drive-settings') })
+    for (const file of files) await h.client.call('drives.attach', { id, path: file, bus: 'virtio', persist: true })
+    let machine = (await h.client.call('machines.list', {})).machines.find((m) => m.id === id)!
+    if (machine.spec.kind !== 'qemu') throw new Error('not a VM')
+    // What the Drives panel does: reorder, and change the options, through machines.update.
+    const [first, second] = machine.spec.drives
+    const drives = [
+      { ...second!, cache: 'none' as const, werror: 'stop' as const, bootIndex: 1 },
+      { ...first!, bus: 'scsi' as const, cache: 'writethrough' as const, werror: 'report' as const },
+    ]
+    machine = await h.client.call('machines.update', { id, spec: { ...machine.spec, drives } })
+    const { argv } = await h.client.call('machines.preview', { spec: machine.spec, id })
+    expect(argv.join(' ')).toMatch(/cache\.direct=on.*settings-second.*bootindex=1,werror=stop.*settings-first.*scsi-hd.*write-cache=off,werror=report/)
+    await h.client.call('machines.start', { id })
+    const viewer = await watchConsole(h.client, id)
+    await viewer.waitFor('guest# ')
+    viewer.type('cat /proc/partitions; echo parts-""done\r')
+    await viewer.waitFor('parts-done')
+    expect(viewer.text).toMatch(/21504 vda/) // the second image, now first, on virtio
+    expect(viewer.text).toMatch(/20480 sd[a-z]/) // the first, on SCSI
+    await h.client.call('machines.stop', { id, force: true })
+  })
+})

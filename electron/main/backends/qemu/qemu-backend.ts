@@ -13,7 +13,7 @@ type QemuDefinition = DefinitionOf<QemuSpec>
 import { exec } from '../../exec'
 import type { BerthPaths } from '../../paths'
 import type { Backend, ConsoleStream, LiveDrive, MachineStatus, QemuFeatures } from '../backend'
-import type { Drive } from '../../../../shared/model/drives'
+import { driveSchema, type Drive } from '../../../../shared/model/drives'
 import { SerialConsole } from '../../services/serial-console'
 import { chooseAccelerator, hostProbe, type AcceleratorChoice } from './accel'
 import { buildQemuArgv, CDROM_DEVICE, driveOptions, HOTPLUG_ROOT_PORTS, rootPort, runtimeFiles, tapName, vlanBridgeName, vlanTapName, type Accelerator } from './argv'
@@ -560,7 +560,7 @@ export class QemuBackend implements Backend<QemuSpec>, QemuFeatures {
     for (const node of nodes) {
       if (!/^d[a-z0-9]{4,15}$/.test(node['node-name'])) continue
       const known = inSpec.get(node['node-name'])
-      const drive = known ?? { id: node['node-name'], file: node.file, format: node.drv, bus: 'virtio' as const, readOnly: node.ro }
+      const drive = known ?? driveSchema.parse({ id: node['node-name'], file: node.file, format: node.drv, bus: 'virtio', readOnly: node.ro })
       drives.set(drive.id, { drive, persistent: Boolean(known), state: 'attached', error: null })
     }
     return drives
