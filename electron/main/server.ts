@@ -91,6 +91,7 @@ export async function createBerthServer(options: BerthServerOptions = {}): Promi
     'drives.attach': async ({ id, ...request }) => machines.attach(id, request),
     'drives.detach': async ({ id, driveId }) => machines.detach(id, driveId),
     'drives.eject': async ({ id }) => machines.eject(id),
+    'machines.guestInfo': async ({ id }) => machines.guestInfo(id),
     'networks.list': async () => ({ bridges: await networks.list() }),
     'networks.create': async ({ spec }) => {
       const view = await networks.create(spec)

@@ -2,6 +2,7 @@
 import { z } from 'zod'
 import { brokenDefinitionSchema, machineIdSchema, machineNameSchema, machineSchema, machineSpecSchema } from '../model/machine'
 import { rootSourceSchema } from '../model/container'
+import { guestInfoSchema } from '../model/guest-agent'
 import { bridgeSpecSchema, bridgeViewSchema } from '../model/bridge'
 import { allowedModuleNames, readinessCheckSchema } from '../model/readiness'
 import { interfaceNameSchema } from '../model/net'
@@ -93,6 +94,8 @@ export const contract = {
     },
     'drives.detach': { input: z.object({ id: machineIdSchema, driveId: driveIdSchema }).strict(), output: machineSchema },
     'drives.eject': { input: byId, output: machineSchema },
+    /** Asks a running VM's QEMU guest agent about the guest. */
+    'machines.guestInfo': { input: byId, output: guestInfoSchema },
     'networks.list': { input: empty, output: z.object({ bridges: z.array(bridgeViewSchema) }) },
     'networks.create': { input: z.object({ spec: bridgeSpecSchema }).strict(), output: bridgeViewSchema },
     'networks.remove': { input: z.object({ name: interfaceNameSchema }).strict(), output: z.object({ removed: z.literal(true) }) },

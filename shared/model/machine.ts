@@ -93,6 +93,8 @@ export const qemuSpecSchema = z
     sharedDirectories: z.array(sharedDirectorySchema).max(32, 'At most 32 shared folders').default([]),
     /** An absolute pointer on the screen (usb-tablet), so the mouse follows the viewer's. */
     usbTablet: z.boolean().default(true),
+    /** qemu-vm.nix's guestAgent.enable: a virtio-serial channel for the QEMU guest agent. */
+    guestAgent: z.boolean().default(true),
     /** virtio-rng: the guest's entropy from the host, as qemu-vm.nix always adds. */
     rng: z.boolean().default(true),
     /** Power users' own QEMU arguments, appended as they are: an argv list, never a shell string. */

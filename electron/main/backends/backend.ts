@@ -1,6 +1,7 @@
 import type { FieldErrors } from '../../../shared/errors'
 import type { DefinitionOf, MachineSpec, MachineState, QemuSpec } from '../../../shared/model/machine'
 import type { NspawnSpec } from '../../../shared/model/container'
+import type { GuestInfo } from '../../../shared/model/guest-agent'
 import type { Drive } from '../../../shared/model/drives'
 import type { StreamControl, StreamServerControl } from '../../../shared/contract'
 import type { ServerStream } from '../../../shared/rpc/server'
@@ -63,6 +64,8 @@ export interface QemuFeatures {
   displaySocket(definition: QemuDefinition): string
   /** The running machine's screen now, as PNG. */
   screenshot(definition: QemuDefinition): Promise<Uint8Array>
+  /** What the guest agent in the running machine says about the guest. */
+  guestInfo(definition: QemuDefinition): Promise<GuestInfo>
 }
 
 /** What containers have and virtual machines do not. */

@@ -281,6 +281,10 @@ export class MachineService {
     return { socket: this.backends.qemu.displaySocket(definition), protocol: definition.spec.display.protocol }
   }
 
+  guestInfo(id: string) {
+    return this.backends.qemu.guestInfo(this.vm(id))
+  }
+
   screenshot(id: string): Promise<Uint8Array> {
     return this.backends.qemu.screenshot(this.vm(id))
   }

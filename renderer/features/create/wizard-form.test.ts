@@ -26,6 +26,7 @@ describe('wizard form', () => {
       display: null,
       usbTablet: true,
       rng: true,
+      guestAgent: true,
       extraArgs: [],
       sharedDirectories: [],
       network: { bridge: null, forwardPorts: [] },

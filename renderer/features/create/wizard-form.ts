@@ -34,6 +34,7 @@ export interface WizardForm {
   consoles: string
   usbTablet: boolean
   rng: boolean
+  guestAgent: boolean
   /** One argument per line. */
   extraArgs: string
 }
@@ -73,7 +74,7 @@ export const newForward = (): ForwardRow => ({
 })
 
 export const steps = [
-  { id: 'general', title: 'General', fields: ['name', 'memoryMiB', 'cores', 'display', 'usbTablet', 'rng', 'extraArgs'] },
+  { id: 'general', title: 'General', fields: ['name', 'memoryMiB', 'cores', 'display', 'usbTablet', 'rng', 'guestAgent', 'extraArgs'] },
   { id: 'boot', title: 'Boot & firmware', fields: ['boot', 'firmware', 'chipset'] },
   { id: 'disk', title: 'Disk', fields: ['disk', 'emptyDiskImages'] },
   { id: 'shares', title: 'Shared folders', fields: ['sharedDirectories'] },
@@ -109,6 +110,7 @@ export const blank = (): WizardForm => ({
   consoles: '',
   usbTablet: true,
   rng: true,
+  guestAgent: true,
   extraArgs: '',
 })
 
@@ -163,6 +165,7 @@ export function toSpec(form: WizardForm): QemuSpecInput {
         : { protocol: form.display, width: form.displayWidth as number, height: form.displayHeight as number },
     usbTablet: form.usbTablet,
     rng: form.rng,
+    guestAgent: form.guestAgent,
     extraArgs: form.extraArgs.split('\n').map((a) => a.trim()).filter(Boolean),
     sharedDirectories: form.shares.map((share) => ({
       tag: share.tag.trim(),
@@ -244,6 +247,7 @@ export function fromSpec(spec: QemuSpec): WizardForm {
     shares: spec.sharedDirectories.map((share) => ({ ...share })),
     usbTablet: spec.usbTablet,
     rng: spec.rng,
+    guestAgent: spec.guestAgent,
     extraArgs: spec.extraArgs.join('\n'),
   }
 }

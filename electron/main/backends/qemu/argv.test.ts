@@ -42,6 +42,9 @@ describe('buildQemuArgv', () => {
       '-append', 'console=ttyS0 quiet',
       '-netdev', 'user,id=net0',
       '-device', 'virtio-net-pci,netdev=net0,id=net0-dev',
+      '-chardev', 'socket,id=qga0,path=/run/berth/abc/qga.sock,server=on,wait=off',
+      '-device', 'virtio-serial-pci,id=vser0',
+      '-device', 'virtserialport,bus=vser0.0,chardev=qga0,name=org.qemu.guest_agent.0',
       '-device', 'virtio-scsi-pci,id=scsi0',
       '-device', 'qemu-xhci,id=usb0',
       '-device', 'virtio-rng-pci',
@@ -74,6 +77,10 @@ describe('buildQemuArgv', () => {
       '-drive', 'if=none,id=cd0,media=cdrom,readonly=on,file=/iso/install.iso,format=raw',
       '-device', 'ide-cd,bus=ide.1,unit=0,drive=cd0,id=cd0-dev',
     ])
+  })
+
+  it('the guest agent channel is on by default (guestAgent.enable) and can be left out', () => {
+    expect(launch({ guestAgent: false }).join(' ')).not.toMatch(/qga|virtio-serial/)
   })
 
   it('drive cache modes, write-error policy and boot order', () => {

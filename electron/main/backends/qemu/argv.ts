@@ -44,6 +44,7 @@ export const runtimeFiles = {
   serial: 'serial.sock',
   vnc: 'vnc.sock',
   spice: 'spice.sock',
+  agent: 'qga.sock',
   pid: 'qemu.pid',
 } as const
 
@@ -108,6 +109,10 @@ export function buildQemuArgv(launch: QemuLaunch): string[] {
         : `guestfwd=${proto}:${guest.address}:${guest.port}-tcp:${host.address || '127.0.0.1'}:${host.port}`,
     )
     argv.push('-netdev', ['user', 'id=net0', ...rules].join(','), '-device', 'virtio-net-pci,netdev=net0,id=net0-dev')
+  }
+  if (spec.guestAgent) {
+    argv.push('-chardev', `socket,id=qga0,path=${at(runtimeFiles.agent)},server=on,wait=off`)
+    argv.push('-device', 'virtio-serial-pci,id=vser0', '-device', 'virtserialport,bus=vser0.0,chardev=qga0,name=org.qemu.guest_agent.0')
   }
   for (const vlan of spec.vlans) {
     argv.push('-netdev', `tap,id=vlan${vlan},ifname=${vlanTapName(id, vlan)},script=no,downscript=no`)

@@ -22,6 +22,8 @@ import { existsSync, readdirSync } from 'node:fs'
 import { chooseUefi, findUefiFirmware } from './firmware'
 import { createQcow2, imageFormat, imageProblem, inspectImage } from './image'
 import { QmpClient, QmpError, type QmpEvent } from './qmp'
+import { queryGuestAgent } from './guest-agent'
+import type { GuestInfo } from '../../../../shared/model/guest-agent'
 
 export interface QemuBackendOptions {
   paths: BerthPaths
@@ -588,6 +590,13 @@ export class QemuBackend implements Backend<QemuSpec>, QemuFeatures {
     } finally {
       await rm(file, { force: true })
     }
+  }
+
+  async guestInfo(definition: QemuDefinition): Promise<GuestInfo> {
+    this.requireQmp(definition)
+    if (!definition.spec.guestAgent)
+      throw new BerthError('conflict', `${definition.spec.name} has no guest agent channel: turn it on in its settings (General → Devices)`)
+    return queryGuestAgent(join(this.runtimeDir(definition.id), runtimeFiles.agent))
   }
 
   async openConsole(definition: QemuDefinition, stream: ConsoleStream): Promise<void> {

@@ -4,6 +4,7 @@ import { execFileSync } from 'node:child_process'
 import { existsSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { BerthError } from '../../../../shared/errors'
+import type { MethodOutput } from '../../../../shared/contract'
 import { startHarness, tinyGuestSpec, waitForState, watchConsole, type Harness } from '../../testing/harness'
 
 let h: Harness
@@ -81,6 +82,27 @@ describe('QEMU backend (real QEMU)', () => {
     expect(stopped.lastError).toBeNull()
     expect(existsSync(join(h.home, 'run', machine.id))).toBe(false)
     expect(await processEnds(pid)).toBe(true)
+  })
+
+  it('the guest agent answers on its channel: version, host name, interfaces; without the channel Berth says how to get one', async () => {
+    const { id } = await h.client.call('machines.create', { spec: tinyGuestSpec('agent') })
+    await h.client.call('machines.start', { id })
+    const viewer = await watchConsole(h.client, id)
+    await viewer.waitFor('guest# ')
+    viewer.type('hostname agent-guest; ip addr add 10.0.2.77/24 dev eth0; ip link set eth0 up; echo host-""set\r')
+    await viewer.waitFor('host-set')
+    let info: MethodOutput<'machines.guestInfo'> | null = null
+    for (let attempt = 0; attempt < 20 && !info; attempt++)
+      info = await h.client.call('machines.guestInfo', { id }).catch(() => new Promise<null>((r) => setTimeout(() => r(null), 500)))
+    expect(info).toMatchObject({ agentVersion: expect.stringMatching(/^7\./), hostName: 'agent-guest' })
+    expect(info!.interfaces).toEqual(expect.arrayContaining([{ name: 'eth0', addresses: expect.arrayContaining(['10.0.2.77/24']) }]))
+    await h.client.call('machines.stop', { id, force: true })
+
+    const { id: without } = await h.client.call('machines.create', { spec: tinyGuestSpec('no-agent', { guestAgent: false }) })
+    await h.client.call('machines.start', { id: without })
+    const refused = await h.client.call('machines.guestInfo', { id: without }).catch((e: BerthError) => e)
+    expect(refused).toMatchObject({ code: 'conflict', message: 'no-agent has no guest agent channel: turn it on in its settings (General → Devices)' })
+    await h.client.call('machines.stop', { id: without, force: true })
   })
 
   it('a graceful stop the guest ignores falls back to quit after the timeout', async () => {

@@ -1,0 +1,101 @@
+// A client for the QEMU guest agent on the VM's virtio-serial channel (qga.sock): what the guest
+// says about itself. The channel may hold stale bytes from an earlier client, so every session
+// starts with guest-sync-delimited: the agent answers with 0xFF, then JSON; anything before is junk.
+import { createConnection, type Socket } from 'node:net'
+import { randomInt } from 'node:crypto'
+import { BerthError } from '../../../../shared/errors'
+import type { GuestInfo } from '../../../../shared/model/guest-agent'
+
+interface Reply {
+  return?: unknown
+  error?: { class: string; desc: string }
+}
+
+class AgentSession {
+  private buffer = Buffer.alloc(0)
+  private synced = false
+  private waiter: ((reply: Reply) => void) | null = null
+
+  constructor(private readonly socket: Socket) {
+    socket.on('data', (chunk: Buffer) => {
+      this.buffer = Buffer.concat([this.buffer, chunk])
+      this.drain()
+    })
+  }
+
+  private drain(): void {
+    if (!this.synced) {
+      const mark = this.buffer.indexOf(0xff)
+      if (mark < 0) return
+      this.buffer = this.buffer.subarray(mark + 1)
+      this.synced = true
+    }
+    let newline: number
+    while ((newline = this.buffer.indexOf(10)) >= 0) {
+      const line = this.buffer.subarray(0, newline).toString('utf8').trim()
+      this.buffer = this.buffer.subarray(newline + 1)
+      if (!line) continue
+      const wake = this.waiter
+      this.waiter = null
+      try {
+        wake?.(JSON.parse(line) as Reply)
+      } catch {
+        // not JSON: ignore the line
+      }
+    }
+  }
+
+  execute(command: string, args?: object): Promise<unknown> {
+    return new Promise((resolve, reject) => {
+      this.waiter = (reply) => (reply.error ? reject(new BerthError('failed', `The guest agent refused ${command}: ${reply.error.desc}`)) : resolve(reply.return))
+      this.socket.write(`${JSON.stringify(args ? { execute: command, arguments: args } : { execute: command })}\n`)
+    })
+  }
+
+  /** Discards stale bytes: the agent marks where its answer starts with 0xFF. */
+  async sync(): Promise<void> {
+    const id = randomInt(1, 2 ** 31)
+    this.socket.write(Buffer.from([0xff]))
+    const answer = await this.execute('guest-sync-delimited', { id })
+    if (answer !== id) throw new BerthError('failed', 'The guest agent answered out of turn')
+  }
+}
+
+function withTimeout<T>(work: Promise<T>, ms: number, message: string): Promise<T> {
+  let timer: NodeJS.Timeout
+  return Promise.race([work, new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new BerthError('unavailable', message)), ms)))]).finally(() =>
+    clearTimeout(timer),
+  )
+}
+
+/** Asks the agent who the guest is; rejects with a clear reason when no agent answers. */
+export async function queryGuestAgent(socketPath: string, timeoutMs = 3000): Promise<GuestInfo> {
+  const socket = createConnection(socketPath)
+  socket.on('error', () => undefined)
+  try {
+    await withTimeout(
+      new Promise<void>((resolve, reject) => socket.once('connect', resolve).once('error', reject)),
+      timeoutMs,
+      'The guest agent channel is not open',
+    )
+    const session = new AgentSession(socket)
+    const noAgent = 'No guest agent answers: install and start qemu-guest-agent in the guest'
+    await withTimeout(session.sync(), timeoutMs, noAgent)
+    const info = (await withTimeout(session.execute('guest-info'), timeoutMs, noAgent)) as { version: string }
+    const host = (await withTimeout(session.execute('guest-get-host-name'), timeoutMs, noAgent).catch(() => null)) as { 'host-name': string } | null
+    const os = (await withTimeout(session.execute('guest-get-osinfo'), timeoutMs, noAgent).catch(() => null)) as { 'pretty-name'?: string; 'kernel-release'?: string } | null
+    const nics = ((await withTimeout(session.execute('guest-network-get-interfaces'), timeoutMs, noAgent).catch(() => [])) ?? []) as {
+      name: string
+      'ip-addresses'?: { 'ip-address': string; prefix: number }[]
+    }[]
+    return {
+      agentVersion: info.version,
+      hostName: host?.['host-name'] ?? null,
+      os: os?.['pretty-name'] ?? null,
+      kernel: os?.['kernel-release'] ?? null,
+      interfaces: nics.map((nic) => ({ name: nic.name, addresses: (nic['ip-addresses'] ?? []).map((a) => `${a['ip-address']}/${a.prefix}`) })),
+    }
+  } finally {
+    socket.destroy()
+  }
+}
