@@ -18,9 +18,9 @@ test('reorder drives, set a cache mode and a boot position on the Drives tab', a
   await page.getByRole('tab', { name: 'Drives' }).click()
   await page.getByLabel(`Cache of ${b}`).selectOption('none')
   await page.getByLabel(`Move ${b} up`).click()
+  await expect(page.getByLabel(`Move ${b} up`)).toBeDisabled() // b is first now
   await page.getByLabel(`Boot position of ${b}`).fill('1')
   await page.getByLabel(`Boot position of ${b}`).press('Tab')
-  await expect(page.getByLabel(`Move ${b} up`)).toBeDisabled() // b is first now
   await expect
     .poll(async () => {
       const machine = (await client.call('machines.list', {})).machines.find((m) => m.id === id)!

@@ -77,23 +77,31 @@ export function hostNetworkSteps(spec: NspawnSpec): string[][] {
   const steps: string[][] = []
   if (addressed(spec) && !spec.hostBridge) {
     const dev = hostVeth(spec.name)
-    steps.push(['ip', 'link', 'set', 'dev', dev, 'up'])
-    if (spec.hostAddress) steps.push(['ip', 'addr', 'add', spec.hostAddress, 'dev', dev])
-    if (spec.hostAddress6) steps.push(['ip', '-6', 'addr', 'add', spec.hostAddress6, 'dev', dev])
-    if (spec.localAddress) steps.push(['ip', 'route', 'add', bare(spec.localAddress), 'dev', dev])
-    if (spec.localAddress6) steps.push(['ip', '-6', 'route', 'add', bare(spec.localAddress6), 'dev', dev])
+    steps.push(['ip', 'link', 'set', 'dev', dev, 'up'], ...addressSteps(dev, hostSide(spec), containerSide(spec)))
   }
   for (const veth of spec.extraVeths) {
     if (veth.hostBridge) {
       steps.push(['ip', 'link', 'set', 'dev', veth.name, 'master', veth.hostBridge, 'up'])
       continue
     }
-    steps.push(['ip', 'link', 'set', 'dev', veth.name, 'up'])
-    if (veth.hostAddress) steps.push(['ip', 'addr', 'add', veth.hostAddress, 'dev', veth.name])
-    if (veth.hostAddress6) steps.push(['ip', '-6', 'addr', 'add', veth.hostAddress6, 'dev', veth.name])
-    if (veth.localAddress) steps.push(['ip', 'route', 'add', bare(veth.localAddress), 'dev', veth.name])
-    if (veth.localAddress6) steps.push(['ip', '-6', 'route', 'add', bare(veth.localAddress6), 'dev', veth.name])
+    steps.push(['ip', 'link', 'set', 'dev', veth.name, 'up'], ...addressSteps(veth.name, hostSide(veth), containerSide(veth)))
   }
+  return steps
+}
+
+type Addresses = Pick<NspawnSpec, 'hostAddress' | 'hostAddress6' | 'localAddress' | 'localAddress6'>
+const hostSide = (a: Addresses) => [a.hostAddress, a.hostAddress6] as const
+const containerSide = (a: Addresses) => [a.localAddress, a.localAddress6] as const
+
+/** One side of a veth: its own addresses on dev, and a route through dev to each address of the other side. */
+function addressSteps(dev: string, own: readonly (string | null)[], peer: readonly (string | null)[]): string[][] {
+  const [own4, own6] = own
+  const [peer4, peer6] = peer
+  const steps: string[][] = []
+  if (own4) steps.push(['ip', 'addr', 'add', own4, 'dev', dev])
+  if (own6) steps.push(['ip', '-6', 'addr', 'add', own6, 'dev', dev])
+  if (peer4) steps.push(['ip', 'route', 'add', bare(peer4), 'dev', dev])
+  if (peer6) steps.push(['ip', '-6', 'route', 'add', bare(peer6), 'dev', dev])
   return steps
 }
 
@@ -106,13 +114,8 @@ export function containerNetworkSteps(spec: NspawnSpec): string[][] {
   if (addressed(spec) || spec.hostBridge) steps.push(...mainVethSteps(spec))
   // The module sets extra veths up only when the main veth has addresses; Berth always does, so
   // addresses given to an extra veth are never silently ignored.
-  for (const veth of spec.extraVeths) {
-    steps.push(['ip', 'link', 'set', 'dev', veth.name, 'up'])
-    if (veth.localAddress) steps.push(['ip', 'addr', 'add', veth.localAddress, 'dev', veth.name])
-    if (veth.localAddress6) steps.push(['ip', '-6', 'addr', 'add', veth.localAddress6, 'dev', veth.name])
-    if (veth.hostAddress) steps.push(['ip', 'route', 'add', bare(veth.hostAddress), 'dev', veth.name])
-    if (veth.hostAddress6) steps.push(['ip', '-6', 'route', 'add', bare(veth.hostAddress6), 'dev', veth.name])
-  }
+  for (const veth of spec.extraVeths)
+    steps.push(['ip', 'link', 'set', 'dev', veth.name, 'up'], ...addressSteps(veth.name, containerSide(veth), hostSide(veth)))
   return steps
 }
 
