@@ -32,6 +32,8 @@ if [ "$mode" = test ]; then
     "/bin/busybox busybox-static"
     "xz xz-utils"
     "xorriso xorriso"
+    # the Xen host fixture: its client key, and dom0's sshd is driven with ssh in tests
+    "ssh-keygen openssh-client"
   )
 fi
 
@@ -69,4 +71,5 @@ fi
 
 if [ "$mode" = test ]; then
   bash e2e/fixtures/build-guest.sh
+  bash e2e/fixtures/build-xen-host.sh
 fi

@@ -15,6 +15,8 @@ import { MachineService } from './services/machines'
 import { MachineStore } from './store/machine-store'
 import { receiveUpload } from './services/uploads'
 import { DisplayProxy } from './services/display-proxy'
+import { XenBackend } from './backends/xen/xen-backend'
+import { HostService } from './hosts/host-service'
 
 export interface BerthServer {
   rpc: RpcServer
@@ -42,8 +44,14 @@ export async function createBerthServer(options: BerthServerOptions = {}): Promi
     accelerator: options.accelerator,
   })
   const nspawn = new NspawnBackend({ paths, nspawnBinary: env.BERTH_NSPAWN, privileged })
-  const machines = new MachineService(new MachineStore(paths.machines), { qemu, nspawn }, qemu.qemuImg, [paths.images])
+  // Hosts and machines refer to each other (a host with machines cannot be removed): resolved lazily.
+  let machines: MachineService | null = null
+  const hosts = new HostService(join(dirname(paths.machines), 'hosts.json'), (hostId) => machines?.machinesOnHost(hostId) ?? [])
+  await hosts.init()
+  const xen = new XenBackend({ hosts, paths })
+  machines = new MachineService(new MachineStore(paths.machines), { qemu, nspawn, xen }, qemu.qemuImg, [paths.images])
   await machines.init()
+  hosts.checkAll()
   const networks = new NetworkService(
     join(dirname(paths.machines), 'networks.json'),
     privileged,
@@ -73,13 +81,19 @@ export async function createBerthServer(options: BerthServerOptions = {}): Promi
       return { checks: await hostReadiness() }
     },
     'machines.list': async () => machines.list(),
-    'machines.preview': async ({ spec, id }) => ({ argv: await machines.preview(spec, id) }),
+    'machines.preview': async ({ spec, id }) => machines.preview(spec, id),
     'machines.create': async ({ spec }) => machines.create(spec),
     'machines.update': async ({ id, spec }) => machines.updateSpec(id, spec),
     'machines.start': async ({ id }) => machines.start(id),
     'machines.stop': async ({ id, force, timeoutSec }) => machines.stop(id, { force, timeoutSec }),
     'machines.pause': async ({ id }) => machines.pause(id),
     'machines.resume': async ({ id }) => machines.resume(id),
+    'machines.reboot': async ({ id }) => machines.reboot(id),
+    'hosts.list': async () => ({ hosts: hosts.list() }),
+    'hosts.probe': async ({ ssh }) => hosts.probe(ssh),
+    'hosts.add': async ({ spec }) => hosts.add(spec),
+    'hosts.remove': async ({ id }) => (await hosts.remove(id), { removed: true as const }),
+    'hosts.dom0': async ({ id }) => hosts.dom0(id),
     'machines.remove': async ({ id, deleteImages }) => machines.remove(id, { deleteImages }),
     'display.open': async ({ id }) => {
       const { socket, protocol } = machines.displaySocket(id)
@@ -129,6 +143,7 @@ export async function createBerthServer(options: BerthServerOptions = {}): Promi
       receiveUpload(paths.images, input, stream, async (path) => void (await machines.inspectImage(path))),
   }
   const rpc = new RpcServer({ methods, streams, onRefused: (reason) => options.log?.(`refused: ${reason}`) })
+  hosts.onDidChange(() => rpc.broadcast('hosts.changed', {}))
   machines.onDidChange((id) => {
     rpc.broadcast('machines.changed', { id })
     const state = machines.status(id).state
@@ -142,6 +157,8 @@ export async function createBerthServer(options: BerthServerOptions = {}): Promi
       void displays.close()
       qemu.dispose()
       nspawn.dispose()
+      xen.dispose()
+      hosts.dispose()
       privileged.dispose()
     },
   }

@@ -7,6 +7,7 @@ import { bridgeSpecSchema, bridgeViewSchema } from '../model/bridge'
 import { allowedModuleNames, readinessCheckSchema } from '../model/readiness'
 import { interfaceNameSchema } from '../model/net'
 import { hostInfoSchema } from '../model/host'
+import { dom0InfoSchema, domainSchema, hostIdSchema, hostViewSchema, remoteHostSpecSchema, sshTargetSchema } from '../model/remote-host'
 import { driveBusSchema, driveIdSchema, imageInfoSchema } from '../model/drives'
 import { absolutePath } from '../model/zod-fields'
 
@@ -28,7 +29,8 @@ export const contract = {
     'machines.preview': {
       /** id: the machine being edited (its own name is no clash). */
       input: z.object({ spec: machineSpecSchema, id: machineIdSchema.optional() }).strict(),
-      output: z.object({ argv: z.array(z.string()) }),
+      /** config: the file the machine runs from, when it has one (a Xen domain's xl.cfg). */
+      output: z.object({ argv: z.array(z.string()), config: z.string().optional() }),
     },
     'machines.create': { input: z.object({ spec: machineSpecSchema }).strict(), output: machineSchema },
     /** Replaces a stopped machine's settings, checked as create checks them. */
@@ -49,6 +51,8 @@ export const contract = {
       output: machineSchema,
     },
     'machines.pause': { input: byId, output: machineSchema },
+    /** Xen domains: xl reboot (the guest restarts itself). */
+    'machines.reboot': { input: byId, output: machineSchema },
     'machines.resume': { input: byId, output: machineSchema },
     'machines.remove': {
       input: z.object({ id: machineIdSchema, deleteImages: z.boolean().default(false) }).strict(),
@@ -96,6 +100,21 @@ export const contract = {
     'drives.eject': { input: byId, output: machineSchema },
     /** Asks a running VM's QEMU guest agent about the guest. */
     'machines.guestInfo': { input: byId, output: guestInfoSchema },
+    /** This computer and the remote hosts (SSH), with their connection state. */
+    'hosts.list': { input: empty, output: z.object({ hosts: z.array(hostViewSchema) }) },
+    /** The host key an SSH host presents, for the person to compare before adding it. */
+    'hosts.probe': {
+      input: z.object({ ssh: sshTargetSchema }).strict(),
+      output: z.object({ algorithm: z.string(), fingerprint: z.string() }),
+    },
+    /** Adds an SSH host with the host key the person accepted; Berth must be able to log in. */
+    'hosts.add': { input: z.object({ spec: remoteHostSpecSchema }).strict(), output: hostViewSchema },
+    'hosts.remove': { input: z.object({ id: hostIdSchema }).strict(), output: z.object({ removed: z.literal(true) }) },
+    /** The dom0 panel of a Xen host: Xen's version, command line, memory, caps, daemons, and its domains. */
+    'hosts.dom0': {
+      input: z.object({ id: hostIdSchema }).strict(),
+      output: z.object({ info: dom0InfoSchema, domains: z.array(domainSchema) }),
+    },
     'networks.list': { input: empty, output: z.object({ bridges: z.array(bridgeViewSchema) }) },
     'networks.create': { input: z.object({ spec: bridgeSpecSchema }).strict(), output: bridgeViewSchema },
     'networks.remove': { input: z.object({ name: interfaceNameSchema }).strict(), output: z.object({ removed: z.literal(true) }) },
@@ -105,6 +124,8 @@ export const contract = {
     'machines.changed': z.object({ id: z.string() }),
     /** Berth made or removed a bridge; clients refresh the Networks page. */
     'networks.changed': z.object({}),
+    /** A host was added or removed, or its connection changed. */
+    'hosts.changed': z.object({}),
   },
   streams: {
     /** Serial console: the scrollback first, then live bytes; bytes from the client are keystrokes. */

@@ -6,6 +6,7 @@ import { sharedDirectorySchema } from './shares'
 import { firmwareSchema } from './firmware'
 import { machineNameSchema } from './machine-name'
 import { nspawnSpecSchema, type NspawnSpec } from './container'
+import { xenSpecSchema, type XenSpec } from './xen'
 
 export { machineNameSchema }
 
@@ -124,8 +125,8 @@ export const qemuSpecSchema = z
 export type QemuSpec = z.infer<typeof qemuSpecSchema>
 export type QemuSpecInput = z.input<typeof qemuSpecSchema>
 
-export const machineSpecSchema = z.discriminatedUnion('kind', [qemuSpecSchema, nspawnSpecSchema])
-export type MachineSpec = QemuSpec | NspawnSpec
+export const machineSpecSchema = z.discriminatedUnion('kind', [qemuSpecSchema, nspawnSpecSchema, xenSpecSchema])
+export type MachineSpec = QemuSpec | NspawnSpec | XenSpec
 export type MachineKind = MachineSpec['kind']
 
 export const acceleratorSchema = z.enum(['kvm', 'tcg'])

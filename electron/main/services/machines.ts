@@ -6,6 +6,8 @@ import { readdir, stat } from 'node:fs/promises'
 import { randomBytes } from 'node:crypto'
 import type { BrokenDefinition, DefinitionOf, Machine, MachineDefinition, MachineSpec, QemuSpec } from '../../../shared/model/machine'
 import type { NspawnSpec } from '../../../shared/model/container'
+import type { XenSpec } from '../../../shared/model/xen'
+import type { XenFeatures } from '../backends/xen/xen-backend'
 import { driveSchema, hotplugBuses, type Drive, type DriveBus, type DriveView, type ImageInfo } from '../../../shared/model/drives'
 import { ImageError, inspectImage } from '../backends/qemu/image'
 import type { Backend, ConsoleStream, ContainerFeatures, MachineStatus, QemuFeatures } from '../backends/backend'
@@ -23,7 +25,11 @@ export class MachineService {
 
   constructor(
     private readonly store: MachineStore,
-    private readonly backends: { qemu: Backend<QemuSpec> & QemuFeatures; nspawn: Backend<NspawnSpec> & ContainerFeatures },
+    private readonly backends: {
+      qemu: Backend<QemuSpec> & QemuFeatures
+      nspawn: Backend<NspawnSpec> & ContainerFeatures
+      xen: Backend<XenSpec> & XenFeatures
+    },
     private readonly qemuImg: string,
     /** Where backing files may live without the person's confirmation. */
     private readonly allowedImageDirs: string[],
@@ -66,8 +72,10 @@ export class MachineService {
   /** The definition of a virtual machine, for what only virtual machines have (drives, discs, screens). */
   private vm(id: string): DefinitionOf<QemuSpec> {
     const definition = this.get(id)
-    if (definition.spec.kind !== 'qemu')
-      throw new BerthError('conflict', `${definition.spec.name} is a container: it has no drives, discs or screen`)
+    if (definition.spec.kind !== 'qemu') {
+      const what = definition.spec.kind === 'xen' ? 'a Xen domain: Berth manages its disks in its settings' : 'a container'
+      throw new BerthError('conflict', `${definition.spec.name} is ${what}: it has no drives, discs or screen here`)
+    }
     return definition as DefinitionOf<QemuSpec>
   }
 
@@ -218,10 +226,17 @@ export class MachineService {
     if (Object.keys(fields).length > 0) throw fieldErrors(fields)
   }
 
-  async preview(spec: MachineSpec, editing?: string): Promise<string[]> {
+  async preview(spec: MachineSpec, editing?: string): Promise<{ argv: string[]; config?: string }> {
     await this.check(spec, editing)
     const definition = editing ? { ...this.get(editing), spec } : MachineStore.define(spec)
-    return this.backend(definition).commandLine(definition)
+    const argv = await this.backend(definition).commandLine(definition)
+    if (definition.spec.kind !== 'xen') return { argv }
+    return { argv, config: this.backends.xen.configText(definition as DefinitionOf<XenSpec>) }
+  }
+
+  /** The machines Berth has on a Xen host, by name. */
+  machinesOnHost(hostId: string): string[] {
+    return [...this.definitions.values()].filter((d) => d.spec.kind === 'xen' && d.spec.host === hostId).map((d) => d.spec.name)
   }
 
   async create(spec: MachineSpec): Promise<Machine> {
@@ -259,6 +274,14 @@ export class MachineService {
 
   pause(id: string): Promise<Machine> {
     return this.locked(id, async (d) => (await this.backend(d).pause(d), this.view(d)))
+  }
+
+  reboot(id: string): Promise<Machine> {
+    return this.locked(id, async (d) => {
+      if (d.spec.kind !== 'xen') throw new BerthError('conflict', `${d.spec.name} cannot be rebooted from Berth: stop and start it`)
+      await this.backends.xen.reboot(d as DefinitionOf<XenSpec>)
+      return this.view(d)
+    })
   }
 
   resume(id: string): Promise<Machine> {

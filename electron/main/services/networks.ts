@@ -75,12 +75,15 @@ export class NetworkService {
 
   private usersOf(bridge: string): BridgeView['usedBy'] {
     return this.definitions()
-      .filter(({ spec }) =>
-        spec.kind === 'qemu'
-          ? spec.network?.bridge === bridge
-          : spec.hostBridge === bridge || spec.extraVeths.some((v) => v.hostBridge === bridge),
-      )
-      .map(({ id, spec }) => ({ id, name: spec.name, kind: spec.kind }))
+      .flatMap(({ id, spec }) => {
+        // Xen domains join bridges on their Xen host, not on this computer.
+        if (spec.kind === 'xen') return []
+        const uses =
+          spec.kind === 'qemu'
+            ? spec.network?.bridge === bridge
+            : spec.hostBridge === bridge || spec.extraVeths.some((v) => v.hostBridge === bridge)
+        return uses ? [{ id, name: spec.name, kind: spec.kind }] : []
+      })
   }
 
   async list(): Promise<BridgeView[]> {

@@ -6,6 +6,24 @@ import { createConnection, type Socket } from 'node:net'
 import { open, stat } from 'node:fs/promises'
 import type { ConsoleStream } from '../backends/backend'
 
+/** Where live console bytes come from and keystrokes go: a console socket, or a terminal (Xen's xl console). */
+export interface ConsoleSource {
+  write(bytes: Uint8Array): void
+  onData(listener: (chunk: Buffer) => void): void
+  onClose(listener: () => void): void
+  close(): void
+}
+
+const socketSource = (socket: Socket): ConsoleSource => ({
+  write: (bytes) => socket.write(bytes),
+  onData: (listener) => {
+    socket.on('data', listener)
+    socket.resume()
+  },
+  onClose: (listener) => socket.on('close', listener),
+  close: () => socket.destroy(),
+})
+
 export const SCROLLBACK_BYTES = 1024 * 1024
 /** A viewer this far behind is closed (it reopens and resyncs from the log) rather than stall the guest. */
 export const VIEWER_BACKLOG_LIMIT = 8 * 1024 * 1024
@@ -46,7 +64,7 @@ function readOffset(socket: Socket): Promise<number> {
 }
 
 export class SerialConsole {
-  private socket: Socket | null = null
+  private source: ConsoleSource | null = null
   /** Log offset of the first byte this connection received, and bytes received since. */
   private base = 0
   private received = 0
@@ -58,7 +76,7 @@ export class SerialConsole {
   ) {}
 
   get attached(): boolean {
-    return this.socket !== null
+    return this.source !== null
   }
 
   /**
@@ -72,8 +90,22 @@ export class SerialConsole {
       socket.once('connect', resolve)
       socket.once('error', reject)
     })
+    socket.on('error', () => undefined)
     // Bytes written before this connection are only in the log; everything after arrives here too.
-    this.base = options.offsetHeader ? await readOffset(socket) : await fileSize(this.logPath)
+    await this.use(socketSource(socket), options.offsetHeader ? await readOffset(socket) : await fileSize(this.logPath))
+  }
+
+  /**
+   * Takes live bytes from a source whose owner appends each chunk to the log before this sees it, and
+   * holds chunks until onData is called. base: the log's size when the source's first chunk was due.
+   */
+  async attachSource(source: ConsoleSource, base: number): Promise<void> {
+    this.detach()
+    await this.use(source, base)
+  }
+
+  private async use(source: ConsoleSource, base: number): Promise<void> {
+    this.base = base
     this.received = 0
     // Viewers that were open while nothing was attached get what the log gained meanwhile.
     for (const viewer of this.viewers) {
@@ -83,27 +115,25 @@ export class SerialConsole {
       else viewer.stream.send(gap)
       viewer.until = this.base
     }
-    this.socket = socket
-    socket.on('data', (chunk: Buffer) => this.onData(chunk))
-    socket.resume()
-    socket.on('error', () => undefined)
-    socket.on('close', () => {
-      if (this.socket === socket) this.socket = null
+    this.source = source
+    source.onData((chunk: Buffer) => this.onData(chunk))
+    source.onClose(() => {
+      if (this.source === source) this.source = null
     })
   }
 
   detach(): void {
-    this.socket?.destroy()
-    this.socket = null
+    this.source?.close()
+    this.source = null
   }
 
   write(bytes: Uint8Array): void {
-    this.socket?.write(bytes)
+    this.source?.write(bytes)
   }
 
   /** Sends the scrollback, then live bytes, until the stream closes. */
   async open(stream: ConsoleStream): Promise<void> {
-    const end = this.socket ? this.base + this.received : await fileSize(this.logPath)
+    const end = this.source ? this.base + this.received : await fileSize(this.logPath)
     const viewer: Viewer = { stream, pending: [], until: end }
     this.viewers.add(viewer)
     stream.onClose(() => this.viewers.delete(viewer))

@@ -1,0 +1,69 @@
+// xl on one Xen host, through that host's connection (local, or SSH): argv only, xl.cfg written over
+// the same channel, xl console in a terminal. Every error names the host and says what xl said.
+import { BerthError } from '../../../../shared/errors'
+import type { Domain, Dom0Info } from '../../../../shared/model/remote-host'
+import type { XenSpec } from '../../../../shared/model/xen'
+import type { HostConnection, Terminal } from '../../hosts/connection'
+import { configPath, dom0Info, parseXlInfo, parseXlList, xlConfig, xlMessage } from './xl'
+
+export type DomainAction = 'shutdown' | 'destroy' | 'pause' | 'unpause' | 'reboot'
+
+export class XenToolstack {
+  constructor(readonly connection: HostConnection) {}
+
+  get label(): string {
+    return this.connection.label
+  }
+
+  private async xl(args: string[], timeoutMs = 60_000): Promise<string> {
+    const result = await this.connection.run(['xl', ...args], { timeoutMs })
+    if (result.code === 127) throw new BerthError('unavailable', `${this.label} has no xl (Xen's toolstack): install Xen's tools there (Debian: xen-utils)`)
+    if (result.code !== 0)
+      throw new BerthError('failed', `xl ${args[0]} on ${this.label} failed: ${xlMessage(result.stderr || result.stdout) || `exit code ${result.code}`}`)
+    return result.stdout
+  }
+
+  /** Refuses, with the reason, a host that is not running Xen's control domain. */
+  async requireDom0(): Promise<void> {
+    const caps = await this.connection.run(['cat', '/proc/xen/capabilities'], { timeoutMs: 15_000 })
+    if (caps.code !== 0)
+      throw new BerthError('unavailable', `${this.label} is not a Xen dom0: it does not run under Xen (no /proc/xen/capabilities)`)
+    if (!caps.stdout.includes('control_d'))
+      throw new BerthError('unavailable', `${this.label} is not a Xen dom0: it runs under Xen as an unprivileged domain (domU)`)
+  }
+
+  async list(): Promise<Domain[]> {
+    return parseXlList(await this.xl(['list'], 30_000))
+  }
+
+  async info(): Promise<Dom0Info> {
+    await this.requireDom0()
+    const [info, domains, daemons] = await Promise.all([this.xl(['info'], 30_000), this.list(), this.daemons()])
+    return dom0Info(parseXlInfo(info), domains, daemons)
+  }
+
+  private async daemons(): Promise<Dom0Info['daemons']> {
+    const running = async (name: string) => (await this.connection.run(['pidof', name], { timeoutMs: 15_000 })).code === 0
+    const [xenstored, xenconsoled] = await Promise.all([running('xenstored'), running('xenconsoled')])
+    return { xenstored: xenstored || (await running('oxenstored')), xenconsoled }
+  }
+
+  /** Writes the domain's xl.cfg on the host, then xl create (which returns once the domain runs). */
+  async create(id: string, spec: XenSpec): Promise<void> {
+    await this.connection.writeFile(configPath(id), xlConfig(id, spec))
+    await this.xl(['create', configPath(id)], 180_000)
+  }
+
+  async act(action: DomainAction, name: string): Promise<void> {
+    await this.xl([action, name])
+  }
+
+  async removeConfig(id: string): Promise<void> {
+    await this.connection.run(['rm', '-f', configPath(id)], { timeoutMs: 15_000 })
+  }
+
+  /** xl console in a terminal: the domain's console (xenconsoled replays what no one has read yet). */
+  console(name: string, size = { cols: 80, rows: 24 }): Promise<Terminal> {
+    return this.connection.openTerminal(['xl', 'console', name], size)
+  }
+}

@@ -1,0 +1,298 @@
+// Xen domains on Xen hosts (dom0s), through xl on the host each domain belongs to. Berth finds a
+// domain by its name; its state comes from `xl list` (polled), its console from one `xl console`
+// per running domain, appended to a local log and fanned out to viewers like the other backends'.
+import { appendFileSync, mkdirSync, statSync } from 'node:fs'
+import { rm } from 'node:fs/promises'
+import { join } from 'node:path'
+import { BerthError, type FieldErrors } from '../../../../shared/errors'
+import type { DefinitionOf, MachineState } from '../../../../shared/model/machine'
+import type { Domain } from '../../../../shared/model/remote-host'
+import type { XenSpec } from '../../../../shared/model/xen'
+import type { BerthPaths } from '../../paths'
+import type { HostService } from '../../hosts/host-service'
+import type { Terminal } from '../../hosts/connection'
+import { SerialConsole, type ConsoleSource } from '../../services/serial-console'
+import type { Backend, ConsoleStream, MachineStatus } from '../backend'
+import type { DomainAction } from './toolstack'
+import { configPath, xlConfig } from './xl'
+
+type XenDefinition = DefinitionOf<XenSpec>
+
+const POLL_MS = 2000
+
+const stateOf = (domain: Domain | undefined): MachineState => {
+  if (!domain) return 'stopped'
+  switch (domain.state) {
+    case 'running':
+    case 'blocked':
+      return 'running'
+    case 'paused':
+      return 'paused'
+    case 'crashed':
+      return 'crashed'
+    case 'shutdown':
+    case 'dying':
+      return 'stopping'
+    default:
+      return 'unknown'
+  }
+}
+
+/** What Xen domains offer besides the common backend: reboot and their xl.cfg. */
+export interface XenFeatures {
+  reboot(definition: XenDefinition): Promise<void>
+  /** The xl.cfg Berth writes on the host for this definition. */
+  configText(definition: XenDefinition): string
+}
+
+export class XenBackend implements Backend<XenSpec>, XenFeatures {
+  readonly kind = 'xen' as const
+  private readonly statuses = new Map<string, { state: MachineState; lastError: string | null }>()
+  private readonly known = new Map<string, XenDefinition>()
+  private readonly consoles = new Map<string, SerialConsole>()
+  private readonly pumps = new Map<string, Terminal>()
+  /** Machines an operation is changing right now: polling leaves their state alone. */
+  private readonly busy = new Set<string>()
+  private readonly listeners: ((id: string) => void)[] = []
+  private timer: NodeJS.Timeout | null = null
+  private polling = false
+
+  constructor(private readonly options: { hosts: HostService; paths: BerthPaths }) {}
+
+  private filesDir(id: string): string {
+    return join(this.options.paths.machineFiles, id)
+  }
+
+  private tools(spec: XenSpec) {
+    return this.options.hosts.xen(spec.host)
+  }
+
+  async validate(spec: XenSpec): Promise<FieldErrors> {
+    let domains: Domain[]
+    try {
+      domains = await this.tools(spec).list()
+    } catch (error) {
+      return { host: error instanceof Error ? error.message : String(error) }
+    }
+    const clash = domains.find((d) => d.name === spec.name)
+    return clash ? { name: `${this.options.hosts.label(spec.host)} already has a domain named ${spec.name}: choose another name` } : {}
+  }
+
+  configText(definition: XenDefinition): string {
+    return xlConfig(definition.id, definition.spec)
+  }
+
+  async commandLine(definition: XenDefinition): Promise<string[]> {
+    return ['xl', 'create', configPath(definition.id)]
+  }
+
+  status(id: string): MachineStatus {
+    const status = this.statuses.get(id) ?? { state: 'stopped', lastError: null }
+    return { ...status, accelerator: null, drives: new Map(), cdrom: undefined }
+  }
+
+  private set(id: string, state: MachineState, lastError: string | null = this.statuses.get(id)?.lastError ?? null): void {
+    const previous = this.statuses.get(id)
+    if (previous?.state === state && previous.lastError === lastError) return
+    this.statuses.set(id, { state, lastError })
+    for (const listener of this.listeners) listener(id)
+  }
+
+  onDidChange(listener: (id: string) => void): void {
+    this.listeners.push(listener)
+  }
+
+  async reattach(definition: XenDefinition): Promise<void> {
+    this.track(definition)
+    await this.pollHost(definition.spec.host)
+  }
+
+  private track(definition: XenDefinition): void {
+    this.known.set(definition.id, definition)
+    this.timer ??= setInterval(() => void this.poll(), POLL_MS)
+    this.timer.unref()
+  }
+
+  private async poll(): Promise<void> {
+    if (this.polling) return
+    this.polling = true
+    try {
+      const hosts = new Set([...this.known.values()].map((d) => d.spec.host))
+      await Promise.all([...hosts].map((host) => this.pollHost(host)))
+    } finally {
+      this.polling = false
+    }
+  }
+
+  /** Brings the states of one host's domains up to date with `xl list` there. */
+  private async pollHost(host: string): Promise<void> {
+    const definitions = [...this.known.values()].filter((d) => d.spec.host === host && !this.busy.has(d.id))
+    if (!definitions.length) return
+    let domains: Domain[]
+    try {
+      domains = await this.options.hosts.xen(host).list()
+    } catch (error) {
+      // Unreachable: what runs there is unknown, not stopped.
+      for (const d of definitions)
+        if (this.status(d.id).state !== 'stopped') this.set(d.id, 'unknown', error instanceof Error ? error.message : String(error))
+      return
+    }
+    for (const d of definitions) {
+      if (this.busy.has(d.id)) continue
+      const state = stateOf(domains.find((domain) => domain.name === d.spec.name))
+      const crashed = state === 'crashed' ? `${d.spec.name} crashed; its console shows why. Stop it to clear it.` : null
+      this.set(d.id, state, crashed ?? (state === 'unknown' ? this.status(d.id).lastError : null))
+      // A console that could not open (another viewer holds it, the link dropped) is retried next poll.
+      if (state === 'running' || state === 'paused' || state === 'crashed') await this.openPump(d).catch(() => undefined)
+    }
+  }
+
+  private console(id: string): SerialConsole {
+    let serial = this.consoles.get(id)
+    if (!serial) {
+      serial = new SerialConsole(join(this.filesDir(id), 'console.log'))
+      this.consoles.set(id, serial)
+    }
+    return serial
+  }
+
+  /** One xl console per running domain: every byte to the log, then to the viewers. */
+  private async openPump(definition: XenDefinition): Promise<void> {
+    const { id, spec } = definition
+    if (this.pumps.has(id)) return
+    const terminal = await this.tools(spec).console(spec.name, { cols: 80, rows: 24 })
+    if (this.pumps.has(id)) return terminal.close()
+    this.pumps.set(id, terminal)
+    const log = join(this.filesDir(id), 'console.log')
+    mkdirSync(this.filesDir(id), { recursive: true })
+    let base = 0
+    try {
+      base = statSync(log).size
+    } catch {
+      // no log yet
+    }
+    const held: Buffer[] = []
+    let deliver: ((chunk: Buffer) => void) | null = null
+    terminal.onData((chunk) => {
+      appendFileSync(log, chunk)
+      if (deliver) deliver(chunk)
+      else held.push(chunk)
+    })
+    const closeListeners: (() => void)[] = []
+    terminal.onExit(() => {
+      if (this.pumps.get(id) === terminal) this.pumps.delete(id)
+      for (const listener of closeListeners) listener()
+    })
+    const source: ConsoleSource = {
+      write: (bytes) => terminal.write(bytes),
+      onData: (listener) => {
+        deliver = listener
+        for (const chunk of held.splice(0)) listener(chunk)
+      },
+      onClose: (listener) => closeListeners.push(listener),
+      close: () => terminal.close(),
+    }
+    await this.console(id).attachSource(source, base)
+  }
+
+  private closePump(id: string): void {
+    this.pumps.get(id)?.close()
+    this.pumps.delete(id)
+  }
+
+  /** Runs an operation with polling kept off the machine; its state is re-read afterwards. */
+  private async operate(definition: XenDefinition, during: MachineState, work: () => Promise<void>): Promise<void> {
+    const { id } = definition
+    this.track(definition)
+    this.busy.add(id)
+    this.set(id, during, null)
+    try {
+      await work()
+    } catch (error) {
+      this.busy.delete(id)
+      await this.pollHost(definition.spec.host)
+      this.set(id, this.status(id).state, error instanceof Error ? error.message : String(error))
+      throw error
+    }
+    this.busy.delete(id)
+    await this.pollHost(definition.spec.host)
+  }
+
+  async start(definition: XenDefinition): Promise<void> {
+    const state = this.status(definition.id).state
+    if (state === 'running' || state === 'paused') return
+    await this.operate(definition, 'starting', async () => {
+      await this.tools(definition.spec).create(definition.id, definition.spec)
+      await this.openPump(definition)
+    })
+  }
+
+  async stop(definition: XenDefinition, options: { force: boolean; timeoutSec: number }): Promise<void> {
+    const { id, spec } = definition
+    const tools = this.tools(spec)
+    const present = async () => (await tools.list()).some((d) => d.name === spec.name)
+    if (!(await present())) {
+      this.closePump(id)
+      this.set(id, 'stopped', null)
+      return
+    }
+    await this.operate(definition, 'stopping', async () => {
+      // A crashed or paused domain cannot shut itself down.
+      const state = this.status(id).state
+      if (!options.force && state !== 'crashed') {
+        await tools.act('shutdown', spec.name)
+        const deadline = Date.now() + options.timeoutSec * 1000
+        while ((await present()) && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 500))
+      }
+      if (await present()) await tools.act('destroy', spec.name)
+      this.closePump(id)
+    })
+  }
+
+  private act(definition: XenDefinition, action: DomainAction, during: MachineState): Promise<void> {
+    const state = this.status(definition.id).state
+    if (state !== 'running' && state !== 'paused') throw new BerthError('conflict', `${definition.spec.name} is not running`)
+    return this.operate(definition, during, () => this.tools(definition.spec).act(action, definition.spec.name))
+  }
+
+  pause(definition: XenDefinition): Promise<void> {
+    return this.act(definition, 'pause', 'running')
+  }
+
+  resume(definition: XenDefinition): Promise<void> {
+    return this.act(definition, 'unpause', 'paused')
+  }
+
+  reboot(definition: XenDefinition): Promise<void> {
+    return this.act(definition, 'reboot', 'running')
+  }
+
+  async openConsole(definition: XenDefinition, stream: ConsoleStream): Promise<void> {
+    const { id } = definition
+    stream.onControl(({ cols, rows }) => this.pumps.get(id)?.resize(cols, rows))
+    await this.console(id).open(stream)
+  }
+
+  async forget(definition: XenDefinition, _options: { deleteImages: boolean }): Promise<void> {
+    const { id, spec } = definition
+    const state = this.status(id).state
+    if (state !== 'stopped' && state !== 'crashed') throw new BerthError('conflict', `Stop ${spec.name} before deleting it`)
+    // The xl.cfg on the host goes too; an unreachable host keeps it (harmless: Berth rewrites it at start).
+    await this.tools(spec).removeConfig(id).catch(() => undefined)
+    this.closePump(id)
+    this.consoles.get(id)?.close()
+    this.consoles.delete(id)
+    this.known.delete(id)
+    this.statuses.delete(id)
+    await rm(this.filesDir(id), { recursive: true, force: true })
+  }
+
+  dispose(): void {
+    if (this.timer) clearInterval(this.timer)
+    this.timer = null
+    for (const terminal of this.pumps.values()) terminal.close()
+    this.pumps.clear()
+    for (const serial of this.consoles.values()) serial.close()
+    this.consoles.clear()
+  }
+}

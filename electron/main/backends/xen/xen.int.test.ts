@@ -1,0 +1,171 @@
+// A real Xen 4.17 host (nested under QEMU TCG, see testing/xen-host.ts), reached over SSH and driven
+// through Berth's own API: host keys, the dom0 panel, a PV domU's whole life and its console.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { execFileSync } from 'node:child_process'
+import { readFileSync, writeFileSync } from 'node:fs'
+import { dirname, join } from 'node:path'
+import type { BerthError } from '../../../../shared/errors'
+import type { XenSpecInput } from '../../../../shared/model/xen'
+import type { SshTarget } from '../../../../shared/model/remote-host'
+import { startHarness, watchConsole, type Harness } from '../../testing/harness'
+import { bootXenHost, xenHostFiles, type XenHost } from '../../testing/xen-host'
+import { freePort } from '../../testing/free-port'
+import { testGuest } from '../../testing/guest'
+
+let xen: XenHost
+let h: Harness
+let hostId = ''
+
+beforeAll(async () => {
+  ;[xen, h] = await Promise.all([bootXenHost(), startHarness()])
+}, 180_000)
+afterAll(async () => {
+  await h?.cleanup()
+  await xen?.stop()
+})
+
+const target = (extra: Partial<SshTarget> = {}): SshTarget => ({
+  address: '127.0.0.1',
+  port: xen.port,
+  user: 'root',
+  auth: { kind: 'key', keyFile: xen.clientKey },
+  ...extra,
+})
+const failure = (promise: Promise<unknown>) => promise.then(() => null as never, (error: BerthError) => error)
+/** Runs a command in dom0 the way a person at its shell would (not through Berth). */
+const inDom0 = (command: string) =>
+  execFileSync('ssh', [
+    '-p', String(xen.port), '-i', xen.clientKey, '-o', 'StrictHostKeyChecking=no', '-o', 'UserKnownHostsFile=/dev/null',
+    '-o', 'LogLevel=error', 'root@127.0.0.1', command,
+  ], { encoding: 'utf8' })
+const pvGuest = (name: string, extra: Partial<XenSpecInput> = {}): XenSpecInput => ({
+  kind: 'xen',
+  name,
+  host: hostId,
+  type: 'pv',
+  memoryMiB: 160,
+  vcpus: 1,
+  kernel: xenHostFiles.guestKernel,
+  ramdisk: xenHostFiles.guestRamdisk,
+  cmdline: 'console=hvc0 quiet',
+  ...extra,
+})
+const machine = async (id: string) => (await h.client.call('machines.list', {})).machines.find((m) => m.id === id)!
+
+describe('Xen backend (real Xen 4.17 over SSH)', () => {
+  it('adds a host only with the accepted host key and a working login, and says why not otherwise', async () => {
+    // The person sees the fingerprint before trusting it: the key dom0 really has.
+    const probed = await h.client.call('hosts.probe', { ssh: target() })
+    expect(probed).toEqual({ algorithm: 'ssh-ed25519', fingerprint: xen.fingerprint })
+
+    const other = `SHA256:${'A'.repeat(43)}`
+    const wrongKey = await failure(h.client.call('hosts.add', { spec: { name: 'lab', ssh: target(), hostKey: { algorithm: 'ssh-ed25519', fingerprint: other } } }))
+    expect(wrongKey.message).toContain(`pinned ${other}, now ${xen.fingerprint}`)
+
+    const stranger = join(h.home, 'stranger_key')
+    execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', stranger])
+    const refused = await failure(h.client.call('hosts.add', { spec: { name: 'lab', ssh: target({ auth: { kind: 'key', keyFile: stranger } }), hostKey: probed } }))
+    expect(refused.message).toMatch(/lab \(root@127\.0\.0\.1:\d+\) refused to log in root with the key .*stranger_key/)
+
+    const nobody = await failure(h.client.call('hosts.probe', { ssh: target({ port: await freePort() }) }))
+    expect(nobody.message).toMatch(/Cannot reach .*nothing accepts SSH connections on 127\.0\.0\.1:\d+ \(connection refused\)/)
+    expect((await h.client.call('hosts.list', {})).hosts.map((x) => x.name)).toEqual(['This computer'])
+
+    const added = await h.client.call('hosts.add', { spec: { name: 'lab', ssh: target(), hostKey: probed } })
+    hostId = added.id
+    expect(added).toMatchObject({ name: 'lab', fingerprint: xen.fingerprint, xen: true, error: null })
+  })
+
+  it('shows the dom0 panel: Xen, its command line, memory, caps, daemons and Domain-0', async () => {
+    const { info, domains } = await h.client.call('hosts.dom0', { id: hostId })
+    expect(info.xenVersion).toMatch(/^4\.17\./)
+    expect(info.commandLine).toContain('dom0_mem=1024M')
+    expect(info.commandLine).toContain('loglvl=all')
+    expect(info.dom0MemoryMiB).toBe(1024)
+    expect(info.totalMemoryMiB).toBeGreaterThan(1900)
+    expect(info.freeMemoryMiB).toBeGreaterThan(500)
+    expect(info.virtCaps).toEqual(expect.arrayContaining(['pv', 'hvm', 'hap']))
+    expect(info.daemons).toEqual({ xenstored: true, xenconsoled: true })
+    expect(domains).toContainEqual(expect.objectContaining({ id: 0, name: 'Domain-0', memoryMiB: 1024 }))
+
+    // This computer runs no Xen: said as such, not as a broken command.
+    const local = await failure(h.client.call('hosts.dom0', { id: 'local' }))
+    expect(local.message).toBe('this computer is not a Xen dom0: it does not run under Xen (no /proc/xen/capabilities)')
+  })
+
+  it('creates a PV domU, reads and types into its console, pauses, survives a Berth restart, shuts down and destroys', async () => {
+    const preview = await h.client.call('machines.preview', { spec: pvGuest('pv1') })
+    expect(preview.config).toContain('type = "pv"')
+    expect(preview.config).toContain(`ramdisk = "${xenHostFiles.guestRamdisk}"`)
+
+    const created = await h.client.call('machines.create', { spec: pvGuest('pv1') })
+    const started = await h.client.call('machines.start', { id: created.id })
+    expect(started.state).toBe('running')
+    expect((await h.client.call('hosts.dom0', { id: hostId })).domains.map((d) => d.name)).toContain('pv1')
+    expect(inDom0(`cat /var/lib/berth/xen/${created.id}.cfg`)).toContain('name = "pv1"')
+
+    const viewer = await watchConsole(h.client, created.id)
+    await viewer.waitFor(testGuest.readyMarker, 90_000)
+    await viewer.waitFor(testGuest.prompt, 30_000)
+    viewer.type('echo xen-$((6*7)); uname -r\r')
+    await viewer.waitFor('xen-42', 20_000)
+
+    expect((await h.client.call('machines.pause', { id: created.id })).state).toBe('paused')
+    expect(inDom0('xl list pv1')).toMatch(/--p---/)
+    expect((await h.client.call('machines.resume', { id: created.id })).state).toBe('running')
+
+    // Berth goes away and comes back: the domain ran on; its console continues where it was.
+    await h.restart()
+    expect((await machine(created.id)).state).toBe('running')
+    const again = await watchConsole(h.client, created.id)
+    await again.waitFor('xen-42')
+    again.type('echo back-$((3*3))\r')
+    await again.waitFor('back-9', 20_000)
+
+    // Graceful: xl shutdown; the guest powers itself off.
+    const stopped = await h.client.call('machines.stop', { id: created.id, force: false, timeoutSec: 60 })
+    expect(stopped).toMatchObject({ state: 'stopped', lastError: null })
+    expect(inDom0('xl list')).not.toContain('pv1')
+
+    // Forced: xl destroy.
+    await h.client.call('machines.start', { id: created.id })
+    const destroyed = await h.client.call('machines.stop', { id: created.id, force: true, timeoutSec: 0 })
+    expect(destroyed.state).toBe('stopped')
+    expect(inDom0('xl list')).not.toContain('pv1')
+
+    await h.client.call('machines.remove', { id: created.id })
+    expect(inDom0('ls /var/lib/berth/xen/')).not.toContain(created.id)
+  })
+
+  it('says clearly when xl refuses: out of memory, a name taken on the host, a changed host key', async () => {
+    const big = await h.client.call('machines.create', { spec: pvGuest('big', { memoryMiB: 4000 }) })
+    const oom = await failure(h.client.call('machines.start', { id: big.id }))
+    expect(oom.message).toMatch(/^xl create on lab \(root@127\.0\.0\.1:\d+\) failed: .*(Out of memory|Cannot allocate memory)/)
+    expect(await machine(big.id)).toMatchObject({ state: 'stopped', lastError: oom.message })
+
+    const taken = await failure(h.client.call('machines.create', { spec: pvGuest('Domain-0') }))
+    expect(taken.code).toBe('invalid_input')
+    expect((taken.details as { fields: Record<string, string> }).fields.name).toMatch(/^lab \(.*\) already has a domain named Domain-0/)
+
+    // A domain made on the host behind Berth's back, after Berth defined one of the same name.
+    const late = await h.client.call('machines.create', { spec: pvGuest('late') })
+    inDom0(`sed 's/^name = .*/name = "late"/' /var/lib/berth/xen/${big.id}.cfg | sed 's/^memory = .*/memory = 160/' > /tmp/late.cfg && xl create /tmp/late.cfg`)
+    const clash = await failure(h.client.call('machines.start', { id: late.id }))
+    expect(clash.message).toMatch(/^xl create on lab \(.*\) failed: .*Domain with name "late" already exists/)
+    inDom0('xl destroy late')
+
+    // The host key changes (reinstalled, or someone in between): refused, both fingerprints named.
+    const hostsFile = join(dirname(h.server.paths.machines), 'hosts.json')
+    const pinned = readFileSync(hostsFile, 'utf8')
+    const other = `SHA256:${'B'.repeat(43)}`
+    writeFileSync(hostsFile, pinned.replace(xen.fingerprint, other))
+    await h.restart()
+    const changed = await failure(h.client.call('hosts.dom0', { id: hostId }))
+    expect(changed.message).toContain(`lab (root@127.0.0.1:${xen.port}) presented a different host key: pinned ${other}, now ${xen.fingerprint}`)
+    writeFileSync(hostsFile, pinned)
+    await h.restart()
+    await h.client.call('machines.remove', { id: big.id })
+    await h.client.call('machines.remove', { id: late.id })
+    await h.client.call('hosts.remove', { id: hostId })
+  })
+})

@@ -1,0 +1,182 @@
+// The hosts Berth manages machines on: this computer, and remote hosts over SSH (config/hosts.json,
+// written atomically). A remote host is added only with the host key the person accepted, and only
+// once Berth could log in with it.
+import { readFile } from 'node:fs/promises'
+import { randomBytes } from 'node:crypto'
+import { BerthError, fieldErrors } from '../../../shared/errors'
+import {
+  remoteHostSchema,
+  type Dom0Info,
+  type Domain,
+  type HostView,
+  type RemoteHost,
+  type RemoteHostSpec,
+  type SshTarget,
+} from '../../../shared/model/remote-host'
+import { writeFileAtomic } from '../store/atomic-write'
+import { XenToolstack } from '../backends/xen/toolstack'
+import type { HostConnection } from './connection'
+import { LocalConnection } from './local-connection'
+import { describeTarget, probeHostKey, SshConnection, type HostKey } from './ssh-connection'
+
+export const LOCAL_HOST = 'local'
+
+interface HostState {
+  connection: HostConnection
+  status: HostView['connection']
+  error: string | null
+  xen: boolean
+}
+
+const newHostId = () => `h${[...randomBytes(10)].map((b) => 'abcdefghijklmnopqrstuvwxyz0123456789'[b % 36]).join('')}`
+
+export class HostService {
+  private remotes: RemoteHost[] = []
+  private readonly states = new Map<string, HostState>()
+  private readonly listeners: (() => void)[] = []
+
+  constructor(
+    private readonly file: string,
+    /** Machines defined on a host (it cannot be removed while it has any). */
+    private readonly machinesOn: (hostId: string) => string[],
+  ) {}
+
+  async init(): Promise<void> {
+    const text = await readFile(this.file, 'utf8').catch(() => '[]')
+    const parsed = remoteHostSchema.array().safeParse(JSON.parse(text))
+    this.remotes = parsed.success ? parsed.data : []
+  }
+
+  onDidChange(listener: () => void): void {
+    this.listeners.push(listener)
+  }
+
+  private changed(): void {
+    for (const listener of this.listeners) listener()
+  }
+
+  private remote(id: string): RemoteHost | undefined {
+    return this.remotes.find((h) => h.id === id)
+  }
+
+  private state(id: string): HostState {
+    let state = this.states.get(id)
+    if (state) return state
+    const host = this.remote(id)
+    if (id !== LOCAL_HOST && !host) throw new BerthError('not_found', `No host with id ${id}: it was removed`)
+    state = { connection: new LocalConnection(), status: 'idle', error: null, xen: false }
+    if (host) {
+      const label = `${host.name} (${describeTarget(host.ssh)})`
+      const s = state
+      state.connection = new SshConnection(label, host.ssh, host.hostKey, (error) => {
+        s.status = error ? 'failed' : 'connected'
+        s.error = error?.message ?? null
+        this.changed()
+      })
+    }
+    this.states.set(id, state)
+    return state
+  }
+
+  label(id: string): string {
+    return this.state(id).connection.label
+  }
+
+  list(): HostView[] {
+    const view = (id: string, name: string, host: RemoteHost | null): HostView => {
+      const state = this.states.get(id)
+      return {
+        id,
+        name,
+        ssh: host?.ssh ?? null,
+        fingerprint: host?.hostKey.fingerprint ?? null,
+        connection: state?.status ?? 'idle',
+        error: state?.error ?? null,
+        xen: state?.xen ?? false,
+      }
+    }
+    return [view(LOCAL_HOST, 'This computer', null), ...this.remotes.map((h) => view(h.id, h.name, h))]
+  }
+
+  /** The host key a new host presents, for the person to compare and accept. */
+  probe(target: SshTarget): Promise<HostKey> {
+    return probeHostKey(target)
+  }
+
+  async add(spec: RemoteHostSpec): Promise<HostView> {
+    if (this.remotes.some((h) => h.name.toLowerCase() === spec.name.toLowerCase()))
+      throw fieldErrors({ name: `A host named ${spec.name} already exists: choose another name` })
+    const host: RemoteHost = { ...spec, id: newHostId(), addedAt: new Date().toISOString() }
+    const label = `${host.name} (${describeTarget(host.ssh)})`
+    // Log in once with the accepted key: a host Berth cannot reach is not added.
+    const trial = new SshConnection(label, host.ssh, host.hostKey)
+    try {
+      await trial.connect()
+    } finally {
+      trial.dispose()
+    }
+    this.remotes = [...this.remotes, host]
+    await writeFileAtomic(this.file, JSON.stringify(this.remotes, null, 2))
+    await this.refreshXen(host.id).catch(() => undefined)
+    this.changed()
+    return this.list().find((h) => h.id === host.id)!
+  }
+
+  async remove(id: string): Promise<void> {
+    if (!this.remote(id)) throw new BerthError('not_found', `No host with id ${id}`)
+    const users = this.machinesOn(id)
+    if (users.length) throw new BerthError('conflict', `${this.label(id)} still has machines in Berth (${users.join(', ')}): delete them first`)
+    this.states.get(id)?.connection.dispose()
+    this.states.delete(id)
+    this.remotes = this.remotes.filter((h) => h.id !== id)
+    await writeFileAtomic(this.file, JSON.stringify(this.remotes, null, 2))
+    this.changed()
+  }
+
+  /** xl on a host; fails with the reason when it is unreachable. */
+  xen(id: string): XenToolstack {
+    return new XenToolstack(this.state(id).connection)
+  }
+
+  /** The dom0 panel: Xen's version and command line, memory, caps, daemons, and every domain. */
+  async dom0(id: string): Promise<{ info: Dom0Info; domains: Domain[] }> {
+    const tools = this.xen(id)
+    try {
+      const info = await tools.info()
+      const domains = await tools.list()
+      this.setXen(id, true, null)
+      return { info, domains }
+    } catch (error) {
+      this.setXen(id, false, error instanceof Error ? error.message : String(error))
+      throw error
+    }
+  }
+
+  /** Finds out, in the background, which hosts run Xen (for the wizard's machine kinds). */
+  checkAll(): void {
+    for (const { id } of this.list()) void this.refreshXen(id)
+  }
+
+  /** Whether Xen works on the host (sets the host's xen flag and error). */
+  async refreshXen(id: string): Promise<boolean> {
+    try {
+      await this.dom0(id)
+      return true
+    } catch {
+      return false
+    }
+  }
+
+  private setXen(id: string, xen: boolean, error: string | null): void {
+    const state = this.state(id)
+    if (state.xen === xen && state.error === error) return
+    state.xen = xen
+    state.error = error
+    this.changed()
+  }
+
+  dispose(): void {
+    for (const state of this.states.values()) state.connection.dispose()
+    this.states.clear()
+  }
+}
