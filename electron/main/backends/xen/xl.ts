@@ -92,7 +92,7 @@ export function xlMessage(stderr: string): string {
     .split('\n')
     .map((l) => l.trim())
     .filter((l) => l && !/^Parsing config from/.test(l) && !/^Failed to read config file: \/etc\/xen\/xl.conf/.test(l))
-  const cleaned = lines.map((l) => l.replace(/^libxl: (error|warning): [^:]+:[^:]+:\s*/, ''))
+  const cleaned = lines.map((l) => l.replace(/^libxl: (error|warning): [^:]+:\d+:[^:]+:\s*(Domain \d+:)?/, ''))
   const known = cleaned.find((l) => /already exists|not enough memory|Cannot allocate memory|failed to free memory|Invalid domain identifier/i.test(l))
   return known ?? cleaned.slice(-3).join('; ')
 }
