@@ -6,6 +6,8 @@ import SettingsView from './features/create/SettingsView.vue'
 import ContainerWizard from './features/containers/ContainerWizard.vue'
 import NetworksPage from './features/networks/NetworksPage.vue'
 import HostReadiness from './features/host/HostReadiness.vue'
+import HostsPage from './features/hosts/HostsPage.vue'
+import XenWizard from './features/xen/XenWizard.vue'
 
 /** Created after the session token has been taken out of the address (the hash router rewrites it). */
 export const createAppRouter = () =>
@@ -15,6 +17,8 @@ export const createAppRouter = () =>
       { path: '/', component: HomeView },
       { path: '/new', component: CreateWizard },
       { path: '/new/container', component: ContainerWizard },
+      { path: '/new/xen', component: XenWizard },
+      { path: '/hosts', component: HostsPage },
       { path: '/networks', component: NetworksPage },
       { path: '/host', component: HostReadiness },
       { path: '/machines/:id/settings', component: SettingsView, props: true },

@@ -4,6 +4,7 @@ import { computed, ref } from 'vue'
 import type { RpcClient } from '../../shared/rpc/client'
 import type { BrokenDefinition, Machine } from '../../shared/model/machine'
 import type { HostInfo } from '../../shared/model/host'
+import type { HostView } from '../../shared/model/remote-host'
 import type { MethodInput, MethodName, MethodOutput } from '../../shared/contract'
 
 export const useMachinesStore = defineStore('machines', () => {
@@ -11,6 +12,9 @@ export const useMachinesStore = defineStore('machines', () => {
   const broken = ref<BrokenDefinition[]>([])
   const host = ref<HostInfo | null>(null)
   const loaded = ref(false)
+  /** This computer and the SSH hosts; the ones running Xen can hold Xen domains. */
+  const hosts = ref<HostView[]>([])
+  const xenHosts = computed(() => hosts.value.filter((h) => h.xen))
   let client: RpcClient | null = null
 
   const byId = computed(() => new Map(machines.value.map((m) => [m.id, m])))
@@ -23,11 +27,16 @@ export const useMachinesStore = defineStore('machines', () => {
     loaded.value = true
   }
 
+  async function refreshHosts(): Promise<void> {
+    if (client) hosts.value = (await client.call('hosts.list', {})).hosts
+  }
+
   /** Binds the store to a connected client: loads everything and follows change events. */
   async function hydrate(rpc: RpcClient): Promise<void> {
     client = rpc
     rpc.on('machines.changed', () => void refresh())
-    await Promise.all([refresh(), rpc.call('host.info', {}).then((info) => (host.value = info))])
+    rpc.on('hosts.changed', () => void refreshHosts())
+    await Promise.all([refresh(), refreshHosts(), rpc.call('host.info', {}).then((info) => (host.value = info))])
   }
 
   /** Calls a method and refreshes afterwards, so the view never waits for the event. */
@@ -40,5 +49,5 @@ export const useMachinesStore = defineStore('machines', () => {
     }
   }
 
-  return { machines, broken, host, loaded, byId, hydrate, refresh, act }
+  return { machines, broken, host, hosts, xenHosts, loaded, byId, hydrate, refresh, refreshHosts, act }
 })

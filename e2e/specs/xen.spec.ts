@@ -1,0 +1,74 @@
+// A person adds a real Xen host (Xen 4.17 + dom0, nested under QEMU TCG) over SSH, compares its host
+// key, sees its dom0, makes a PV domain in the wizard, starts it and types in its console.
+import { test, expect, terminalText } from '../fixtures/berth'
+import { bootXenHost, xenHostFiles, type XenHost } from '../../electron/main/testing/xen-host'
+
+let xen: XenHost
+test.beforeAll(async () => {
+  xen = await bootXenHost()
+})
+test.afterAll(async () => {
+  await xen?.stop()
+})
+
+test('add a Xen host, create a PV domain on it, use its console', async ({ page, berth }, testInfo) => {
+  await page.goto(berth.url)
+  // No Xen host yet: the wizard does not offer Xen domains.
+  await expect(page.getByRole('button', { name: 'New virtual machine' })).toBeVisible()
+  await expect(page.getByRole('button', { name: 'New Xen domain' })).toHaveCount(0)
+
+  await page.getByRole('link', { name: 'Hosts' }).click()
+  const local = page.getByRole('article', { name: 'Host This computer' })
+  await expect(local.getByRole('alert')).toHaveText('this computer is not a Xen dom0: it does not run under Xen (no /proc/xen/capabilities)')
+
+  const form = page.getByRole('form', { name: 'Add an SSH host' })
+  await form.getByLabel('Host label').fill('lab')
+  await form.getByLabel('Address').fill('127.0.0.1')
+  await form.getByLabel('SSH port').fill(String(xen.port))
+  await form.getByLabel('Private key file', { exact: true }).fill('/nonexistent/key')
+  await form.getByRole('button', { name: 'Check host key' }).click()
+  await expect(form.getByRole('group', { name: 'Host key to trust' })).toContainText(xen.fingerprint)
+  // A key file that is not there: said before anything is kept.
+  await form.getByRole('button', { name: 'Trust this key and add' }).click()
+  await expect(page.getByRole('alert').filter({ hasText: 'cannot read the key file /nonexistent/key (ENOENT)' })).toBeVisible()
+  await form.getByLabel('Private key file', { exact: true }).fill(xen.clientKey)
+  await form.getByRole('button', { name: 'Trust this key and add' }).click()
+
+  const lab = page.getByRole('article', { name: 'Host lab' })
+  await expect(lab).toContainText(xen.fingerprint)
+  await expect(lab.getByRole('table', { name: 'Domains on lab' })).toContainText('Domain-0')
+  await expect(lab).toContainText('dom0_mem=1024M')
+  await expect(lab).toContainText('xenstored running · xenconsoled running')
+  await page.screenshot({ path: testInfo.outputPath('xen-hosts.png'), fullPage: true })
+
+  await page.getByRole('button', { name: 'New Xen domain' }).click()
+  await page.getByLabel('Name').fill('pv1')
+  await page.getByLabel('PV: classic').check()
+  await page.getByLabel('Memory (MiB)', { exact: true }).fill('160')
+  await page.getByLabel('Kernel', { exact: true }).fill(xenHostFiles.guestKernel)
+  await page.getByLabel('Ramdisk').fill(xenHostFiles.guestRamdisk)
+  await page.getByLabel('Kernel command line').fill('console=hvc0 quiet')
+  await page.getByRole('button', { name: 'Check' }).click()
+  await expect(page.getByLabel('xl.cfg')).toContainText('type = "pv"')
+  await page.screenshot({ path: testInfo.outputPath('xen-wizard.png'), fullPage: true })
+  await page.getByRole('button', { name: 'Create' }).click()
+
+  await expect(page.getByRole('status', { name: 'State' })).toHaveText('stopped')
+  await page.getByRole('button', { name: 'Start' }).click()
+  await expect(page.getByRole('status', { name: 'State' })).toHaveText('running', { timeout: 90_000 })
+  await expect(page.getByRole('link', { name: 'pv1, running' })).toBeVisible()
+
+  await page.getByRole('tab', { name: 'Console' }).click()
+  const terminal = terminalText(page)
+  await expect(terminal).toContainText('BERTH-GUEST-READY', { timeout: 90_000 })
+  await expect(terminal).toContainText('guest#')
+  await page.getByRole('region', { name: 'Console of pv1' }).click()
+  await page.keyboard.type('echo typed-$((6*7)) on $(uname -r)\n')
+  await expect(terminal).toContainText('typed-42 on')
+  await page.screenshot({ path: testInfo.outputPath('xen-console.png') })
+
+  await page.getByRole('button', { name: 'Force stop' }).click()
+  await expect(page.getByRole('status', { name: 'State' })).toHaveText('stopped', { timeout: 60_000 })
+  await page.getByRole('button', { name: 'Delete' }).click()
+  await expect(page.getByRole('link', { name: /pv1,/ })).toHaveCount(0)
+})
