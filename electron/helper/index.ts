@@ -11,6 +11,7 @@ import { resolvePaths } from '../main/paths'
 import { programCommand } from '../main/programs'
 import { supervisorConfigSchema } from '../main/backends/nspawn/supervisor-protocol'
 import { commandsFor, Refusal, requestSchema, verbSchemas, type Verb } from './verbs'
+import { runXenVerb, xenVerbSchemas, type XenVerb } from './xen-verbs'
 
 /** Longest request line accepted; longer ones are refused without being parsed. */
 export const MAX_REQUEST_BYTES = 64 * 1024
@@ -92,7 +93,12 @@ function handle(line: string): string {
     const args = schema.safeParse(request.data.args)
     if (!args.success) throw new Refusal(`Bad arguments for ${verb}: ${args.error.issues.map((i) => `${i.path.join('.') || 'args'}: ${i.message}`).join('; ')}`)
     log({ id, verb, args: args.data })
-    const result = verb === 'container.start' ? startContainer((args.data as { config: string }).config) : runVerb(verb as Verb, args.data)
+    const result =
+      verb === 'container.start'
+        ? startContainer((args.data as { config: string }).config)
+        : Object.hasOwn(xenVerbSchemas, verb)
+          ? runXenVerb(verb as XenVerb, args.data, log)
+          : runVerb(verb as Verb, args.data)
     log({ id, ok: true })
     return JSON.stringify({ id, ok: true, result })
   } catch (error) {

@@ -36,3 +36,20 @@ describe('helper verbs → argv', () => {
     expect(verbSchemas['dhcp.start'].safeParse({ bridge: 'br0', from: '10.0.0.1 --conf-file=/x', to: '10.0.0.2' }).success).toBe(false)
   })
 })
+
+describe('helper Xen verbs', () => {
+  const spec = { kind: 'xen', name: 'web', host: 'local', type: 'pv', memoryMiB: 256, vcpus: 1, kernel: '/boot/vmlinuz' }
+  it('take a checked domain spec (the helper writes xl.cfg itself), never config text', () => {
+    expect(verbSchemas['xen.create'].safeParse({ id: 'abcdefghijkl', spec }).success).toBe(true)
+    expect(verbSchemas['xen.create'].safeParse({ id: 'abcdefghijkl', config: 'bootloader="/bin/sh"' }).success).toBe(false)
+    expect(verbSchemas['xen.create'].safeParse({ id: 'abcdefghijkl', spec: { ...spec, cmdline: 'x"\nbootloader="/bin/sh' } }).success).toBe(false)
+    expect(verbSchemas['xen.create'].safeParse({ id: '../../etc/x', spec }).success).toBe(false)
+  })
+
+  it('act only on domain names, with xl actions from the list', () => {
+    expect(verbSchemas['xen.domain'].safeParse({ action: 'shutdown', name: 'web' }).success).toBe(true)
+    expect(verbSchemas['xen.domain'].safeParse({ action: 'block-attach', name: 'web' }).success).toBe(false)
+    expect(verbSchemas['xen.domain'].safeParse({ action: 'destroy', name: '-w' }).success).toBe(false)
+    expect(verbSchemas['xen.query'].safeParse({ what: 'dmesg' }).success).toBe(false)
+  })
+})

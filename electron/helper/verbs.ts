@@ -6,6 +6,7 @@ import { join } from 'node:path'
 import { interfaceNameSchema, ipv4, ipv6 } from '../../shared/model/net'
 import { absolutePath } from '../../shared/model/zod-fields'
 import { allowedModuleNames } from '../../shared/model/readiness'
+import { xenVerbSchemas } from './xen-verbs'
 
 
 const name = interfaceNameSchema
@@ -30,6 +31,7 @@ export const verbSchemas = {
   'dhcp.stop': z.object({ bridge: name }).strict(),
   /** Starts a container supervisor with a config file inside the allowed folders. */
   'container.start': z.object({ config: absolutePath }).strict(),
+  ...xenVerbSchemas,
 } as const
 export type Verb = keyof typeof verbSchemas
 export type VerbArgs<V extends Verb> = z.infer<(typeof verbSchemas)[V]>

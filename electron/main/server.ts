@@ -46,7 +46,7 @@ export async function createBerthServer(options: BerthServerOptions = {}): Promi
   const nspawn = new NspawnBackend({ paths, nspawnBinary: env.BERTH_NSPAWN, privileged })
   // Hosts and machines refer to each other (a host with machines cannot be removed): resolved lazily.
   let machines: MachineService | null = null
-  const hosts = new HostService(join(dirname(paths.machines), 'hosts.json'), (hostId) => machines?.machinesOnHost(hostId) ?? [])
+  const hosts = new HostService(join(dirname(paths.machines), 'hosts.json'), (hostId) => machines?.machinesOnHost(hostId) ?? [], privileged)
   await hosts.init()
   const xen = new XenBackend({ hosts, paths })
   machines = new MachineService(new MachineStore(paths.machines), { qemu, nspawn, xen }, qemu.qemuImg, [paths.images])

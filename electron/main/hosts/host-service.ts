@@ -14,7 +14,9 @@ import {
   type SshTarget,
 } from '../../../shared/model/remote-host'
 import { writeFileAtomic } from '../store/atomic-write'
-import { XenToolstack } from '../backends/xen/toolstack'
+import { ConnectionToolstack, type XenToolstack } from '../backends/xen/toolstack'
+import { HelperToolstack } from '../backends/xen/helper-toolstack'
+import type { PrivilegedHelper } from '../privileged'
 import type { HostConnection } from './connection'
 import { LocalConnection } from './local-connection'
 import { describeTarget, probeHostKey, SshConnection, type HostKey } from './ssh-connection'
@@ -39,6 +41,7 @@ export class HostService {
     private readonly file: string,
     /** Machines defined on a host (it cannot be removed while it has any). */
     private readonly machinesOn: (hostId: string) => string[],
+    private readonly privileged: PrivilegedHelper,
   ) {}
 
   async init(): Promise<void> {
@@ -133,9 +136,10 @@ export class HostService {
     this.changed()
   }
 
-  /** xl on a host; fails with the reason when it is unreachable. */
+  /** xl on a host: this computer's through the privileged helper, a remote one's over SSH. */
   xen(id: string): XenToolstack {
-    return new XenToolstack(this.state(id).connection)
+    const { connection } = this.state(id)
+    return connection instanceof LocalConnection ? new HelperToolstack(this.privileged, connection) : new ConnectionToolstack(connection)
   }
 
   /** The dom0 panel: Xen's version and command line, memory, caps, daemons, and every domain. */

@@ -1,14 +1,40 @@
-// xl on one Xen host, through that host's connection (local, or SSH): argv only, xl.cfg written over
-// the same channel, xl console in a terminal. Every error names the host and says what xl said.
+// xl on one Xen host. A remote host's runs through its SSH connection: argv only, xl.cfg written over
+// the same channel, xl console in a remote terminal. This computer's runs through the privileged
+// helper (helper-toolstack.ts). Every error names the host and says what xl said.
 import { BerthError } from '../../../../shared/errors'
 import type { Domain, Dom0Info } from '../../../../shared/model/remote-host'
 import type { XenSpec } from '../../../../shared/model/xen'
 import type { HostConnection, Terminal } from '../../hosts/connection'
 import { configPath, dom0Info, parseXlInfo, parseXlList, xlConfig, xlMessage } from './xl'
 
-export type DomainAction = 'shutdown' | 'destroy' | 'pause' | 'unpause' | 'reboot'
+export const domainActions = ['shutdown', 'destroy', 'pause', 'unpause', 'reboot'] as const
+export type DomainAction = (typeof domainActions)[number]
 
-export class XenToolstack {
+/** What the Xen backend and the dom0 panel ask of a Xen host. */
+export interface XenToolstack {
+  readonly label: string
+  requireDom0(): Promise<void>
+  list(): Promise<Domain[]>
+  info(): Promise<Dom0Info>
+  /** Writes the domain's xl.cfg on the host, then xl create (which returns once the domain runs). */
+  create(id: string, spec: XenSpec): Promise<void>
+  act(action: DomainAction, name: string): Promise<void>
+  removeConfig(id: string): Promise<void>
+  /** xl console in a terminal: the domain's console (xenconsoled replays what no one has read yet). */
+  console(name: string, size: { cols: number; rows: number }): Promise<Terminal>
+}
+
+export const notDom0 = (label: string, capabilities: string | null): BerthError | null =>
+  capabilities === null
+    ? new BerthError('unavailable', `${label} is not a Xen dom0: it does not run under Xen (no /proc/xen/capabilities)`)
+    : capabilities.includes('control_d')
+      ? null
+      : new BerthError('unavailable', `${label} is not a Xen dom0: it runs under Xen as an unprivileged domain (domU)`)
+
+export const xlFailed = (label: string, args: string[], output: string, code: number) =>
+  new BerthError('failed', `xl ${args[0]} on ${label} failed: ${xlMessage(output) || `exit code ${code}`}`)
+
+export class ConnectionToolstack implements XenToolstack {
   constructor(readonly connection: HostConnection) {}
 
   get label(): string {
@@ -18,18 +44,14 @@ export class XenToolstack {
   private async xl(args: string[], timeoutMs = 60_000): Promise<string> {
     const result = await this.connection.run(['xl', ...args], { timeoutMs })
     if (result.code === 127) throw new BerthError('unavailable', `${this.label} has no xl (Xen's toolstack): install Xen's tools there (Debian: xen-utils)`)
-    if (result.code !== 0)
-      throw new BerthError('failed', `xl ${args[0]} on ${this.label} failed: ${xlMessage(result.stderr || result.stdout) || `exit code ${result.code}`}`)
+    if (result.code !== 0) throw xlFailed(this.label, args, result.stderr || result.stdout, result.code)
     return result.stdout
   }
 
-  /** Refuses, with the reason, a host that is not running Xen's control domain. */
   async requireDom0(): Promise<void> {
     const caps = await this.connection.run(['cat', '/proc/xen/capabilities'], { timeoutMs: 15_000 })
-    if (caps.code !== 0)
-      throw new BerthError('unavailable', `${this.label} is not a Xen dom0: it does not run under Xen (no /proc/xen/capabilities)`)
-    if (!caps.stdout.includes('control_d'))
-      throw new BerthError('unavailable', `${this.label} is not a Xen dom0: it runs under Xen as an unprivileged domain (domU)`)
+    const refusal = notDom0(this.label, caps.code === 0 ? caps.stdout : null)
+    if (refusal) throw refusal
   }
 
   async list(): Promise<Domain[]> {
@@ -48,7 +70,6 @@ export class XenToolstack {
     return { xenstored: xenstored || (await running('oxenstored')), xenconsoled }
   }
 
-  /** Writes the domain's xl.cfg on the host, then xl create (which returns once the domain runs). */
   async create(id: string, spec: XenSpec): Promise<void> {
     await this.connection.writeFile(configPath(id), xlConfig(id, spec))
     await this.xl(['create', configPath(id)], 180_000)
@@ -62,8 +83,7 @@ export class XenToolstack {
     await this.connection.run(['rm', '-f', configPath(id)], { timeoutMs: 15_000 })
   }
 
-  /** xl console in a terminal: the domain's console (xenconsoled replays what no one has read yet). */
-  console(name: string, size = { cols: 80, rows: 24 }): Promise<Terminal> {
+  console(name: string, size: { cols: number; rows: number }): Promise<Terminal> {
     return this.connection.openTerminal(['xl', 'console', name], size)
   }
 }
