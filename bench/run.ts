@@ -10,6 +10,7 @@ import { containerReady } from './container-ready'
 import { serialConsole } from './serial-console'
 import { scale } from './scale'
 import { uiResponsiveness } from './ui-responsiveness'
+import { xenBench } from './xen'
 
 export interface BenchResult {
   name: string
@@ -34,6 +35,7 @@ if (!only || only === 'container') results.push(await containerReady(runs))
 if (!only || only === 'console') results.push(...(await serialConsole(runs)))
 if (!only || only === 'scale') results.push(...(await scale()))
 if (!only || only === 'ui') results.push(await uiResponsiveness())
+if (!only || only === 'xen') results.push(...(await xenBench(Math.min(runs, 5))))
 
 /** Small figures (MB/s, ms of latency) keep two decimals. */
 const figure = (n: number) => n.toFixed(Math.abs(n) < 10 ? 2 : 0)
