@@ -100,13 +100,19 @@ export class SshConnection implements HostConnection {
     readonly label: string,
     private readonly target: SshTarget,
     private readonly pinned: HostKey,
-    private readonly onLost: (error: BerthError | null) => void = () => undefined,
+    /** Told when a connection opens (null), fails to open or closes (why). */
+    private readonly onState: (error: BerthError | null) => void = () => undefined,
   ) {}
 
   /** The open connection, or a new one (concurrent callers share the attempt). */
   connect(): Promise<Client> {
     if (this.client) return Promise.resolve(this.client)
-    this.connecting ??= this.open().finally(() => (this.connecting = null))
+    this.connecting ??= this.open()
+      .catch((error: BerthError) => {
+        this.onState(error)
+        throw error
+      })
+      .finally(() => (this.connecting = null))
     return this.connecting
   }
 
@@ -141,20 +147,34 @@ export class SshConnection implements HostConnection {
     client.on('close', () => {
       if (this.client !== client) return
       this.client = null
-      this.onLost(new BerthError('unavailable', `The connection to ${this.label} closed`))
+      this.onState(new BerthError('unavailable', `The connection to ${this.label} closed`))
     })
     this.client = client
-    this.onLost(null)
+    this.onState(null)
     return client
   }
 
   private async exec(argv: string[], pty?: { cols: number; rows: number }): Promise<ClientChannel> {
-    const client = await this.connect()
-    return new Promise((resolve, reject) =>
-      client.exec(shellQuote(argv), pty ? { pty: { ...pty, term: 'xterm-256color' } } : {}, (error, channel) =>
-        error ? reject(new BerthError('failed', `${this.label}: cannot run ${argv[0]}: ${error.message}`)) : resolve(channel),
-      ),
-    )
+    // A server that cannot start the command at this moment (it could not fork or open pipes) refuses
+    // the request; it is asked again a little later before Berth gives up.
+    for (let attempt = 1; ; attempt++) {
+      const client = await this.connect()
+      try {
+        return await new Promise<ClientChannel>((resolve, reject) =>
+          client.exec(shellQuote(argv), pty ? { pty: { ...pty, term: 'xterm-256color' } } : {}, (error, channel) =>
+            error ? reject(error) : resolve(channel),
+          ),
+        )
+      } catch (error) {
+        const refused = (error as Error).message === 'Unable to exec'
+        if (refused && attempt < 3) {
+          await new Promise((resolve) => setTimeout(resolve, 300 * attempt))
+          continue
+        }
+        const why = refused ? 'the SSH server refused to start it' : (error as Error).message
+        throw new BerthError('failed', `${this.label}: cannot run ${argv[0]}: ${why}`)
+      }
+    }
   }
 
   async run(argv: string[], options: { stdin?: string; timeoutMs?: number } = {}): Promise<RunResult> {

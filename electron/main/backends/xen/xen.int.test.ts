@@ -1,6 +1,6 @@
 // A real Xen 4.17 host (nested under QEMU TCG, see testing/xen-host.ts), reached over SSH and driven
 // through Berth's own API: host keys, the dom0 panel, a PV domU's whole life and its console.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { execFileSync } from 'node:child_process'
 import { readFileSync, writeFileSync } from 'node:fs'
 import { dirname, join } from 'node:path'
@@ -19,6 +19,10 @@ let hostId = ''
 beforeAll(async () => {
   ;[xen, h] = await Promise.all([bootXenHost(), startHarness()])
 }, 180_000)
+// What Xen, dom0 and its SSH server said, for a failure's report.
+afterEach(({ task }) => {
+  if (task.result?.state === 'fail') console.error(`--- Xen host output ---\n${xen?.output().slice(-6000)}`)
+})
 afterAll(async () => {
   await h?.cleanup()
   await xen?.stop()
@@ -113,6 +117,11 @@ describe('Xen backend (real Xen 4.17 over SSH)', () => {
     expect((await h.client.call('machines.pause', { id: created.id })).state).toBe('paused')
     expect(inDom0('xl list pv1')).toMatch(/--p---/)
     expect((await h.client.call('machines.resume', { id: created.id })).state).toBe('running')
+
+    // xl reboot: the guest restarts itself (a new domain of the same name); the console follows it.
+    await h.client.call('machines.reboot', { id: created.id })
+    await viewer.waitFor(/BERTH-GUEST-READY[\s\S]*BERTH-GUEST-READY/, 90_000)
+    expect((await machine(created.id)).state).toBe('running')
 
     // Berth goes away and comes back: the domain ran on; its console continues where it was.
     await h.restart()
