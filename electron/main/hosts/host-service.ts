@@ -146,10 +146,9 @@ export class HostService {
   async dom0(id: string): Promise<{ info: Dom0Info; domains: Domain[] }> {
     const tools = this.xen(id)
     try {
-      const info = await tools.info()
-      const domains = await tools.list()
+      const panel = await tools.dom0()
       this.setXen(id, true, null)
-      return { info, domains }
+      return panel
     } catch (error) {
       this.setXen(id, false, error instanceof Error ? error.message : String(error))
       throw error

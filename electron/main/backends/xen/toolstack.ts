@@ -15,7 +15,8 @@ export interface XenToolstack {
   readonly label: string
   requireDom0(): Promise<void>
   list(): Promise<Domain[]>
-  info(): Promise<Dom0Info>
+  /** The dom0 panel: what xl info says, every domain, the daemons (refuses a host that is not a dom0). */
+  dom0(): Promise<{ info: Dom0Info; domains: Domain[] }>
   /** Writes the domain's xl.cfg on the host, then xl create (which returns once the domain runs). */
   create(id: string, spec: XenSpec): Promise<void>
   act(action: DomainAction, name: string): Promise<void>
@@ -58,10 +59,12 @@ export class ConnectionToolstack implements XenToolstack {
     return parseXlList(await this.xl(['list'], 30_000))
   }
 
-  async info(): Promise<Dom0Info> {
-    await this.requireDom0()
-    const [info, domains, daemons] = await Promise.all([this.xl(['info'], 30_000), this.list(), this.daemons()])
-    return dom0Info(parseXlInfo(info), domains, daemons)
+  async dom0(): Promise<{ info: Dom0Info; domains: Domain[] }> {
+    // All at once (each is a round trip); a host that is not a dom0 is said as such, not as xl's failure.
+    const [dom0, info, domains, daemons] = await Promise.allSettled([this.requireDom0(), this.xl(['info'], 30_000), this.list(), this.daemons()])
+    for (const result of [dom0, info, domains, daemons]) if (result.status === 'rejected') throw result.reason
+    const value = <T,>(result: PromiseSettledResult<T>) => (result as PromiseFulfilledResult<T>).value
+    return { info: dom0Info(parseXlInfo(value(info)), value(domains), value(daemons)), domains: value(domains) }
   }
 
   private async daemons(): Promise<Dom0Info['daemons']> {
