@@ -42,9 +42,14 @@ export class ConnectionToolstack implements XenToolstack {
     return this.connection.label
   }
 
-  private async xl(args: string[], timeoutMs = 60_000): Promise<string> {
-    const result = await this.connection.run(['xl', ...args], { timeoutMs })
-    if (result.code === 127) throw new BerthError('unavailable', `${this.label} has no xl (Xen's toolstack): install Xen's tools there (Debian: xen-utils)`)
+  /** query: a read-only command (list, info), asked once more when it fails, e.g. while a domain is being built. */
+  private async xl(args: string[], timeoutMs = 60_000, query = false): Promise<string> {
+    let result = await this.connection.run(['xl', ...args], { timeoutMs })
+    if (result.code !== 0 && query) {
+      await new Promise((resolve) => setTimeout(resolve, 500))
+      result = await this.connection.run(['xl', ...args], { timeoutMs })
+    }
+    if (result.code === 127 && /not found/.test(result.stderr)) throw new BerthError('unavailable', `${this.label} has no xl (Xen's toolstack): install Xen's tools there (Debian: xen-utils)`)
     if (result.code !== 0) throw xlFailed(this.label, args, result.stderr || result.stdout, result.code)
     return result.stdout
   }
@@ -56,12 +61,12 @@ export class ConnectionToolstack implements XenToolstack {
   }
 
   async list(): Promise<Domain[]> {
-    return parseXlList(await this.xl(['list'], 30_000))
+    return parseXlList(await this.xl(['list'], 30_000, true))
   }
 
   async dom0(): Promise<{ info: Dom0Info; domains: Domain[] }> {
     // All at once (each is a round trip); a host that is not a dom0 is said as such, not as xl's failure.
-    const [dom0, info, domains, daemons] = await Promise.allSettled([this.requireDom0(), this.xl(['info'], 30_000), this.list(), this.daemons()])
+    const [dom0, info, domains, daemons] = await Promise.allSettled([this.requireDom0(), this.xl(['info'], 30_000, true), this.list(), this.daemons()])
     for (const result of [dom0, info, domains, daemons]) if (result.status === 'rejected') throw result.reason
     const value = <T,>(result: PromiseSettledResult<T>) => (result as PromiseFulfilledResult<T>).value
     return { info: dom0Info(parseXlInfo(value(info)), value(domains), value(daemons)), domains: value(domains) }

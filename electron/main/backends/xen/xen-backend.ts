@@ -132,9 +132,8 @@ export class XenBackend implements Backend<XenSpec>, XenFeatures {
     try {
       domains = await this.options.hosts.xen(host).list()
     } catch (error) {
-      // Unreachable: what runs there is unknown, not stopped.
-      for (const d of definitions)
-        if (this.status(d.id).state !== 'stopped') this.set(d.id, 'unknown', error instanceof Error ? error.message : String(error))
+      // Unreachable: what runs there is unknown, and the machine says why.
+      for (const d of definitions) this.set(d.id, 'unknown', error instanceof Error ? error.message : String(error))
       return
     }
     for (const d of definitions) {
@@ -276,7 +275,8 @@ export class XenBackend implements Backend<XenSpec>, XenFeatures {
   async forget(definition: XenDefinition, _options: { deleteImages: boolean }): Promise<void> {
     const { id, spec } = definition
     const state = this.status(id).state
-    if (state !== 'stopped' && state !== 'crashed') throw new BerthError('conflict', `Stop ${spec.name} before deleting it`)
+    // unknown: its host cannot be reached; Berth forgets the domain without touching it.
+    if (state !== 'stopped' && state !== 'crashed' && state !== 'unknown') throw new BerthError('conflict', `Stop ${spec.name} before deleting it`)
     // The xl.cfg on the host goes too; an unreachable host keeps it (harmless: Berth rewrites it at start).
     await this.tools(spec).removeConfig(id).catch(() => undefined)
     this.closePump(id)

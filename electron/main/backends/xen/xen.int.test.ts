@@ -170,7 +170,10 @@ describe('Xen backend (real Xen 4.17 over SSH)', () => {
     writeFileSync(hostsFile, pinned.replace(xen.fingerprint, other))
     await h.restart()
     const changed = await failure(h.client.call('hosts.dom0', { id: hostId }))
-    expect(changed.message).toContain(`lab (root@127.0.0.1:${xen.port}) presented a different host key: pinned ${other}, now ${xen.fingerprint}`)
+    const refusal = `lab (root@127.0.0.1:${xen.port}) presented a different host key: pinned ${other}, now ${xen.fingerprint}`
+    expect(changed.message).toContain(refusal)
+    // Its machines cannot be known either, and say why.
+    expect(await machine(big.id)).toMatchObject({ state: 'unknown', lastError: expect.stringContaining(refusal) })
     writeFileSync(hostsFile, pinned)
     await h.restart()
     await h.client.call('machines.remove', { id: big.id })
