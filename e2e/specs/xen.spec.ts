@@ -30,7 +30,9 @@ test('add a Xen host, create a PV domain on it, use its console', async ({ page,
   await expect(form.getByRole('group', { name: 'Host key to trust' })).toContainText(xen.fingerprint)
   // A key file that is not there: said before anything is kept.
   await form.getByRole('button', { name: 'Trust this key and add' }).click()
-  await expect(page.getByRole('alert').filter({ hasText: 'cannot read the key file /nonexistent/key (ENOENT)' })).toBeVisible()
+  await expect(page.getByRole('alert').filter({ hasText: 'lab (root@127.0.0.1:' })).toContainText('cannot read the key file /nonexistent/key (ENOENT)')
+  await expect(form.getByText('Cannot read the key file /nonexistent/key (ENOENT)')).toBeVisible()
+  await page.screenshot({ path: testInfo.outputPath('xen-trust-key.png'), fullPage: true })
   await form.getByLabel('Private key file', { exact: true }).fill(xen.clientKey)
   await form.getByRole('button', { name: 'Trust this key and add' }).click()
 

@@ -3,7 +3,7 @@
 import { createHash } from 'node:crypto'
 import { readFile } from 'node:fs/promises'
 import { Client, type ClientChannel, type ConnectConfig } from 'ssh2'
-import { BerthError } from '../../../shared/errors'
+import { BerthError, fieldErrors } from '../../../shared/errors'
 import type { SshTarget } from '../../../shared/model/remote-host'
 import { atomicWriteArgv, shellQuote, type HostConnection, type RunResult, type Terminal } from './connection'
 
@@ -38,7 +38,8 @@ async function loginConfig(target: SshTarget, label: string): Promise<ConnectCon
   try {
     return { ...base, privateKey: await readFile(target.auth.keyFile) }
   } catch (error) {
-    throw new BerthError('invalid_input', `${label}: cannot read the key file ${target.auth.keyFile} (${(error as NodeJS.ErrnoException).code ?? String(error)})`)
+    const why = `cannot read the key file ${target.auth.keyFile} (${(error as NodeJS.ErrnoException).code ?? String(error)})`
+    throw fieldErrors({ 'ssh.auth.keyFile': why[0]!.toUpperCase() + why.slice(1) }, `${label}: ${why}`)
   }
 }
 
@@ -61,8 +62,10 @@ function connectError(label: string, target: SshTarget, error: Error & { code?: 
     const how = target.auth.kind === 'key' ? `the key ${target.auth.keyFile}` : 'the keys of the SSH agent'
     return new BerthError('failed', `${label} refused to log in ${target.user} with ${how}: add its public key to ~${target.user}/.ssh/authorized_keys there`)
   }
-  if (/private key|parse/i.test(error.message))
-    return new BerthError('invalid_input', `${label}: the key file is not a usable private key (${error.message})`)
+  if (/private key|parse/i.test(error.message) && target.auth.kind === 'key') {
+    const why = `${target.auth.keyFile} is not a usable private key (${error.message})`
+    return fieldErrors({ 'ssh.auth.keyFile': why }, `${label}: ${why}`)
+  }
   return new BerthError('unavailable', `Cannot connect to ${label}: ${error.message}`)
 }
 
