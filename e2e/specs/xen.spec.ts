@@ -73,4 +73,15 @@ test('add a Xen host, create a PV domain on it, use its console', async ({ page,
   await expect(page.getByRole('status', { name: 'State' })).toHaveText('stopped', { timeout: 60_000 })
   await page.getByRole('button', { name: 'Delete' }).click()
   await expect(page.getByRole('link', { name: /pv1,/ })).toHaveCount(0)
+
+  // The host goes away: its card says so, naming the host and the cause.
+  await xen.stop()
+  await page.getByRole('link', { name: 'Hosts' }).click()
+  await expect(lab.getByRole('alert', { name: 'Problem with lab' })).toContainText(
+    `Cannot reach lab (root@127.0.0.1:${xen.port}): nothing accepts SSH connections on 127.0.0.1:${xen.port} (connection refused)`,
+  )
+  await expect(page.getByRole('button', { name: 'New Xen domain' })).toHaveCount(0)
+  await page.screenshot({ path: testInfo.outputPath('xen-host-gone.png'), fullPage: true })
+  await lab.getByRole('button', { name: 'Check again' }).click()
+  await expect(lab.getByRole('alert', { name: 'Problem with lab' })).toContainText('(connection refused)')
 })
