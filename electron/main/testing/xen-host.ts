@@ -2,13 +2,12 @@
 // under QEMU TCG, its SSH server forwarded to 127.0.0.1. Missing is a failure, never a skip.
 import { spawn, type ChildProcess } from 'node:child_process'
 import { existsSync, readFileSync } from 'node:fs'
-import { homedir } from 'node:os'
 import { join } from 'node:path'
 import { connect } from 'node:net'
 import { freePort } from './free-port'
+import { fixtureDir } from './guest'
 
-const dir =
-  process.env.BERTH_XEN_HOST_DIR ?? join(process.env.XDG_CACHE_HOME ?? join(homedir(), '.cache'), 'berth', 'xen-host')
+const dir = fixtureDir('xen-host', process.env.BERTH_XEN_HOST_DIR)
 
 export const xenHostFiles = {
   dir,
