@@ -146,6 +146,17 @@ describe('Xen backend (real Xen 4.17 over SSH)', () => {
     expect(inDom0('ls /var/lib/berth/xen/')).not.toContain(created.id)
   })
 
+  it('boots a PVH domain too (the same kernel, in an HVM container)', async () => {
+    const pvh = await h.client.call('machines.create', { spec: pvGuest('pvh1', { type: 'pvh' }) })
+    expect((await h.client.call('machines.start', { id: pvh.id })).state).toBe('running')
+    const viewer = await watchConsole(h.client, pvh.id)
+    await viewer.waitFor(testGuest.prompt, 90_000)
+    viewer.type('echo pvh-$((6*7)) $(cat /sys/hypervisor/guest_type)\r')
+    await viewer.waitFor('pvh-42 PVH', 20_000)
+    expect((await h.client.call('machines.stop', { id: pvh.id, force: true, timeoutSec: 0 })).state).toBe('stopped')
+    await h.client.call('machines.remove', { id: pvh.id })
+  })
+
   it('says clearly when xl refuses: out of memory, a name taken on the host, a changed host key', async () => {
     const big = await h.client.call('machines.create', { spec: pvGuest('big', { memoryMiB: 4000 }) })
     const oom = await failure(h.client.call('machines.start', { id: big.id }))
