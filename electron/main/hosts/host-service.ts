@@ -30,6 +30,7 @@ interface HostState {
   xen: boolean
 }
 
+const labelOf = (host: RemoteHost) => `${host.name} (${describeTarget(host.ssh)})`
 const newHostId = () => `h${[...randomBytes(10)].map((b) => 'abcdefghijklmnopqrstuvwxyz0123456789'[b % 36]).join('')}`
 
 export class HostService {
@@ -67,18 +68,20 @@ export class HostService {
     if (state) return state
     const host = this.remote(id)
     if (id !== LOCAL_HOST && !host) throw new BerthError('not_found', `No host with id ${id}: it was removed`)
-    state = { connection: new LocalConnection(), status: 'idle', error: null, xen: false }
-    if (host) {
-      const label = `${host.name} (${describeTarget(host.ssh)})`
-      const s = state
-      state.connection = new SshConnection(label, host.ssh, host.hostKey, (error) => {
-        s.status = error ? 'failed' : 'connected'
-        s.error = error?.message ?? null
-        this.changed()
-      })
-    }
+    const connection = host
+      ? new SshConnection(labelOf(host), host.ssh, host.hostKey, (error) => this.connectionChanged(id, error))
+      : new LocalConnection()
+    state = { connection, status: 'idle', error: null, xen: false }
     this.states.set(id, state)
     return state
+  }
+
+  private connectionChanged(id: string, error: BerthError | null): void {
+    const state = this.states.get(id)
+    if (!state) return
+    state.status = error ? 'failed' : 'connected'
+    state.error = error?.message ?? null
+    this.changed()
   }
 
   label(id: string): string {
@@ -110,9 +113,8 @@ export class HostService {
     if (this.remotes.some((h) => h.name.toLowerCase() === spec.name.toLowerCase()))
       throw fieldErrors({ name: `A host named ${spec.name} already exists: choose another name` })
     const host: RemoteHost = { ...spec, id: newHostId(), addedAt: new Date().toISOString() }
-    const label = `${host.name} (${describeTarget(host.ssh)})`
     // Log in once with the accepted key: a host Berth cannot reach is not added.
-    const trial = new SshConnection(label, host.ssh, host.hostKey)
+    const trial = new SshConnection(labelOf(host), host.ssh, host.hostKey)
     try {
       await trial.connect()
     } finally {
@@ -120,7 +122,7 @@ export class HostService {
     }
     this.remotes = [...this.remotes, host]
     await writeFileAtomic(this.file, JSON.stringify(this.remotes, null, 2))
-    await this.refreshXen(host.id).catch(() => undefined)
+    await this.refreshXen(host.id)
     this.changed()
     return this.list().find((h) => h.id === host.id)!
   }
@@ -160,14 +162,9 @@ export class HostService {
     for (const { id } of this.list()) void this.refreshXen(id)
   }
 
-  /** Whether Xen works on the host (sets the host's xen flag and error). */
-  async refreshXen(id: string): Promise<boolean> {
-    try {
-      await this.dom0(id)
-      return true
-    } catch {
-      return false
-    }
+  /** Finds out whether Xen works on the host: sets its xen flag, or its error. */
+  private async refreshXen(id: string): Promise<void> {
+    await this.dom0(id).catch(() => undefined)
   }
 
   private setXen(id: string, xen: boolean, error: string | null): void {

@@ -34,7 +34,7 @@ export class HelperToolstack implements XenToolstack {
     return output
   }
 
-  async requireDom0(): Promise<void> {
+  private async requireDom0(): Promise<void> {
     const { output } = (await this.privileged.request('xen.query', { what: 'capabilities' })) as { output: string | null }
     const refusal = notDom0(this.label, output)
     if (refusal) throw refusal

@@ -13,7 +13,6 @@ export type DomainAction = (typeof domainActions)[number]
 /** What the Xen backend and the dom0 panel ask of a Xen host. */
 export interface XenToolstack {
   readonly label: string
-  requireDom0(): Promise<void>
   list(): Promise<Domain[]>
   /** The dom0 panel: what xl info says, every domain, the daemons (refuses a host that is not a dom0). */
   dom0(): Promise<{ info: Dom0Info; domains: Domain[] }>
@@ -54,7 +53,7 @@ export class ConnectionToolstack implements XenToolstack {
     return result.stdout
   }
 
-  async requireDom0(): Promise<void> {
+  private async requireDom0(): Promise<void> {
     const caps = await this.connection.run(['cat', '/proc/xen/capabilities'], { timeoutMs: 15_000 })
     const refusal = notDom0(this.label, caps.code === 0 ? caps.stdout : null)
     if (refusal) throw refusal

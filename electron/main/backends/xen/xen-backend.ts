@@ -205,16 +205,13 @@ export class XenBackend implements Backend<XenSpec>, XenFeatures {
     this.track(definition)
     this.busy.add(id)
     this.set(id, during, null)
-    try {
-      await work()
-    } catch (error) {
-      this.busy.delete(id)
-      await this.pollHost(definition.spec.host)
-      this.set(id, this.status(id).state, error instanceof Error ? error.message : String(error))
-      throw error
-    }
+    let failure: unknown = null
+    await work().catch((error: unknown) => (failure = error))
     this.busy.delete(id)
     await this.pollHost(definition.spec.host)
+    if (failure === null) return
+    this.set(id, this.status(id).state, failure instanceof Error ? failure.message : String(failure))
+    throw failure
   }
 
   async start(definition: XenDefinition): Promise<void> {
