@@ -1,7 +1,7 @@
 // Berth at scale, as a real browser-mode process: 1,000 machine definitions (the list's first paint,
 // one status refresh, the main process's memory) against 10; and the main process's CPU while 10
 // VMs run idle, against none (events, not polling: it should be near zero).
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { chromium } from 'playwright-core'
@@ -9,7 +9,7 @@ import { qemuSpecSchema } from '../shared/model/machine'
 import { MachineStore } from '../electron/main/store/machine-store'
 import { tinyGuestSpec, watchConsole } from '../electron/main/testing/harness'
 import { connectWebSocket, launchServe } from '../electron/main/testing/serve-process'
-import { killMachinesUnder } from '../electron/main/testing/cleanup'
+import { removeTestHome } from '../electron/main/testing/cleanup'
 import type { BenchResult } from './run'
 
 const ticks = 100 // USER_HZ on Linux
@@ -26,9 +26,7 @@ async function withServe<T>(prepare: (home: string) => void, work: (pid: number,
   try {
     return await work(serve.child.pid!, serve.url, home)
   } finally {
-    serve.child.kill('SIGKILL')
-    killMachinesUnder(home)
-    rmSync(home, { recursive: true, force: true })
+    await removeTestHome(home, [serve.child])
   }
 }
 

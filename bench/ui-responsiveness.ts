@@ -1,12 +1,12 @@
 // A click in the window while a guest floods its serial console into the open console view:
 // the time until the page shows its answer, against the same clicks with the console idle.
-import { mkdtempSync, rmSync } from 'node:fs'
+import { mkdtempSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { chromium, type Page } from 'playwright-core'
 import { tinyGuestSpec, watchConsole } from '../electron/main/testing/harness'
 import { connectWebSocket, launchServe } from '../electron/main/testing/serve-process'
-import { killMachinesUnder } from '../electron/main/testing/cleanup'
+import { removeTestHome } from '../electron/main/testing/cleanup'
 import type { BenchResult } from './run'
 
 const percentile = (values: number[], p: number) => [...values].sort((a, b) => a - b)[Math.min(values.length - 1, Math.floor(values.length * p))]!
@@ -70,8 +70,6 @@ export async function uiResponsiveness(): Promise<BenchResult> {
     return { name: 'a click in the window while the open console is flooded, p95 (baseline: console idle)', unit: 'ms', ...p95, ratio: p95.berth / p95.baseline, goal: '≤ 100 ms', samples: { berth: flooded, baseline: idle } }
   } finally {
     await browser.close()
-    serve.child.kill('SIGKILL')
-    killMachinesUnder(home)
-    rmSync(home, { recursive: true, force: true })
+    await removeTestHome(home, [serve.child])
   }
 }

@@ -6,16 +6,13 @@
 import { spawn, execFileSync } from 'node:child_process'
 import { xenSpecSchema } from '../shared/model/xen'
 import { startHarness, watchConsole, type Harness } from '../electron/main/testing/harness'
-import { bootXenHost, xenHostFiles, type XenHost } from '../electron/main/testing/xen-host'
+import { bootXenHost, dom0Ssh, xenHostFiles, type XenHost } from '../electron/main/testing/xen-host'
 import { testGuest } from '../electron/main/testing/guest'
 import { xlConfig } from '../electron/main/backends/xen/xl'
 import { median } from './stats'
 import type { BenchResult } from './run'
 
-const sshArgs = (xen: XenHost) => [
-  '-p', String(xen.port), '-i', xen.clientKey, '-o', 'StrictHostKeyChecking=no', '-o', 'UserKnownHostsFile=/dev/null',
-  '-o', 'LogLevel=error', 'root@127.0.0.1',
-]
+const sshArgs = (xen: XenHost) => dom0Ssh(xen.port)
 const spec = (host: string, name: string) =>
   xenSpecSchema.parse({
     kind: 'xen', name, host, type: 'pv', memoryMiB: 160, vcpus: 1,

@@ -12,7 +12,7 @@ import { machineDefinitionSchema, qemuSpecSchema } from '../../../shared/model/m
 import { startHarness, tinyGuestSpec, watchConsole, type Harness } from '../testing/harness'
 import { containerRoot, makeBusyboxRoot } from '../testing/container-root'
 import { connectWebSocket, launchServe, type ServeProcess } from '../testing/serve-process'
-import { killMachinesUnder } from '../testing/cleanup'
+import { removeTestHome } from '../testing/cleanup'
 import { MachineStore } from '../store/machine-store'
 import { heapAfterGc } from '../testing/memory'
 
@@ -31,11 +31,7 @@ describe('Berth killed hard (SIGKILL) while 3 VMs and 2 containers run', () => {
   beforeAll(() => {
     home = mkdtempSync(join(tmpdir(), 'berth-faults-'))
   })
-  afterAll(() => {
-    serve?.child.kill('SIGKILL')
-    killMachinesUnder(home)
-    rmSync(home, { recursive: true, force: true })
-  })
+  afterAll(() => removeTestHome(home, [serve?.child]))
 
   it('they keep running, keep writing to their logs, and Berth re-attaches to every one with that output', async () => {
     serve = await launchServe(home)

@@ -324,10 +324,12 @@ export class MachineService {
     return this.backend(definition).openConsole(definition, stream)
   }
 
+  /** Runs after every earlier operation on the machine, on the definition as that one left it: read
+   *  inside the turn, so a queued change never writes back a stale copy or a removed machine. */
   private locked<T>(id: string, work: (definition: MachineDefinition) => Promise<T>): Promise<T> {
-    const definition = this.get(id)
+    this.get(id)
     const previous = this.locks.get(id) ?? Promise.resolve()
-    const next = previous.catch(() => undefined).then(() => work(definition))
+    const next = previous.catch(() => undefined).then(() => work(this.get(id)))
     this.locks.set(id, next)
     void next.catch(() => undefined).then(() => this.locks.get(id) === next && this.locks.delete(id))
     return next

@@ -1,12 +1,12 @@
 // Test harness: a real Berth server (real QEMU) in a temporary home, reached over the in-memory pair.
-import { mkdtempSync, rmSync } from 'node:fs'
+import { mkdtempSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { RpcClient } from '../../../shared/rpc/client'
 import { createTransportPair } from '../../../shared/rpc/transport'
 import type { QemuSpecInput } from '../../../shared/model/machine'
 import { createBerthServer, type BerthServer } from '../server'
-import { killMachinesUnder } from './cleanup'
+import { removeTestHome } from './cleanup'
 import { requireTestGuest } from './guest'
 
 export interface Harness {
@@ -39,9 +39,7 @@ export async function startHarness(): Promise<Harness> {
     async cleanup() {
       harness.client.close()
       harness.server.dispose()
-      killMachinesUnder(home)
-      await new Promise((r) => setTimeout(r, 100))
-      rmSync(home, { recursive: true, force: true })
+      await removeTestHome(home)
     },
   }
   return harness
@@ -107,5 +105,17 @@ export async function waitForState(client: RpcClient, id: string, state: string,
     if (last === state) return
     await new Promise((r) => setTimeout(r, 50))
   }
-  throw new Error(`Machine ${id} is ${last}, not ${state}, after ${timeoutMs} ms`)
+  throw new Error(`Machine ${id} is ${last}, not ${state}, after ${timeoutMs} ms; its console ends:\n${await consoleTail(client, id)}`)
+}
+
+/** The last lines a machine's console holds (its scrollback), for a wait that timed out. */
+async function consoleTail(client: RpcClient, id: string): Promise<string> {
+  try {
+    const viewer = await watchConsole(client, id)
+    await new Promise((r) => setTimeout(r, 500))
+    viewer.stream.close()
+    return viewer.text.split('\n').slice(-20).join('\n')
+  } catch (error) {
+    return `(no console: ${(error as Error).message})`
+  }
 }

@@ -31,17 +31,26 @@ export interface XenHost {
   stop(): Promise<void>
 }
 
+/**
+ * The CPU the nested Xen sees. smap/smep hidden: dom0 faults at once otherwise; rdtscp hidden: PVH
+ * guests crash otherwise. PCID/INVPCID hidden: on some host CPUs (AVX-512 Xeons) dom0's userspace
+ * segfaulted at random with them visible (busybox sh, xl in ld.so and libc) and never without. Xen
+ * reports "XPTI ... disabled (without PCID)" either way, so it never tags TLB entries with PCIDs; what
+ * changes is INVPCID, which Xen then uses for every TLB flush instead of toggling CR4.PGE. The lead is
+ * TCG's emulation of those flushes: with INVPCID hidden, Xen flushes the way every CPU supports, and
+ * selfCheck below fails fast with the crash line should a dom0 still be unstable.
+ */
+export const XEN_HOST_CPU = 'max,-smap,-smep,-rdtscp,-pcid,-invpcid'
+
 /** Boots Xen + dom0 and resolves once dom0's SSH server answers (about 10 s under TCG). */
 export async function bootXenHost(options: { timeoutMs?: number } = {}): Promise<XenHost> {
   for (const file of [xenHostFiles.xen, xenHostFiles.kernel, xenHostFiles.initrd, xenHostFiles.clientKey])
     if (!existsSync(file)) throw new Error(`The Xen host fixture is missing (${file}): run bash e2e/fixtures/build-xen-host.sh`)
   const port = await freePort()
-  // Flags from the measured recipe: TCG, smap/smep/rdtscp hidden (dom0 and PVH guests crash otherwise),
-  // commas kept out of module command lines (QEMU splits -initrd on them).
   const child: ChildProcess = spawn(
     'qemu-system-x86_64',
     [
-      '-accel', 'tcg', '-cpu', 'max,-smap,-smep,-rdtscp', '-m', '2048', '-smp', '2',
+      '-accel', 'tcg', '-cpu', XEN_HOST_CPU, '-m', '2048', '-smp', '2',
       '-nographic', '-no-reboot', '-monitor', 'none',
       '-kernel', xenHostFiles.xen,
       '-append', 'console=com1 com1=115200,8n1 dom0_mem=1024M,max:1024M loglvl=all guest_loglvl=all noreboot',
@@ -65,6 +74,7 @@ export async function bootXenHost(options: { timeoutMs?: number } = {}): Promise
       if (Date.now() > deadline) throw new Error(`The Xen host did not come up in time:\n${output.slice(-3000)}`)
       await new Promise((resolve) => setTimeout(resolve, 250))
     }
+    await selfCheck(port, () => output)
   } catch (error) {
     await stop()
     throw error
@@ -90,4 +100,33 @@ function sshAnswers(port: number): Promise<boolean> {
     socket.once('data', (data: Buffer) => done(data.toString('latin1').startsWith('SSH-')))
     socket.once('error', () => done(false))
   })
+}
+
+/** What a crashing dom0 userspace prints to its console (the kernel's report of the fault). */
+const crashLine = /^.*(segfault at|general protection fault|invalid opcode|traps:).*$/m
+
+/**
+ * dom0 must run xl and busybox reliably before any test relies on it: a few rounds of the commands the
+ * tests use, failing at once with the first crash line rather than letting a later test time out.
+ */
+async function selfCheck(port: number, output: () => string): Promise<void> {
+  const loop = 'for i in 1 2 3 4 5 6 7 8 9 10; do xl info >/dev/null && xl list >/dev/null && ls /usr/lib /proc >/dev/null && sh -c true || echo ROUND-FAILED; done; echo SELF-CHECK-DONE'
+  const result = await new Promise<{ code: number | null; text: string }>((resolve) => {
+    const ssh = spawn('ssh', [...dom0Ssh(port), loop], { stdio: ['ignore', 'pipe', 'pipe'] })
+    let text = ''
+    ssh.stdout.setEncoding('utf8').on('data', (t: string) => (text += t))
+    ssh.stderr.setEncoding('utf8').on('data', (t: string) => (text += t))
+    const timer = setTimeout(() => ssh.kill('SIGKILL'), 90_000)
+    ssh.once('close', (code) => (clearTimeout(timer), resolve({ code, text })))
+  })
+  const crash = crashLine.exec(output())?.[0]
+  if (crash) throw new Error(`The nested Xen host is unstable on this CPU: ${crash.trim()}\n${output().slice(-3000)}`)
+  if (result.code !== 0 || !result.text.includes('SELF-CHECK-DONE') || result.text.includes('ROUND-FAILED'))
+    throw new Error(`The nested Xen host failed its self-check (ssh exit ${result.code}):\n${result.text.slice(-1500)}\n--- console ---\n${output().slice(-3000)}`)
+}
+
+/** ssh's arguments up to the command, for dom0 as root: the fixture's client key, no known_hosts. */
+export function dom0Ssh(port: number): string[] {
+  return ['-i', xenHostFiles.clientKey, '-p', String(port), '-o', 'BatchMode=yes', '-o', 'StrictHostKeyChecking=no',
+    '-o', 'UserKnownHostsFile=/dev/null', '-o', 'LogLevel=ERROR', '-o', 'ConnectTimeout=20', 'root@127.0.0.1']
 }

@@ -69,7 +69,7 @@ describe('nspawn backend (real systemd-nspawn)', () => {
     const viewer = await watchConsole(h.client, machine.id)
     await viewer.waitFor(containerRoot.prompt, 20_000)
     viewer.type('reboot\r')
-    await waitUntil(async () => readStatusFile(machine.id).restarts === 1, 20_000)
+    await waitUntil('the supervisor to restart the container once', async () => readStatusFile(machine.id).restarts === 1, 20_000, () => JSON.stringify(readStatusFile(machine.id)))
     await waitForState(h.client, machine.id, 'running', 20_000)
     // The same console shows the second boot.
     await viewer.waitFor(new RegExp(`${containerRoot.readyMarker}[^]*${containerRoot.readyMarker}`), 20_000)
@@ -121,9 +121,9 @@ describe('nspawn backend (real systemd-nspawn)', () => {
       onClose: () => void (closed = true),
     })
     shell.write(new TextEncoder().encode('echo in-shell-$((7*6)) $(cat /proc/1/comm)\r'))
-    await waitUntil(async () => text.includes('in-shell-42 init'), 10_000)
+    await waitUntil("the shell to answer 'in-shell-42 init'", async () => text.includes('in-shell-42 init'), 10_000, () => text)
     await h.client.call('machines.stop', { id: machine.id, force: false, timeoutSec: 20 })
-    await waitUntil(async () => closed, 5000)
+    await waitUntil('the shell stream to close', async () => closed, 5000)
     const refused = await h.client.openStream('shell.open', { id: machine.id }, {}).catch((e: BerthError) => e)
     expect(refused).toMatchObject({ code: 'conflict', message: 'Start shell to open a shell in it' })
   })
@@ -139,8 +139,8 @@ describe('nspawn backend (real systemd-nspawn)', () => {
     const [nspawn] = pids('supervisor')
     expect(container.length).toBeGreaterThan(0)
     process.kill(nspawn!, 'SIGKILL')
-    await waitUntil(async () => readStatusFile(machine.id).restarts === 1, 10_000)
-    await waitUntil(async () => container.every(ended), 5000)
+    await waitUntil('the supervisor to restart the container once', async () => readStatusFile(machine.id).restarts === 1, 10_000, () => JSON.stringify(readStatusFile(machine.id)))
+    await waitUntil('every process of the container to end', async () => container.every(ended), 5000)
     await waitForState(h.client, machine.id, 'running', 20_000)
 
     const again = pids('payload')
@@ -148,7 +148,7 @@ describe('nspawn backend (real systemd-nspawn)', () => {
     process.kill(supervisorPid, 'SIGKILL')
     await waitForState(h.client, machine.id, 'crashed', 10_000)
     expect((await statusOf(machine.id)).lastError).toMatch(/supervisor ended unexpectedly/)
-    await waitUntil(async () => again.every(ended), 5000)
+    await waitUntil('every process of the container to end', async () => again.every(ended), 5000)
     // And it starts again from there.
     expect((await h.client.call('machines.start', { id: machine.id })).state).toBe('running')
     await h.client.call('machines.stop', { id: machine.id, force: true, timeoutSec: 0 })
@@ -236,15 +236,16 @@ function readStatusFile(id: string): { restarts: number } {
   }
 }
 
-async function waitUntil(check: () => Promise<boolean>, timeoutMs: number): Promise<void> {
+/** Waits for check; on time-out says what it waited for and, where given, what was seen last. */
+async function waitUntil(what: string, check: () => Promise<boolean>, timeoutMs: number, seen: () => string = () => ''): Promise<void> {
   const deadline = Date.now() + timeoutMs
   while (!(await check())) {
-    if (Date.now() > deadline) throw new Error('timed out')
+    if (Date.now() > deadline) throw new Error(`Timed out after ${timeoutMs} ms waiting for ${what}${seen() ? `; last seen:\n${seen().slice(-2000)}` : ''}`)
     await new Promise((r) => setTimeout(r, 50))
   }
 }
 
 async function expectGone(cgroup: string): Promise<void> {
-  await waitUntil(async () => !existsSync(cgroup), 5000).catch(() => undefined)
+  await waitUntil(`${cgroup} to be removed`, async () => !existsSync(cgroup), 5000).catch(() => undefined)
   expect(existsSync(cgroup)).toBe(false)
 }

@@ -8,7 +8,7 @@ import type { BerthError } from '../../../../shared/errors'
 import type { XenSpecInput } from '../../../../shared/model/xen'
 import type { SshTarget } from '../../../../shared/model/remote-host'
 import { startHarness, watchConsole, type Harness } from '../../testing/harness'
-import { bootXenHost, xenHostFiles, type XenHost } from '../../testing/xen-host'
+import { bootXenHost, dom0Ssh, xenHostFiles, type XenHost } from '../../testing/xen-host'
 import { freePort } from '../../testing/free-port'
 import { testGuest } from '../../testing/guest'
 
@@ -38,10 +38,7 @@ const target = (extra: Partial<SshTarget> = {}): SshTarget => ({
 const failure = (promise: Promise<unknown>) => promise.then(() => null as never, (error: BerthError) => error)
 /** Runs a command in dom0 the way a person at its shell would (not through Berth). */
 const inDom0 = (command: string) =>
-  execFileSync('ssh', [
-    '-p', String(xen.port), '-i', xen.clientKey, '-o', 'StrictHostKeyChecking=no', '-o', 'UserKnownHostsFile=/dev/null',
-    '-o', 'LogLevel=error', 'root@127.0.0.1', command,
-  ], { encoding: 'utf8' })
+  execFileSync('ssh', [...dom0Ssh(xen.port), command], { encoding: 'utf8' })
 const pvGuest = (name: string, extra: Partial<XenSpecInput> = {}): XenSpecInput => ({
   kind: 'xen',
   name,
