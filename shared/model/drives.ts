@@ -9,13 +9,17 @@ export type DriveBus = z.infer<typeof driveBusSchema>
 
 export const driveCacheModes = ['writeback', 'none', 'writethrough', 'directsync', 'unsafe'] as const
 
+/** Image formats QEMU opens as block drivers; a format is always one of these, read by qemu-img. */
+export const imageFormats = ['raw', 'qcow2', 'qed', 'vmdk', 'vdi', 'vhdx', 'vpc', 'parallels', 'dmg', 'cloop', 'bochs'] as const
+export const imageFormatSchema = z.enum(imageFormats, { error: 'Not an image format QEMU opens' })
+
 export const driveIdSchema = z.string().regex(/^d[a-z0-9]{4,15}$/, 'Not a drive id')
 
 /** A disk image attached to a machine. The format is what qemu-img read from the file, never guessed. */
 export const driveSchema = z.object({
   id: driveIdSchema,
   file: absolutePath,
-  format: z.string().regex(/^[a-z0-9]{2,10}$/, 'Not an image format'),
+  format: imageFormatSchema,
   bus: driveBusSchema.default('virtio'),
   readOnly: z.boolean().default(false),
   /** QEMU's cache modes: writeback (the default), none (O_DIRECT), writethrough, directsync, unsafe. */

@@ -1,6 +1,6 @@
 import { z } from 'zod'
 import { absolutePath } from './zod-fields'
-import { cdromSchema, driveSchema, driveViewSchema } from './drives'
+import { cdromSchema, driveSchema, driveViewSchema, imageFormatSchema } from './drives'
 import { networkSchema } from './network'
 import { sharedDirectorySchema } from './shares'
 import { firmwareSchema } from './firmware'
@@ -41,6 +41,12 @@ export const qemuDiskSchema = z.object({
     .max(64 * 1024 * 1024, 'At most 64 TiB'),
   /** qemu-vm.nix's diskInterface: the bus of the root disk and the empty disks. */
   interface: z.enum(['virtio', 'scsi', 'ide']).default('virtio'),
+  /**
+   * The image's format, recorded by Berth when the disk is chosen or created (never taken from the
+   * caller) and always stated to QEMU: a guest that writes an image header onto its raw disk cannot
+   * make QEMU open other files. Absent only in definitions older than the rule.
+   */
+  format: imageFormatSchema.optional(),
 })
 
 /** A graphical screen, watched in Berth's window (noVNC or spice-html5); null: serial console only. */

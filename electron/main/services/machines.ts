@@ -241,7 +241,7 @@ export class MachineService {
 
   async create(spec: MachineSpec): Promise<Machine> {
     await this.check(spec)
-    const definition = MachineStore.define(spec)
+    const definition = MachineStore.define(await this.recordFormats(spec, null))
     await this.store.save(definition)
     this.definitions.set(definition.id, definition)
     this.changed(definition.id)
@@ -255,12 +255,26 @@ export class MachineService {
       if (state !== 'stopped' && state !== 'crashed')
         throw new BerthError('conflict', `Stop ${definition.spec.name} before changing its settings`)
       await this.check(spec, id)
-      return this.view(await this.update(definition, spec))
+      return this.view(await this.update(definition, await this.recordFormats(spec, definition.spec)))
     })
   }
 
+  /** A VM's disk format, recorded by Berth from the file (a definition older than that gets it now). */
+  private async recordFormats(spec: MachineSpec, previous: MachineSpec | null): Promise<MachineSpec> {
+    if (spec.kind !== 'qemu') return spec
+    try {
+      return await this.backends.qemu.recordDiskFormat(spec, previous?.kind === 'qemu' ? previous : null)
+    } catch (error) {
+      if (error instanceof ImageError) throw fieldErrors({ 'disk.image': error.message }, error.message)
+      throw error
+    }
+  }
+
   start(id: string): Promise<Machine> {
-    return this.locked(id, async (d) => {
+    return this.locked(id, async (definition) => {
+      const d = definition.spec.kind === 'qemu' && definition.spec.disk && !definition.spec.disk.format
+        ? await this.update(definition, await this.recordFormats(definition.spec, null))
+        : definition
       await this.backend(d).start(d)
       return this.view(d)
     })

@@ -1,5 +1,6 @@
-// Disk images through qemu-img: the format is read from the content, never from the extension.
-import { access, constants, open, stat } from 'node:fs/promises'
+// Disk images through qemu-img: the format is read from the content, never from the extension, once,
+// when a person chooses the file; from then on it is recorded and stated to QEMU, never probed again.
+import { access, constants, open, realpath, stat } from 'node:fs/promises'
 import { dirname, resolve, sep } from 'node:path'
 import type { ImageInfo } from '../../../../shared/model/drives'
 import { exec, ExecError } from '../../exec'
@@ -10,19 +11,73 @@ interface QemuImgInfo {
   'virtual-size'?: number
   'backing-filename'?: string
   'full-backing-filename'?: string
+  'backing-filename-format'?: string
+  'format-specific'?: { type?: string; data?: { 'data-file'?: string } }
 }
 
-export async function qemuImgInfo(qemuImg: string, path: string): Promise<QemuImgInfo[]> {
-  const argv = [qemuImg, 'info', '--output=json', '--force-share', '--backing-chain', '--', path]
+/** Longest backing chain Berth follows (qemu-img's own limit is deeper; no real chain is). */
+const MAX_CHAIN = 16
+
+/** One image's header, read by qemu-img without opening its backing file. */
+export async function qemuImgInfo(qemuImg: string, path: string, format?: string): Promise<QemuImgInfo> {
+  const argv = [qemuImg, 'info', '--output=json', '--force-share', ...(format ? ['-f', format] : []), '--', path]
   const result = await exec(argv, { timeoutMs: 30_000 })
-  const parsed = JSON.parse(result.stdout) as QemuImgInfo[] | QemuImgInfo
-  return Array.isArray(parsed) ? parsed : [parsed]
+  return JSON.parse(result.stdout) as QemuImgInfo
 }
 
-/** The detected format of an image that is known to be readable. */
-export async function imageFormat(qemuImg: string, path: string): Promise<string> {
-  const [top] = await qemuImgInfo(qemuImg, path)
-  if (!top?.format) throw new Error(`qemu-img could not tell the format of ${path}`)
+/**
+ * A backing or data file name that is not a plain file path (nbd://, ssh:, json:{...}, host_device:)
+ * would make QEMU connect out or open a device: refused before anything follows it.
+ */
+export function unsafeFileName(name: string): boolean {
+  return name.startsWith('json:') || /^[A-Za-z][A-Za-z0-9+._-]*:/.test(name)
+}
+
+/**
+ * The image and its backing files, top first, each read on its own so that no link is followed before
+ * it is checked: protocol and json: names are refused, as are external data files (a qcow2 whose data
+ * lives in another file, which QEMU would open read-write).
+ */
+export async function backingChain(qemuImg: string, path: string): Promise<QemuImgInfo[]> {
+  const chain = [await qemuImgInfo(qemuImg, path)]
+  for (;;) {
+    const link = chain.at(-1)!
+    const dataFile = link['format-specific']?.data?.['data-file']
+    if (dataFile)
+      throw new ImageError(`${link.filename} keeps its data in another file (${dataFile}): Berth does not open images with an external data file`)
+    const backing = link['backing-filename']
+    if (!backing) return chain
+    if (unsafeFileName(backing))
+      throw new ImageError(`${link.filename} names ${backing.slice(0, 200)} as its backing file: only plain files are allowed, never network or json: backing files`)
+    if (chain.length >= MAX_CHAIN) throw new ImageError(`${path} has more than ${MAX_CHAIN} backing files`)
+    const next = link['full-backing-filename'] ?? resolve(dirname(link.filename), backing)
+    chain.push(await qemuImgInfo(qemuImg, next, link['backing-filename-format']))
+  }
+}
+
+/**
+ * The format a file's header claims. A raw disk is the guest's to write, so its header is read here,
+ * by Berth, without qemu-img: qemu-img would open the data file such a header names. The formats that
+ * can name other files (qcow2, qed, vmdk) are recognised by their magic; any other file is asked of
+ * qemu-img, whose header only the host can have written.
+ */
+export async function probeFormat(qemuImg: string, path: string, recorded: string): Promise<string> {
+  if (recorded === 'raw') {
+    const file = await open(path, 'r')
+    try {
+      const head = Buffer.alloc(32)
+      await file.read(head, 0, 32, 0)
+      const text = head.toString('latin1')
+      if (text.startsWith('QFI\xfb')) return 'qcow2'
+      if (text.startsWith('QED\0')) return 'qed'
+      if (text.startsWith('KDMV') || text.startsWith('# Disk DescriptorFile')) return 'vmdk'
+      return 'raw'
+    } finally {
+      await file.close()
+    }
+  }
+  const top = await qemuImgInfo(qemuImg, path)
+  if (!top.format) throw new Error(`qemu-img could not tell the format of ${path}`)
   return top.format
 }
 
@@ -53,9 +108,9 @@ async function sniff(path: string): Promise<{ iso: boolean; other: string | null
   }
 }
 
-function inside(path: string, dir: string): boolean {
-  const p = resolve(path)
-  const d = resolve(dir)
+/** Compared as real paths: a symlink or .. cannot make a file outside look inside. */
+async function inside(path: string, dir: string): Promise<boolean> {
+  const [p, d] = await Promise.all([realpath(path).catch(() => resolve(path)), realpath(dir).catch(() => resolve(dir))])
   return p === d || p.startsWith(d + sep)
 }
 
@@ -84,8 +139,9 @@ export async function inspectImage(qemuImg: string, path: string, allowedDirs: s
   }
   let chain: QemuImgInfo[]
   try {
-    chain = await qemuImgInfo(qemuImg, path)
+    chain = await backingChain(qemuImg, path)
   } catch (error) {
+    if (error instanceof ImageError) throw error
     const why = error instanceof ExecError ? error.message : String(error)
     throw new ImageError(`${path} is not a disk image qemu-img can read (${why})`)
   }
@@ -98,7 +154,7 @@ export async function inspectImage(qemuImg: string, path: string, allowedDirs: s
     if (found.iso) kind = 'iso'
     else if (info.size < 512) throw new ImageError(`${path} is ${info.size} bytes: too small to be a disk image`)
   }
-  const backingChain = chain.slice(1).map((link) => link.filename)
+  const backingFiles = chain.slice(1).map((link) => link.filename)
   const allowed = [dirname(resolve(path)), ...allowedDirs]
   const writable = await access(path, constants.W_OK).then(() => true, () => false)
   return {
@@ -108,9 +164,19 @@ export async function inspectImage(qemuImg: string, path: string, allowedDirs: s
     virtualSize: top['virtual-size'] ?? info.size,
     fileSize: info.size,
     readOnly: !writable,
-    backingChain,
-    backingOutsideAllowed: backingChain.filter((file) => !allowed.some((dir) => inside(file, dir))),
+    backingChain: backingFiles,
+    backingOutsideAllowed: await outside(backingFiles, allowed),
   }
+}
+
+async function outside(files: string[], dirs: string[]): Promise<string[]> {
+  const found = []
+  for (const file of files) {
+    let allowed = false
+    for (const dir of dirs) allowed ||= await inside(file, dir)
+    if (!allowed) found.push(file)
+  }
+  return found
 }
 
 /** Why a path cannot be a VM's disk, or null when it can (a missing file is made at first start). */

@@ -13,14 +13,14 @@ type QemuDefinition = DefinitionOf<QemuSpec>
 import { exec } from '../../exec'
 import type { BerthPaths } from '../../paths'
 import type { Backend, ConsoleStream, LiveDrive, MachineStatus, QemuFeatures } from '../backend'
-import { driveSchema, type Drive } from '../../../../shared/model/drives'
+import { driveSchema, imageFormatSchema, type Drive } from '../../../../shared/model/drives'
 import { SerialConsole } from '../../services/serial-console'
 import { chooseAccelerator, hostProbe, type AcceleratorChoice } from './accel'
 import { buildQemuArgv, CDROM_DEVICE, driveOptions, HOTPLUG_ROOT_PORTS, rootPort, runtimeFiles, tapName, vlanBridgeName, vlanTapName, type Accelerator } from './argv'
 import type { PrivilegedHelper } from '../../privileged'
 import { existsSync, readdirSync } from 'node:fs'
 import { chooseUefi, findUefiFirmware } from './firmware'
-import { createQcow2, imageFormat, imageProblem, inspectImage } from './image'
+import { createQcow2, imageProblem, inspectImage, probeFormat } from './image'
 import { QmpClient, QmpError, type QmpEvent } from './qmp'
 import { queryGuestAgent } from './guest-agent'
 import type { GuestInfo } from '../../../../shared/model/guest-agent'
@@ -129,6 +129,41 @@ export class QemuBackend implements Backend<QemuSpec>, QemuFeatures {
     return run
   }
 
+  /**
+   * The spec with its main disk's format recorded: read once from the file the person chose (an image
+   * Berth will make is qcow2) and kept while the disk stays the same; never taken from the caller.
+   */
+  async recordDiskFormat(spec: QemuSpec, previous: QemuSpec | null): Promise<QemuSpec> {
+    if (!spec.disk) return spec
+    const kept = previous?.disk?.format && previous.disk.image === spec.disk.image ? previous.disk.format : null
+    if (kept) return { ...spec, disk: { ...spec.disk, format: kept } }
+    const path = spec.disk.image
+    const exists = path ? await stat(path).then(() => true, () => false) : false
+    const format = exists ? (await inspectImage(this.qemuImg, path!)).format : 'qcow2'
+    return { ...spec, disk: { ...spec.disk, format: imageFormatSchema.parse(format) } }
+  }
+
+  /**
+   * Makes a missing disk, or checks that an existing one still reads as the format recorded for it.
+   * A raw disk is the guest's to write: if it now starts with an image header, the guest may have
+   * written it to make QEMU open host files as backing or data files. Nothing is opened then.
+   */
+  private async checkDisk(disk: string, format: string, sizeMiB: number): Promise<void> {
+    if (!(await stat(disk).then(() => true, () => false))) {
+      if (format !== 'qcow2') throw new BerthError('failed', `The disk image ${disk} is missing`)
+      await mkdir(this.options.paths.images, { recursive: true })
+      await createQcow2(this.qemuImg, disk, sizeMiB)
+      return
+    }
+    const found = await probeFormat(this.qemuImg, disk, format)
+    if (found !== format)
+      throw new BerthError(
+        'conflict',
+        `${disk} was recorded as a ${format} image but now reads as ${found}: something wrote an image header into it, possibly the guest itself. ` +
+          `Berth will not open it as ${found}, since that could let it reach other files on this host. Look at the image; if you changed it yourself, remove the disk in the machine's settings and add it again.`,
+      )
+  }
+
   async validate(spec: QemuSpec): Promise<FieldErrors> {
     const fields: FieldErrors = {}
     const checkFile = async (field: string, path: string, what: string) => {
@@ -202,8 +237,7 @@ export class QemuBackend implements Backend<QemuSpec>, QemuFeatures {
 
   async commandLine(definition: QemuDefinition): Promise<string[]> {
     const disk = this.diskPath(definition)
-    let format = 'qcow2'
-    if (disk) format = await imageFormat(this.qemuImg, disk).catch(() => 'qcow2')
+    const format = definition.spec.disk?.format ?? 'qcow2'
     return buildQemuArgv({
       spec: definition.spec,
       binary: this.qemuBinary,
@@ -261,15 +295,8 @@ export class QemuBackend implements Backend<QemuSpec>, QemuFeatures {
       await mkdir(dir, { recursive: true, mode: 0o700 })
       await mkdir(this.filesDir(id), { recursive: true })
       const disk = this.diskPath(definition)
-      let format = 'qcow2'
-      if (disk && spec.disk) {
-        const exists = await stat(disk).then(() => true, () => false)
-        if (!exists) {
-          await mkdir(this.options.paths.images, { recursive: true })
-          await createQcow2(this.qemuImg, disk, spec.disk.sizeMiB)
-        }
-        format = await imageFormat(this.qemuImg, disk)
-      }
+      const format = spec.disk?.format ?? 'qcow2'
+      if (disk && spec.disk) await this.checkDisk(disk, format, spec.disk.sizeMiB)
       // emptyDiskImages: blank disks kept with the machine, made the first time it starts
       const emptyDisks = spec.emptyDiskImages.map((_, i) => join(this.filesDir(id), `empty${i}.qcow2`))
       for (const [i, path] of emptyDisks.entries())
