@@ -5,6 +5,8 @@ import { existsSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import { createBerthServer } from './main/server'
 import { startBrowserServer } from './main/transports/browser-server'
+import { announcement, openInBrowser, writeAddressFile } from './main/transports/browser-launch'
+import { resolvePaths } from './main/paths'
 
 const args = process.argv.slice(2)
 const portArg = args.indexOf('--port')
@@ -21,12 +23,14 @@ const log = (line: string) => console.error(`berth: ${line}`)
 process.on('unhandledRejection', (reason) => log(`unhandled rejection: ${reason instanceof Error ? reason.stack : String(reason)}`))
 const berth = await createBerthServer({ log })
 const server = await startBrowserServer({ rpc: berth.rpc, staticDir, port, log })
-console.log(`Berth is serving at ${server.url}`)
+const runtimeDir = resolvePaths().runtime
+console.log(announcement(server.url, writeAddressFile(runtimeDir, server.url), process.stdout.isTTY === true))
 
 const hasDisplay = Boolean(process.env.DISPLAY || process.env.WAYLAND_DISPLAY)
-if (args.includes('--open') && hasDisplay) {
-  spawn('xdg-open', [server.url], { stdio: 'ignore', detached: true }).on('error', () => undefined).unref()
-}
+if (args.includes('--open') && hasDisplay)
+  openInBrowser(runtimeDir, server.url, (command, argv) =>
+    spawn(command, argv, { stdio: 'ignore', detached: true }).on('error', () => undefined).unref(),
+  )
 
 let stopping = false
 const stop = async () => {

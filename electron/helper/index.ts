@@ -32,8 +32,14 @@ const logFile = process.env.PKEXEC_UID ? '/var/log/berth/helper.log' : join(path
 mkdirSync(dirname(logFile), { recursive: true, mode: 0o700 })
 mkdirSync(stateDir, { recursive: true, mode: 0o700 })
 
+/** Every request and its outcome; a log that cannot be written (its folder removed) goes to stderr. */
 function log(entry: Record<string, unknown>): void {
-  appendFileSync(logFile, `${JSON.stringify({ at: new Date().toISOString(), ...entry })}\n`)
+  const line = `${JSON.stringify({ at: new Date().toISOString(), ...entry })}\n`
+  try {
+    appendFileSync(logFile, line)
+  } catch {
+    process.stderr.write(line)
+  }
 }
 
 /** The real path, which must lie inside one of the allowed folders (no .., no symlink out). */
@@ -142,5 +148,11 @@ process.stdin.on('data', (text: string) => {
 })
 process.stdin.on('end', () => {
   log({ stopped: true })
+  process.exit(0)
+})
+// The client went away while an answer was on its way (EPIPE): the request itself ran to its end
+// (every verb is synchronous), so there is nothing to undo; say so and stop.
+process.stdout.on('error', (error: NodeJS.ErrnoException) => {
+  log({ stopped: true, reason: `the client went away (${error.code ?? error.message})` })
   process.exit(0)
 })

@@ -1,5 +1,6 @@
 import { homedir } from 'node:os'
 import { join } from 'node:path'
+import { chmodSync, lstatSync, mkdirSync } from 'node:fs'
 
 export interface BerthPaths {
   /** One JSON definition per machine. */
@@ -16,6 +17,8 @@ export interface BerthPaths {
   nspawnUnits: string
   /** Logs of root file systems being made (debootstrap, imports). */
   rootLogs: string
+  /** The folders that are Berth's alone: made 0700, and checked before use (see ensurePrivateFolders). */
+  own: string[]
 }
 
 /**
@@ -33,12 +36,15 @@ export function resolvePaths(env: NodeJS.ProcessEnv = process.env): BerthPaths {
       containers: join(home, 'var-lib-machines'),
       nspawnUnits: join(home, 'etc-systemd-nspawn'),
       rootLogs: join(home, 'data', 'roots'),
+      own: [home],
     }
   }
   const user = homedir()
   const config = env.XDG_CONFIG_HOME || join(user, '.config')
   const data = env.XDG_DATA_HOME || join(user, '.local', 'share')
-  const runtime = env.XDG_RUNTIME_DIR || join('/tmp', `berth-${process.getuid?.() ?? 'user'}`)
+  // Never a predictable name in /tmp, where another user could make it first: without a runtime
+  // folder from the session, one in the user's own home.
+  const runtime = env.XDG_RUNTIME_DIR || join(user, '.cache')
   return {
     machines: join(config, 'berth', 'machines'),
     images: join(data, 'berth', 'images'),
@@ -47,5 +53,23 @@ export function resolvePaths(env: NodeJS.ProcessEnv = process.env): BerthPaths {
     containers: '/var/lib/machines',
     nspawnUnits: '/etc/systemd/nspawn',
     rootLogs: join(data, 'berth', 'roots'),
+    own: [join(config, 'berth'), join(data, 'berth'), join(runtime, 'berth')],
+  }
+}
+
+/**
+ * Makes Berth's own folders (0700) or checks the ones that exist: each must be a real folder, not a
+ * symlink, owned by this user; one that others may read is made private. Anything else is refused
+ * with what is wrong: a folder someone else made could hold sockets and pid files of their choosing.
+ */
+export function ensurePrivateFolders(paths: BerthPaths, uid = process.getuid?.() ?? 0): void {
+  for (const dir of paths.own) {
+    mkdirSync(dir, { recursive: true, mode: 0o700 })
+    const info = lstatSync(dir)
+    if (info.isSymbolicLink()) throw new Error(`${dir} is a symbolic link: Berth keeps its files only in a folder of its own. Remove the link and start Berth again.`)
+    if (!info.isDirectory()) throw new Error(`${dir} is not a folder: move it away and start Berth again`)
+    if (info.uid !== uid)
+      throw new Error(`${dir} belongs to user ${info.uid}, not to you (${uid}): another user may have made it. Berth will not use it; remove it (as root) and start Berth again.`)
+    if ((info.mode & 0o077) !== 0) chmodSync(dir, 0o700)
   }
 }

@@ -10,7 +10,7 @@ import { readiness } from './services/readiness'
 import { dirname, join } from 'node:path'
 import type { AcceleratorChoice } from './backends/qemu/accel'
 import { describeHostFirmware, findUefiFirmware } from './backends/qemu/firmware'
-import { resolvePaths, type BerthPaths } from './paths'
+import { ensurePrivateFolders, resolvePaths, type BerthPaths } from './paths'
 import { MachineService } from './services/machines'
 import { MachineStore } from './store/machine-store'
 import { receiveUpload } from './services/uploads'
@@ -35,6 +35,7 @@ export interface BerthServerOptions {
 export async function createBerthServer(options: BerthServerOptions = {}): Promise<BerthServer> {
   const env = options.env ?? process.env
   const paths = resolvePaths(env)
+  ensurePrivateFolders(paths)
   const privileged = new PrivilegedHelper(env)
   const qemu = new QemuBackend({
     privileged,

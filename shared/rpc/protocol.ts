@@ -19,7 +19,12 @@ export const clientFrameSchema = z.discriminatedUnion('t', [
   /** Open a stream; answered by a res frame (ok, or the reason it could not open). */
   z.object({ t: z.literal('open'), id, stream: z.string().max(100), input: z.unknown() }),
   /** Stream bytes, base64 (both directions). */
-  z.object({ t: z.literal('data'), id, data: z.string().max(Math.ceil(MAX_DATA_CHUNK / 3) * 4) }),
+  z.object({
+    t: z.literal('data'),
+    id,
+    // Checked here, so that a frame that is not base64 is refused like any malformed frame.
+    data: z.string().max(Math.ceil(MAX_DATA_CHUNK / 3) * 4).regex(/^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/, 'Not base64'),
+  }),
   /** The receiver consumed this many bytes: the sender may send that many more. */
   z.object({ t: z.literal('ack'), id, bytes: z.number().int().positive().max(STREAM_WINDOW) }),
   z.object({ t: z.literal('ctl'), id, payload: z.unknown() }),

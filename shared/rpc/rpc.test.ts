@@ -224,3 +224,13 @@ describe('rpc', () => {
     expect(error).toMatchObject({ code: 'not_found' })
   })
 })
+
+describe('data frames', () => {
+  it('carry base64 only: anything else is a malformed frame, refused before decoding', async () => {
+    const { clientFrameSchema, encodeBytes } = await import('./protocol')
+    for (const data of ['', encodeBytes(new Uint8Array([1])), encodeBytes(new Uint8Array([1, 2])), encodeBytes(new Uint8Array([1, 2, 3]))])
+      expect(clientFrameSchema.safeParse({ t: 'data', id: 1, data }).success, data).toBe(true)
+    for (const data of ['%%%', 'AAA', 'AA=A', 'A===', 'QUJD\n'])
+      expect(clientFrameSchema.safeParse({ t: 'data', id: 1, data }).success, data).toBe(false)
+  })
+})

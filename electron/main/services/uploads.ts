@@ -42,10 +42,10 @@ export async function receiveUpload(
   stream: UploadStream,
   accept: (path: string) => Promise<void>,
 ): Promise<void> {
-  await mkdir(imagesDir, { recursive: true })
+  await mkdir(imagesDir, { recursive: true, mode: 0o700 })
   const name = safeImageName(input.name)
   const temp = join(imagesDir, `.${name}.${randomBytes(4).toString('hex')}.part`)
-  const file = await open(temp, 'wx', 0o644)
+  const file = await open(temp, 'wx', 0o600)
   let received = 0
   let finished = false
   const discard = async () => {

@@ -9,7 +9,7 @@ import { randomBytes } from 'node:crypto'
 export async function writeFileAtomic(path: string, content: string): Promise<void> {
   const dir = dirname(path)
   const temp = join(dir, `.${basename(path)}.${randomBytes(6).toString('hex')}.tmp`)
-  const file = await open(temp, 'wx', 0o644)
+  const file = await open(temp, 'wx', 0o600)
   try {
     await file.writeFile(content)
     await file.sync()

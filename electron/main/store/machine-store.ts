@@ -30,7 +30,7 @@ export class MachineStore {
   }
 
   async load(): Promise<LoadResult> {
-    await mkdir(this.dir, { recursive: true })
+    await mkdir(this.dir, { recursive: true, mode: 0o700 })
     const result: LoadResult = { definitions: [], broken: [] }
     const names = (await readdir(this.dir)).filter((n) => n.endsWith('.json') && !n.startsWith('.')).sort()
     for (const name of names) {
@@ -47,7 +47,7 @@ export class MachineStore {
   }
 
   async save(definition: MachineDefinition): Promise<void> {
-    await mkdir(this.dir, { recursive: true })
+    await mkdir(this.dir, { recursive: true, mode: 0o700 })
     try {
       await writeFileAtomic(this.fileOf(definition.id), JSON.stringify(definition, null, 2) + '\n')
     } catch (error) {

@@ -1,6 +1,7 @@
 // Berth's browser-mode server as a real process (tsx electron/serve.ts) in a given home, for tests
 // that kill it, restart it, or drive it over its WebSocket.
 import { spawn, type ChildProcess } from 'node:child_process'
+import { readFileSync } from 'node:fs'
 import { WebSocket } from 'ws'
 import { RpcClient } from '../../../shared/rpc/client'
 import { tokenProtocol, webSocketTransport, WS_PROTOCOL, type WebSocketLike } from '../../../shared/rpc/websocket'
@@ -23,10 +24,11 @@ export function launchServe(home: string, onOutput: (text: string) => void = () 
     const onData = (chunk: Buffer) => {
       output += chunk.toString()
       onOutput(chunk.toString())
-      const url = /Berth is serving at (\S+)/.exec(output)?.[1]
-      if (url) {
+      // Its output is a pipe, not a terminal: the address with the token is in a 0600 file.
+      const file = /\(address with the access token: (\S+)\)/.exec(output)?.[1]
+      if (file) {
         clearTimeout(timer)
-        resolve({ child, url })
+        resolve({ child, url: readFileSync(file, 'utf8').trim() })
       }
     }
     child.stdout!.on('data', onData)

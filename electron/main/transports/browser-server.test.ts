@@ -85,6 +85,22 @@ describe('browser mode server', () => {
       expect((await fetch(`${base}${path}`)).status).toBe(404)
   })
 
+  it('answers a path with a malformed %-escape with 400, and goes on serving', async () => {
+    const base = `http://127.0.0.1:${server.port}`
+    const answer = await fetch(`${base}/%E0%A4%A`)
+    expect([answer.status, await answer.text()]).toEqual([400, 'Malformed %-escape in the path'])
+    expect((await fetch(`${base}/`)).status).toBe(200)
+  })
+
+  it('refuses a data frame that is not base64 as malformed, without ending the server', async () => {
+    const ws = await open([WS_PROTOCOL, tokenProtocol(server.token)])
+    const answer = new Promise<string>((resolve) => ws.once('message', (d) => resolve(String(d))))
+    ws.send(JSON.stringify({ t: 'data', id: 1, data: '%%%not base64%%%' }))
+    ws.send(JSON.stringify({ t: 'req', id: 2, method: 'machines.list', input: {} }))
+    expect(JSON.parse(await answer)).toMatchObject({ t: 'res', id: 2, ok: true })
+    ws.close()
+  })
+
   it('answers repeated wrong tokens more and more slowly', async () => {
     const refusal = async () => {
       const begun = performance.now()

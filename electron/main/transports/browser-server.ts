@@ -114,7 +114,13 @@ async function serveFile(root: string, req: IncomingMessage, res: ServerResponse
     res.writeHead(405, headers).end()
     return
   }
-  const pathname = decodeURIComponent(new URL(req.url ?? '/', 'http://x').pathname)
+  let pathname: string
+  try {
+    pathname = decodeURIComponent(new URL(req.url ?? '/', 'http://x').pathname)
+  } catch {
+    res.writeHead(400, { ...headers, 'Content-Type': 'text/plain' }).end('Malformed %-escape in the path')
+    return
+  }
   const relative = normalize(pathname === '/' ? '/index.html' : pathname)
   const file = join(root, relative)
   if (!file.startsWith(root + sep) || relative.includes('\0')) {

@@ -142,7 +142,7 @@ export class NspawnBackend implements Backend<NspawnSpec>, ContainerFeatures {
     const dir = this.runtimeDir(id)
     await rm(dir, { recursive: true, force: true })
     await mkdir(dir, { recursive: true, mode: 0o700 })
-    await mkdir(this.filesDir(id), { recursive: true })
+    await mkdir(this.filesDir(id), { recursive: true, mode: 0o700 })
     if (this.host.systemd) await this.writeUnitFile(spec)
     const cgroupRoot = cgroup2Root()
     const files = this.sockets(id)

@@ -78,7 +78,7 @@ export async function makeRoot(paths: BerthPaths, name: string, source: RootSour
   await checkNewRoot(paths, name, source)
   const target = join(paths.containers, name)
   await mkdir(paths.containers, { recursive: true, mode: 0o700 })
-  await mkdir(paths.rootLogs, { recursive: true })
+  await mkdir(paths.rootLogs, { recursive: true, mode: 0o700 })
   const work = join(paths.containers, `.${name}.partial-${randomBytes(4).toString('hex')}`)
   await mkdir(work, { mode: 0o755 })
   const log = createWriteStream(join(paths.rootLogs, `${name}.log`), { flags: 'w' })

@@ -151,7 +151,7 @@ export class QemuBackend implements Backend<QemuSpec>, QemuFeatures {
   private async checkDisk(disk: string, format: string, sizeMiB: number): Promise<void> {
     if (!(await stat(disk).then(() => true, () => false))) {
       if (format !== 'qcow2') throw new BerthError('failed', `The disk image ${disk} is missing`)
-      await mkdir(this.options.paths.images, { recursive: true })
+      await mkdir(this.options.paths.images, { recursive: true, mode: 0o700 })
       await createQcow2(this.qemuImg, disk, sizeMiB)
       return
     }
@@ -293,7 +293,7 @@ export class QemuBackend implements Backend<QemuSpec>, QemuFeatures {
       const dir = this.runtimeDir(id)
       await rm(dir, { recursive: true, force: true })
       await mkdir(dir, { recursive: true, mode: 0o700 })
-      await mkdir(this.filesDir(id), { recursive: true })
+      await mkdir(this.filesDir(id), { recursive: true, mode: 0o700 })
       const disk = this.diskPath(definition)
       const format = spec.disk?.format ?? 'qcow2'
       if (disk && spec.disk) await this.checkDisk(disk, format, spec.disk.sizeMiB)
@@ -339,7 +339,7 @@ export class QemuBackend implements Backend<QemuSpec>, QemuFeatures {
     const chosen = chooseUefi(await findUefiFirmware(), firmware.secureBoot, chipset)
     const vars = join(this.filesDir(definition.id), 'efi-vars.fd')
     if (create && !(await stat(vars).then(() => true, () => false))) {
-      await mkdir(this.filesDir(definition.id), { recursive: true })
+      await mkdir(this.filesDir(definition.id), { recursive: true, mode: 0o700 })
       await copyFile(chosen.varsTemplate, vars)
     }
     return { code: chosen.code, vars }
@@ -347,7 +347,7 @@ export class QemuBackend implements Backend<QemuSpec>, QemuFeatures {
 
   /** QEMU runs in its own session with stdout/stderr in qemu.log, so it outlives Berth. */
   private spawnDetached(id: string, argv: string[]): ChildProcess {
-    const logFd = openSync(join(this.filesDir(id), 'qemu.log'), 'a')
+    const logFd = openSync(join(this.filesDir(id), 'qemu.log'), 'a', 0o600)
     try {
       writeSync(logFd, `--- ${new Date().toISOString()} ${JSON.stringify(argv)}\n`)
       const child = spawn(argv[0]!, argv.slice(1), { detached: true, stdio: ['ignore', logFd, logFd] })

@@ -163,7 +163,7 @@ export class XenBackend implements Backend<XenSpec>, XenFeatures {
     if (this.pumps.has(id)) return terminal.close()
     this.pumps.set(id, terminal)
     const log = join(this.filesDir(id), 'console.log')
-    mkdirSync(this.filesDir(id), { recursive: true })
+    mkdirSync(this.filesDir(id), { recursive: true, mode: 0o700 })
     let base = 0
     try {
       base = statSync(log).size
@@ -173,7 +173,7 @@ export class XenBackend implements Backend<XenSpec>, XenFeatures {
     const held: Buffer[] = []
     let deliver: ((chunk: Buffer) => void) | null = null
     terminal.onData((chunk) => {
-      appendFileSync(log, chunk)
+      appendFileSync(log, chunk, { mode: 0o600 })
       if (deliver) deliver(chunk)
       else held.push(chunk)
     })
