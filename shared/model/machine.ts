@@ -7,6 +7,7 @@ import { firmwareSchema } from './firmware'
 import { machineNameSchema } from './machine-name'
 import { nspawnSpecSchema, type NspawnSpec } from './container'
 import { xenSpecSchema, type XenSpec } from './xen'
+import { extraArgsProblem } from './qemu-extra-args'
 
 export { machineNameSchema }
 
@@ -57,15 +58,6 @@ export const displaySchema = z.object({
 })
 export type DisplaySpec = z.infer<typeof displaySchema>
 
-/** Extra arguments may add devices and tune QEMU, but not take the VM away from Berth or run programs. */
-export function forbiddenExtraArg(arg: string): string | null {
-  if (/^-(qmp|monitor|mon|daemonize|pidfile|S|serial|chardev|runas|run-with|sandbox)$/.test(arg))
-    return `${arg} is managed by Berth and cannot be given as an extra argument`
-  if (/(^|,)(script|downscript|helper)=/.test(arg) || /cmd:/.test(arg))
-    return `"${arg}" would make QEMU run a program: not allowed in extra arguments`
-  return null
-}
-
 export const qemuSpecSchema = z
   .object({
     kind: z.literal('qemu'),
@@ -104,16 +96,14 @@ export const qemuSpecSchema = z
     guestAgent: z.boolean().default(true),
     /** virtio-rng: the guest's entropy from the host, as qemu-vm.nix always adds. */
     rng: z.boolean().default(true),
-    /** Power users' own QEMU arguments, appended as they are: an argv list, never a shell string. */
+    /** Power users' own QEMU arguments from an allow-list (qemu-extra-args.ts): an argv list, never a shell string. */
     extraArgs: z
       .array(z.string().min(1).max(4096))
       .max(128, 'At most 128 extra arguments')
       .default([])
       .superRefine((args, ctx) => {
-        for (const arg of args) {
-          const why = forbiddenExtraArg(arg)
-          if (why) ctx.addIssue({ code: 'custom', message: why })
-        }
+        const why = extraArgsProblem(args)
+        if (why) ctx.addIssue({ code: 'custom', message: why })
       }),
   })
   .superRefine((spec, ctx) => {

@@ -31,6 +31,7 @@ describe('buildQemuArgv', () => {
       '-smp', '2',
       '-nodefaults',
       '-no-user-config',
+      '-sandbox', 'on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny',
       '-display', 'none',
       '-S',
       '-qmp', 'unix:/run/berth/abc/qmp.sock,server=on,wait=off',
@@ -203,8 +204,8 @@ describe('buildQemuArgv', () => {
     expect(withScreen).toContain('usb-tablet,bus=usb0.0')
     expect(launch({})).not.toContain('usb-tablet,bus=usb0.0') // no screen, no pointer
     expect(launch({ rng: false })).not.toContain('virtio-rng-pci')
-    const extra = launch({ extraArgs: ['-overcommit', 'mem-lock=off', '-rtc', 'base=utc; rm -rf /'] })
-    expect(extra.slice(-4)).toEqual(['-overcommit', 'mem-lock=off', '-rtc', 'base=utc; rm -rf /'])
+    const extra = launch({ extraArgs: ['-overcommit', 'mem-lock=off', '-rtc', 'base=localtime'] })
+    expect(extra.slice(-4)).toEqual(['-overcommit', 'mem-lock=off', '-rtc', 'base=localtime'])
   })
 
   it('no CD drive when the spec says none', () => {

@@ -66,6 +66,9 @@ export function buildQemuArgv(launch: QemuLaunch): string[] {
     '-smp', String(spec.cores),
     '-nodefaults',
     '-no-user-config',
+    // seccomp: whatever a guest manages to do to QEMU, QEMU cannot start programs, raise its
+    // privileges or use obsolete system calls.
+    '-sandbox', 'on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny',
     '-display', 'none',
     // Start paused: Berth attaches to the serial socket first, then resumes, so no byte is missed.
     '-S',
