@@ -50,6 +50,8 @@ describe('helper Xen verbs', () => {
     expect(verbSchemas['xen.domain'].safeParse({ action: 'shutdown', name: 'web' }).success).toBe(true)
     expect(verbSchemas['xen.domain'].safeParse({ action: 'block-attach', name: 'web' }).success).toBe(false)
     expect(verbSchemas['xen.domain'].safeParse({ action: 'destroy', name: '-w' }).success).toBe(false)
+    // dom0 itself, and all-digit names that xl reads as domain ids (0 is dom0)
+    for (const name of ['Domain-0', '0', '17']) expect(verbSchemas['xen.domain'].safeParse({ action: 'destroy', name }).success, name).toBe(false)
     expect(verbSchemas['xen.query'].safeParse({ what: 'dmesg' }).success).toBe(false)
   })
 })

@@ -4,8 +4,8 @@
 import { z } from 'zod'
 import { spawnSync } from 'node:child_process'
 import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs'
-import { machineIdSchema, machineNameSchema } from '../../shared/model/machine'
-import { xenSpecSchema } from '../../shared/model/xen'
+import { machineIdSchema } from '../../shared/model/machine'
+import { xenDomainNameSchema, xenSpecSchema } from '../../shared/model/xen'
 import { CONFIG_DIR, configPath, xlConfig, xlMessage } from '../main/backends/xen/xl'
 import { domainActions } from '../main/backends/xen/toolstack'
 
@@ -13,7 +13,7 @@ export const xenVerbSchemas = {
   /** What dom0 says: /proc/xen/capabilities, xl info, xl list, and whether its daemons run. */
   'xen.query': z.object({ what: z.enum(['capabilities', 'info', 'list', 'daemons']) }).strict(),
   'xen.create': z.object({ id: machineIdSchema, spec: xenSpecSchema }).strict(),
-  'xen.domain': z.object({ action: z.enum(domainActions), name: machineNameSchema }).strict(),
+  'xen.domain': z.object({ action: z.enum(domainActions), name: xenDomainNameSchema }).strict(),
   'xen.removeConfig': z.object({ id: machineIdSchema }).strict(),
 } as const
 export type XenVerb = keyof typeof xenVerbSchemas

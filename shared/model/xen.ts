@@ -32,7 +32,8 @@ export const xenInterfaceSchema = z.object({
 /** A dom0 folder shared with the guest over 9pfs (xl.cfg p9=). */
 export const xenShareSchema = z.object({
   tag: z.string().regex(/^[A-Za-z0-9_-]{1,31}$/, 'A tag of letters, digits, dashes and underscores (at most 31)'),
-  path: hostPath,
+  // p9= is a list of key=value pairs split on commas: a comma in the path would add keys.
+  path: hostPath.refine((p) => !p.includes(','), 'A shared folder path cannot contain a comma (xl.cfg splits on it)'),
   securityModel: z.enum(['none', 'mapped', 'passthrough']).default('none'),
 })
 
@@ -43,10 +44,15 @@ const memoryMiB = z
   .max(1024 * 1024, 'At most 1 TiB')
 const cmdlineText = z.string().max(4096, 'At most 4096 characters').refine((s) => !/["\n\\]/.test(s), 'Cannot contain ", \\ or a line break')
 
+/** A domain's name: xl reads an all-digit name as a domain id, and Domain-0 is dom0 itself. */
+export const xenDomainNameSchema = machineNameSchema
+  .refine((n) => !/^\d+$/.test(n), 'A Xen domain name cannot be only digits (xl would take it for a domain id)')
+  .refine((n) => n.toLowerCase() !== 'domain-0', 'Domain-0 is the Xen host itself: choose another name')
+
 export const xenSpecSchema = z
   .object({
     kind: z.literal('xen'),
-    name: machineNameSchema,
+    name: xenDomainNameSchema,
     /** The Xen host (its id in Berth's host list) the domain runs on. */
     host: hostIdSchema,
     /** pv: paravirtualised; pvh: PV in an HVM container; hvm: full emulation with firmware. */

@@ -76,6 +76,11 @@ describe('domain spec → xl.cfg', () => {
     expect(errors({ disks: [{ target: '/a', vdev: 'vda' }] })).toEqual({ 'disks.0.vdev': 'A virtual device name like xvda, xvdb, hda or sda' })
     expect(errors({ interfaces: [{ bridge: 'br0,script=/x' }] })['interfaces.0.bridge']).toBeDefined()
     expect(errors({ host: '../etc' })).toEqual({ host: 'Not a host id' })
+    expect(errors({ shares: [{ tag: 'x', path: '/srv/a,security_model=passthrough,path=/' }] })).toEqual({
+      'shares.0.path': 'A shared folder path cannot contain a comma (xl.cfg splits on it)',
+    })
+    expect(errors({ name: '0' })).toEqual({ name: 'A Xen domain name cannot be only digits (xl would take it for a domain id)' })
+    expect(errors({ name: 'domain-0' })).toEqual({ name: 'Domain-0 is the Xen host itself: choose another name' })
   })
 })
 
