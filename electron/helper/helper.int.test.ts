@@ -123,6 +123,20 @@ describe('privileged helper (real, as root)', () => {
     expect(mine.some((a) => /is not a container supervisor configuration/.test(a.error!.message))).toBe(true)
   })
 
+  it("never kills a pid read from the user's folders: dhcp.stop reads only root's own state", async () => {
+    // What a hostile user could plant where the helper used to keep dnsmasq's pid file.
+    const victim = spawn('sleep', ['60'], { stdio: 'ignore' })
+    mkdirSync(join(home, 'run', 'helper'), { recursive: true })
+    writeFileSync(join(home, 'run', 'helper', 'dnsmasq-br-victim.pid'), `${victim.pid}\n`)
+    const before = answers.length
+    send(JSON.stringify({ id: 6001, verb: 'dhcp.stop', args: { bridge: 'br-victim' } }))
+    await answered(before + 1)
+    expect(answers.at(-1)).toMatchObject({ id: 6001, ok: false, error: { message: 'No DHCP server of Berth runs on br-victim' } })
+    expect(victim.exitCode).toBeNull()
+    expect(existsSync(`/proc/${victim.pid}`)).toBe(true)
+    victim.kill('SIGKILL')
+  })
+
   it('really makes and removes a bridge with an address, and logs each command', async () => {
     const before = answers.length
     send(JSON.stringify({ id: 7001, verb: 'bridge.create', args: { name: 'br-berthh' } }))

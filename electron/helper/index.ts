@@ -3,7 +3,7 @@
 // JSON answer per line on stdout. Every request and its outcome go to the log; anything else is
 // refused with a reason and changes nothing.
 import { spawn, spawnSync } from 'node:child_process'
-import { appendFileSync, closeSync, mkdirSync, openSync, readFileSync, realpathSync } from 'node:fs'
+import { appendFileSync, chmodSync, closeSync, lstatSync, mkdirSync, openSync, readFileSync, realpathSync } from 'node:fs'
 import { dirname, join, sep } from 'node:path'
 import { userInfo } from 'node:os'
 import { z } from 'zod'
@@ -27,10 +27,20 @@ function userEnv(): NodeJS.ProcessEnv {
 
 const paths = resolvePaths(userEnv())
 const allowedRoots = [paths.runtime, paths.machineFiles, paths.containers]
-const stateDir = join(paths.runtime, 'helper')
+/** Root's own state for this user (dnsmasq's pid and lease files): never in a folder the user can write. */
+const stateDir = join('/run/berth', process.env.PKEXEC_UID ?? String(process.getuid?.() ?? 0))
 const logFile = process.env.PKEXEC_UID ? '/var/log/berth/helper.log' : join(paths.runtime, 'helper.log')
 mkdirSync(dirname(logFile), { recursive: true, mode: 0o700 })
-mkdirSync(stateDir, { recursive: true, mode: 0o700 })
+for (const dir of ['/run/berth', stateDir]) rootFolder(dir)
+
+/** A folder of root's, 0700: made, or checked to be a real folder root owns (never a symlink). */
+function rootFolder(dir: string): void {
+  mkdirSync(dir, { recursive: true, mode: 0o700 })
+  const info = lstatSync(dir)
+  if (info.isSymbolicLink() || !info.isDirectory() || info.uid !== 0)
+    throw new Error(`${dir} is not a folder of root's: the helper will not keep its state there`)
+  chmodSync(dir, 0o700)
+}
 
 /** Every request and its outcome; a log that cannot be written (its folder removed) goes to stderr. */
 function log(entry: Record<string, unknown>): void {

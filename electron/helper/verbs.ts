@@ -1,7 +1,7 @@
 // The privileged helper's allow-list: each verb, the exact shape of its arguments, and the argv it
 // runs. Nothing else can be asked of it.
 import { z } from 'zod'
-import { existsSync, readFileSync } from 'node:fs'
+import { closeSync, constants, existsSync, openSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { interfaceNameSchema, ipv4, ipv6 } from '../../shared/model/net'
 import { absolutePath } from '../../shared/model/zod-fields'
@@ -52,8 +52,22 @@ const isKind = (link: string, kind: 'bridge' | 'tun') =>
 /** nftables table of a bridge's NAT (one per bridge, so disabling removes exactly it). */
 const natTable = (bridge: string) => `berth_${bridge.replace(/[^A-Za-z0-9_]/g, '_')}`
 
+/** A pid file of the helper's own (in root's state folder), never through a symlink. */
+function readPidFile(file: string): string {
+  try {
+    const fd = openSync(file, constants.O_RDONLY | constants.O_NOFOLLOW)
+    try {
+      return readFileSync(fd, 'utf8').trim()
+    } finally {
+      closeSync(fd)
+    }
+  } catch {
+    return ''
+  }
+}
+
 export interface VerbContext {
-  /** Where dnsmasq's pid and lease files go. */
+  /** Where dnsmasq's pid and lease files go: root's own folder (/run/berth/UID), never the user's. */
   stateDir: string
 }
 
@@ -113,8 +127,7 @@ export function commandsFor<V extends Verb>(verb: V, args: VerbArgs<V>, context:
         ],
       ]
     case 'dhcp.stop': {
-      const pidFile = join(context.stateDir, `dnsmasq-${a.bridge!}.pid`)
-      const pid = existsSync(pidFile) ? readFileSync(pidFile, 'utf8').trim() : ''
+      const pid = readPidFile(join(context.stateDir, `dnsmasq-${a.bridge!}.pid`))
       if (!/^\d+$/.test(pid)) throw new Refusal(`No DHCP server of Berth runs on ${a.bridge!}`)
       return [['kill', '--', pid]]
     }
