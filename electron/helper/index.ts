@@ -2,44 +2,53 @@
 // Berth already is root) and does only what verbs.ts allows. One JSON request per line on stdin, one
 // JSON answer per line on stdout. Every request and its outcome go to the log; anything else is
 // refused with a reason and changes nothing.
-import { spawn, spawnSync } from 'node:child_process'
-import { appendFileSync, chmodSync, closeSync, lstatSync, mkdirSync, openSync, readFileSync, realpathSync } from 'node:fs'
-import { dirname, join, sep } from 'node:path'
+import { spawnSync } from 'node:child_process'
+import { appendFileSync, chmodSync, lstatSync, mkdirSync, readFileSync } from 'node:fs'
+import { dirname, join } from 'node:path'
 import { userInfo } from 'node:os'
 import { z } from 'zod'
 import { resolvePaths } from '../main/paths'
-import { programCommand } from '../main/programs'
-import { supervisorConfigSchema } from '../main/backends/nspawn/supervisor-protocol'
-import { commandsFor, Refusal, requestSchema, verbSchemas, type Verb } from './verbs'
+import { hostRunsSystemd } from '../main/backends/nspawn/host'
+import { commandsFor, requestSchema, verbSchemas, type Verb } from './verbs'
+import { NeedsApproval, Refusal } from './refusal'
 import { runXenVerb, xenVerbSchemas, type XenVerb } from './xen-verbs'
+import { containerVerbSchemas, runContainerVerb, type Caller, type ContainerVerb } from './containers'
 
 /** Longest request line accepted; longer ones are refused without being parsed. */
 export const MAX_REQUEST_BYTES = 64 * 1024
 
-/** The folders of the user Berth runs for (pkexec says who), never what a request claims. */
-function userEnv(): NodeJS.ProcessEnv {
+/** The user Berth runs for: pkexec says who (PKEXEC_UID), never what a request claims; else root itself. */
+function callerAccount(): { uid: number; gid: number; home: string } {
   const uid = process.env.PKEXEC_UID
-  if (!uid) return process.env
+  if (!uid) return { uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0, home: process.env.HOME ?? '/root' }
   const entry = readFileSync('/etc/passwd', 'utf8').split('\n').map((l) => l.split(':')).find((f) => f[2] === uid)
   if (!entry) throw new Error(`No user with uid ${uid}`)
-  return { HOME: entry[5], XDG_RUNTIME_DIR: `/run/user/${uid}` }
+  return { uid: Number(uid), gid: Number(entry[3]), home: entry[5]! }
 }
 
-const paths = resolvePaths(userEnv())
-const allowedRoots = [paths.runtime, paths.machineFiles, paths.containers]
+const account = callerAccount()
+// A caller through pkexec gets the paths of their own account; root (Berth itself running as root)
+// keeps its environment, test homes (BERTH_HOME) included.
+const paths = resolvePaths(process.env.PKEXEC_UID ? { HOME: account.home, XDG_RUNTIME_DIR: `/run/user/${account.uid}` } : process.env)
+const caller: Caller = {
+  ...account,
+  pid: process.ppid,
+  ownFolders: [account.home, ...(process.env.PKEXEC_UID ? [] : paths.own)],
+  containersDir: paths.containers,
+}
 /** Root's own state for this user (dnsmasq's pid and lease files): never in a folder the user can write. */
-const stateDir = join('/run/berth', process.env.PKEXEC_UID ?? String(process.getuid?.() ?? 0))
+const stateDir = join('/run/berth', String(account.uid))
 const logFile = process.env.PKEXEC_UID ? '/var/log/berth/helper.log' : join(paths.runtime, 'helper.log')
 mkdirSync(dirname(logFile), { recursive: true, mode: 0o700 })
 for (const dir of ['/run/berth', stateDir]) rootFolder(dir)
 
-/** A folder of root's, 0700: made, or checked to be a real folder root owns (never a symlink). */
+/** A folder of root's, 0711 (users reach their own files below it): made, or checked to be exactly that. */
 function rootFolder(dir: string): void {
-  mkdirSync(dir, { recursive: true, mode: 0o700 })
+  mkdirSync(dir, { recursive: true, mode: 0o711 })
   const info = lstatSync(dir)
   if (info.isSymbolicLink() || !info.isDirectory() || info.uid !== 0)
     throw new Error(`${dir} is not a folder of root's: the helper will not keep its state there`)
-  chmodSync(dir, 0o700)
+  chmodSync(dir, 0o711)
 }
 
 /** Every request and its outcome; a log that cannot be written (its folder removed) goes to stderr. */
@@ -52,42 +61,11 @@ function log(entry: Record<string, unknown>): void {
   }
 }
 
-/** The real path, which must lie inside one of the allowed folders (no .., no symlink out). */
-function checkedPath(path: string): string {
-  let real: string
-  try {
-    real = realpathSync(path)
-  } catch {
-    throw new Refusal(`${path} does not exist`)
-  }
-  if (!allowedRoots.some((root) => real === root || real.startsWith(root + sep)))
-    throw new Refusal(`${path} is outside the folders the helper may use`)
-  return real
-}
-
 function run(argv: string[]): void {
   log({ exec: argv })
   const result = spawnSync(argv[0]!, argv.slice(1), { encoding: 'utf8', timeout: 30_000 })
   if (result.error) throw new Error(`${argv[0]}: ${result.error.message}`)
   if (result.status !== 0) throw new Error(`${argv.join(' ')} failed: ${(result.stderr || result.stdout).trim().split('\n').pop()}`)
-}
-
-function startContainer(configPath: string): { pid: number } {
-  const config = checkedPath(configPath)
-  const parsed = supervisorConfigSchema.safeParse(JSON.parse(readFileSync(config, 'utf8')))
-  if (!parsed.success) throw new Refusal(`${configPath} is not a container supervisor configuration`)
-  const { log: consoleLog, consoleSocket, shellSocket, controlSocket, status } = parsed.data
-  for (const file of [consoleLog, consoleSocket, shellSocket, controlSocket, status]) checkedPath(dirname(file))
-  const { argv, env } = programCommand('nspawn-supervisor')
-  log({ exec: [...argv, config] })
-  const out = openSync(join(dirname(consoleLog), 'supervisor.log'), 'a')
-  try {
-    const child = spawn(argv[0]!, [...argv.slice(1), config], { detached: true, stdio: ['ignore', out, out], env: { ...process.env, ...env }, cwd: '/' })
-    child.unref()
-    return { pid: child.pid ?? 0 }
-  } finally {
-    closeSync(out)
-  }
 }
 
 function handle(line: string): string {
@@ -109,19 +87,19 @@ function handle(line: string): string {
     const args = schema.safeParse(request.data.args)
     if (!args.success) throw new Refusal(`Bad arguments for ${verb}: ${args.error.issues.map((i) => `${i.path.join('.') || 'args'}: ${i.message}`).join('; ')}`)
     log({ id, verb, args: args.data })
-    const result =
-      verb === 'container.start'
-        ? startContainer((args.data as { config: string }).config)
-        : Object.hasOwn(xenVerbSchemas, verb)
-          ? runXenVerb(verb as XenVerb, args.data, log)
-          : runVerb(verb as Verb, args.data)
+    const result = Object.hasOwn(containerVerbSchemas, verb)
+      ? runContainerVerb(verb as ContainerVerb, args.data, caller, { systemd: hostRunsSystemd() }, log)
+      : Object.hasOwn(xenVerbSchemas, verb)
+        ? runXenVerb(verb as XenVerb, args.data, log)
+        : runVerb(verb as Verb, args.data)
     log({ id, ok: true })
     return JSON.stringify({ id, ok: true, result })
   } catch (error) {
     const refused = error instanceof Refusal
     const message = error instanceof Error ? error.message : String(error)
     log({ id, ok: false, refused, error: message })
-    return JSON.stringify({ id, ok: false, error: { code: refused ? 'invalid_input' : 'failed', message } })
+    const needsApproval = error instanceof NeedsApproval ? error.reasons : undefined
+    return JSON.stringify({ id, ok: false, error: { code: refused ? 'invalid_input' : 'failed', message, needsApproval } })
   }
 }
 

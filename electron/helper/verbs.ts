@@ -4,9 +4,10 @@ import { z } from 'zod'
 import { closeSync, constants, existsSync, openSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { interfaceNameSchema, ipv4, ipv6 } from '../../shared/model/net'
-import { absolutePath } from '../../shared/model/zod-fields'
 import { allowedModuleNames } from '../../shared/model/readiness'
 import { xenVerbSchemas } from './xen-verbs'
+import { containerVerbSchemas } from './containers'
+import { Refusal } from './refusal'
 
 
 const name = interfaceNameSchema
@@ -29,8 +30,7 @@ export const verbSchemas = {
   'nat.disable': z.object({ bridge: name }).strict(),
   'dhcp.start': z.object({ bridge: name, from: plainIpv4, to: plainIpv4 }).strict(),
   'dhcp.stop': z.object({ bridge: name }).strict(),
-  /** Starts a container supervisor with a config file inside the allowed folders. */
-  'container.start': z.object({ config: absolutePath }).strict(),
+  ...containerVerbSchemas,
   ...xenVerbSchemas,
 } as const
 export type Verb = keyof typeof verbSchemas
@@ -44,7 +44,7 @@ export const requestSchema = z
   })
   .strict()
 
-export class Refusal extends Error {}
+export { Refusal }
 
 const isKind = (link: string, kind: 'bridge' | 'tun') =>
   existsSync(join('/sys/class/net', link, kind === 'bridge' ? 'bridge' : 'tun_flags'))

@@ -44,7 +44,7 @@ export async function createBerthServer(options: BerthServerOptions = {}): Promi
     qemuImg: env.BERTH_QEMU_IMG ?? 'qemu-img',
     accelerator: options.accelerator,
   })
-  const nspawn = new NspawnBackend({ paths, nspawnBinary: env.BERTH_NSPAWN, privileged })
+  const nspawn = new NspawnBackend({ paths, privileged })
   // Hosts and machines refer to each other (a host with machines cannot be removed): resolved lazily.
   let machines: MachineService | null = null
   const hosts = new HostService(join(dirname(paths.machines), 'hosts.json'), (hostId) => machines?.machinesOnHost(hostId) ?? [], privileged)

@@ -15,6 +15,7 @@ import { connectWebSocket, launchServe, type ServeProcess } from '../testing/ser
 import { removeTestHome } from '../testing/cleanup'
 import { MachineStore } from '../store/machine-store'
 import { heapAfterGc } from '../testing/memory'
+import { containerFiles } from '../backends/nspawn/supervisor-protocol'
 
 const alive = (pid: number) => {
   try {
@@ -58,7 +59,7 @@ describe('Berth killed hard (SIGKILL) while 3 VMs and 2 containers run', () => {
     const pids = ids.map(({ id, kind }) =>
       kind === 'qemu'
         ? Number(readFileSync(join(home, 'run', id, 'qemu.pid'), 'utf8'))
-        : (JSON.parse(readFileSync(join(home, 'run', id, 'status.json'), 'utf8')) as { supervisorPid: number }).supervisorPid,
+        : (JSON.parse(readFileSync(containerFiles(0, id).status, 'utf8')) as { supervisorPid: number }).supervisorPid,
     )
     client.close()
     serve.child.kill('SIGKILL')

@@ -9,7 +9,7 @@ import { exec } from '../exec'
 import type { AcceleratorChoice } from '../backends/qemu/accel'
 import { describeHostFirmware, findUefiFirmware } from '../backends/qemu/firmware'
 import { cgroup2Root } from '../backends/nspawn/cgroup'
-import { hostRunsSystemd } from '../backends/nspawn/nspawn-backend'
+import { hostRunsSystemd } from '../backends/nspawn/host'
 
 /** The kernel modules containers.nix loads for container networking. */
 export const networkModules = ['bridge', 'macvlan', 'tap', 'tun'] as const

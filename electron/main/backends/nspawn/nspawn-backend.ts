@@ -1,7 +1,8 @@
-// systemd-nspawn containers: each runs under its own detached supervisor (supervisor.ts), which Berth
-// talks to over two unix sockets in the container's runtime directory: the console and control.
+// systemd-nspawn containers: each runs under its own detached supervisor (supervisor.ts), started by
+// the privileged helper from the checked spec, which Berth talks to over unix sockets in the
+// container's folder of root's (containerFiles): the console, the control and the shells.
 import { existsSync, readFileSync } from 'node:fs'
-import { lstat, mkdir, readFile, readlink, rm, stat } from 'node:fs/promises'
+import { lstat, mkdir, readFile, rm, stat } from 'node:fs/promises'
 import { createConnection, type Socket } from 'node:net'
 import { join } from 'node:path'
 import { BerthError, fieldErrors, type FieldErrors } from '../../../../shared/errors'
@@ -12,16 +13,16 @@ import { writeFileAtomic } from '../../store/atomic-write'
 import { SerialConsole } from '../../services/serial-console'
 import type { PrivilegedHelper } from '../../privileged'
 import type { Backend, ConsoleStream, ContainerFeatures, MachineStatus } from '../backend'
-import { buildNspawnArgv, containerNetworkSteps, hostNetworkSteps, nspawnUnitFile, staleLinks, type NspawnHost } from './argv'
+import { buildNspawnArgv, nspawnUnitFile, type NspawnHost } from './argv'
 import { cgroup2Root, containerCgroup, killCgroup, removeCgroup, allPids } from './cgroup'
 import { isMadeRoot, osTreeProblem } from './roots'
-import { supervisorStatusSchema, type ControlMessage, type SupervisorConfig, type SupervisorStatus } from './supervisor-protocol'
+import { containerFiles, programs, supervisorStatusSchema, type ControlMessage, type SupervisorStatus } from './supervisor-protocol'
+import { hostRunsSystemd } from './host'
 
 type Definition = DefinitionOf<NspawnSpec>
 
 export interface NspawnBackendOptions {
   paths: BerthPaths
-  nspawnBinary?: string
   /** Starts the supervisors (they run as root). */
   privileged: PrivilegedHelper
 }
@@ -34,28 +35,18 @@ interface Run {
 }
 
 const final = (status: SupervisorStatus | null) => !status || status.state === 'stopped' || status.state === 'crashed'
-const SIGUSR2 = 12
-const SIGTERM = 15
-/** SIGRTMIN+4: systemd's poweroff request. */
-const SIGRTMIN_4 = 38
 
-/** Whether systemd runs this host (then containers register with machined, as machinectl expects). */
-export function hostRunsSystemd(): boolean {
-  return existsSync('/run/systemd/system')
-}
 
 export class NspawnBackend implements Backend<NspawnSpec>, ContainerFeatures {
   readonly kind = 'nspawn' as const
-  readonly nspawnBinary: string
+  readonly nspawnBinary = programs.nspawn
   readonly host: NspawnHost = { systemd: hostRunsSystemd() }
   private readonly runs = new Map<string, Run>()
   private readonly consoles = new Map<string, SerialConsole>()
   private readonly listeners: ((id: string) => void)[] = []
   private disposed = false
 
-  constructor(private readonly options: NspawnBackendOptions) {
-    this.nspawnBinary = options.nspawnBinary ?? 'systemd-nspawn'
-  }
+  constructor(private readonly options: NspawnBackendOptions) {}
 
   onDidChange(listener: (id: string) => void): void {
     this.listeners.push(listener)
@@ -82,20 +73,13 @@ export class NspawnBackend implements Backend<NspawnSpec>, ContainerFeatures {
     }
   }
 
-  private runtimeDir(id: string) {
-    return join(this.options.paths.runtime, id)
-  }
-  private filesDir(id: string) {
-    return join(this.options.paths.machineFiles, id)
-  }
-  private sockets(id: string) {
-    const dir = this.runtimeDir(id)
-    return { console: join(dir, 'console.sock'), shell: join(dir, 'shell.sock'), control: join(dir, 'control.sock'), status: join(dir, 'status.json') }
+  private files(id: string) {
+    return containerFiles(process.getuid?.() ?? 0, id)
   }
 
   console(id: string): SerialConsole {
     let serial = this.consoles.get(id)
-    if (!serial) this.consoles.set(id, (serial = new SerialConsole(join(this.filesDir(id), 'console.log'))))
+    if (!serial) this.consoles.set(id, (serial = new SerialConsole(this.files(id).log)))
     return serial
   }
 
@@ -130,7 +114,7 @@ export class NspawnBackend implements Backend<NspawnSpec>, ContainerFeatures {
   }
 
   async commandLine(definition: Definition): Promise<string[]> {
-    return buildNspawnArgv(definition.spec, this.host, this.nspawnBinary)
+    return buildNspawnArgv(definition.spec, this.host, programs.nspawn)
   }
 
   async start(definition: Definition): Promise<void> {
@@ -139,39 +123,13 @@ export class NspawnBackend implements Backend<NspawnSpec>, ContainerFeatures {
     if (current !== 'stopped' && current !== 'crashed') throw new BerthError('conflict', `${spec.name} is already ${current}`)
     const problems = await this.validate(spec)
     if (Object.keys(problems).length > 0) throw fieldErrors(problems)
-    const dir = this.runtimeDir(id)
-    await rm(dir, { recursive: true, force: true })
-    await mkdir(dir, { recursive: true, mode: 0o700 })
-    await mkdir(this.filesDir(id), { recursive: true, mode: 0o700 })
     if (this.host.systemd) await this.writeUnitFile(spec)
-    const cgroupRoot = cgroup2Root()
-    const files = this.sockets(id)
-    const config: SupervisorConfig = {
-      id,
-      argv: buildNspawnArgv(spec, this.host, this.nspawnBinary),
-      cgroup: cgroupRoot ? containerCgroup(cgroupRoot, id) : null,
-      log: this.console(id).logPath,
-      consoleSocket: files.console,
-      shellSocket: files.shell,
-      controlSocket: files.control,
-      status: files.status,
-      cleanup: staleLinks(spec),
-      udevInterfaces: [...spec.interfaces, ...spec.macvlans],
-      hostSetup: hostNetworkSteps(spec),
-      containerSetup: containerNetworkSteps(spec),
-      poweroffSignal: await poweroffSignal(spec),
-      timeoutStartSec: spec.timeoutStartSec,
-      restartOnFailure: true,
-      // An unprivileged Berth must be able to use the sockets of a supervisor running as root.
-      owner: process.getuid?.() === 0 ? null : { uid: process.getuid!(), gid: process.getgid!() },
-    }
-    const configFile = join(dir, 'supervisor.json')
-    await writeFileAtomic(configFile, JSON.stringify(config, null, 2))
+    const files = this.files(id)
     const run = this.run(id)
     run.status = { state: 'starting', supervisorPid: 0, leaderPid: null, exitCode: null, lastError: null, restarts: 0 }
     this.changed(id)
     try {
-      const { pid } = (await this.options.privileged.request('container.start', { config: configFile })) as { pid: number }
+      const { pid } = await this.startSupervisor(id, spec)
       await this.connect(id, pid)
       // Attached at once: viewers see the container's first bytes as they come.
       await this.console(id).attach(files.console, { offsetHeader: true }).catch(() => undefined)
@@ -188,6 +146,19 @@ export class NspawnBackend implements Backend<NspawnSpec>, ContainerFeatures {
     }
   }
 
+  /**
+   * The helper starts the supervisor from the spec. What goes beyond the policy is asked again with
+   * the person's consent, and polkit asks for an administrator's password (every time).
+   */
+  private async startSupervisor(id: string, spec: NspawnSpec): Promise<{ pid: number }> {
+    try {
+      return (await this.options.privileged.request('container.start', { id, spec, approved: false })) as { pid: number }
+    } catch (error) {
+      if (!(error instanceof BerthError && (error.details as { needsApproval?: string[] } | undefined)?.needsApproval)) throw error
+      return (await this.options.privileged.request('container.start', { id, spec, approved: true })) as { pid: number }
+    }
+  }
+
   private async writeUnitFile(spec: NspawnSpec): Promise<void> {
     await mkdir(this.options.paths.nspawnUnits, { recursive: true })
     await writeFileAtomic(join(this.options.paths.nspawnUnits, `${spec.name}.nspawn`), nspawnUnitFile(spec))
@@ -195,7 +166,7 @@ export class NspawnBackend implements Backend<NspawnSpec>, ContainerFeatures {
 
   /** Connects to the supervisor's control socket (it appears once the supervisor is up). */
   private async connect(id: string, pid: number): Promise<void> {
-    const { control } = this.sockets(id)
+    const { control } = this.files(id)
     const deadline = Date.now() + 15_000
     for (;;) {
       const socket = await new Promise<Socket | null>((resolve) => {
@@ -205,7 +176,7 @@ export class NspawnBackend implements Backend<NspawnSpec>, ContainerFeatures {
       })
       if (socket) return this.watch(id, socket)
       if (!alive(pid) || Date.now() > deadline) {
-        const log = await readFile(join(this.filesDir(id), 'supervisor.log'), 'utf8').catch(() => '')
+        const log = await readFile(this.files(id).supervisorLog, 'utf8').catch(() => '')
         const last = log.trim().split('\n').slice(-3).join(' ')
         throw new BerthError('failed', `The container supervisor did not start${last ? `: ${last}` : ''}`)
       }
@@ -233,7 +204,7 @@ export class NspawnBackend implements Backend<NspawnSpec>, ContainerFeatures {
       run.control = null
       if (this.disposed) return
       // The supervisor is gone: its status file has the last word, unless it died without one.
-      const last = readStatus(this.sockets(id).status)
+      const last = readStatus(this.files(id).status)
       if (last && final(last)) this.setStatus(id, last)
       else this.supervisorDied(id)
     })
@@ -289,7 +260,7 @@ export class NspawnBackend implements Backend<NspawnSpec>, ContainerFeatures {
 
   async reattach(definition: Definition): Promise<void> {
     const { id } = definition
-    const files = this.sockets(id)
+    const files = this.files(id)
     const last = readStatus(files.status)
     if (!last) return
     if (final(last) || !alive(last.supervisorPid)) {
@@ -340,7 +311,7 @@ export class NspawnBackend implements Backend<NspawnSpec>, ContainerFeatures {
   async openShell(definition: Definition, stream: ConsoleStream): Promise<void> {
     const { id, spec } = definition
     if (this.status(id).state !== 'running') throw new BerthError('conflict', `Start ${spec.name} to open a shell in it`)
-    const socket = createConnection(this.sockets(id).shell)
+    const socket = createConnection(this.files(id).shell)
     await new Promise<void>((resolve, reject) => {
       socket.once('connect', resolve)
       socket.once('error', reject)
@@ -377,8 +348,7 @@ export class NspawnBackend implements Backend<NspawnSpec>, ContainerFeatures {
     this.consoles.get(id)?.close()
     this.consoles.delete(id)
     this.runs.delete(id)
-    await rm(this.runtimeDir(id), { recursive: true, force: true })
-    await rm(this.filesDir(id), { recursive: true, force: true })
+    await this.options.privileged.request('container.forget', { id })
     if (this.host.systemd) await rm(join(this.options.paths.nspawnUnits, `${spec.name}.nspawn`), { force: true })
     // Only a root Berth made in its own place; never a directory the person pointed at.
     if (options.deleteImages && isMadeRoot(this.options.paths, spec.root)) await rm(spec.root, { recursive: true, force: true })
@@ -418,11 +388,4 @@ function alive(pid: number): boolean {
   } catch {
     return false
   }
-}
-
-/** What asks the container's init to power off: systemd's SIGRTMIN+4, busybox init's SIGUSR2; a lone command gets SIGTERM. */
-async function poweroffSignal(spec: NspawnSpec): Promise<number> {
-  if (spec.init.type === 'command') return SIGTERM
-  const init = await readlink(join(spec.root, 'sbin/init')).catch(() => '')
-  return /busybox/.test(init) ? SIGUSR2 : SIGRTMIN_4
 }

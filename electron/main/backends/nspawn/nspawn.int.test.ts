@@ -8,6 +8,7 @@ import type { NspawnSpecInput } from '../../../../shared/model/container'
 import { startHarness, waitForState, watchConsole, type Harness } from '../../testing/harness'
 import { containerRoot, makeBusyboxRoot } from '../../testing/container-root'
 import { cgroup2Root, containerCgroup } from './cgroup'
+import { containerFiles } from './supervisor-protocol'
 
 let h: Harness
 beforeAll(async () => {
@@ -144,7 +145,7 @@ describe('nspawn backend (real systemd-nspawn)', () => {
     await waitForState(h.client, machine.id, 'running', 20_000)
 
     const again = pids('payload')
-    const { supervisorPid } = JSON.parse(readFileSync(join(h.home, 'run', machine.id, 'status.json'), 'utf8')) as { supervisorPid: number }
+    const { supervisorPid } = JSON.parse(readFileSync(containerFiles(0, machine.id).status, 'utf8')) as { supervisorPid: number }
     process.kill(supervisorPid, 'SIGKILL')
     await waitForState(h.client, machine.id, 'crashed', 10_000)
     expect((await statusOf(machine.id)).lastError).toMatch(/supervisor ended unexpectedly/)
@@ -230,7 +231,7 @@ function ended(pid: number): boolean {
 
 function readStatusFile(id: string): { restarts: number } {
   try {
-    return JSON.parse(readFileSync(join(h.home, 'run', id, 'status.json'), 'utf8')) as { restarts: number }
+    return JSON.parse(readFileSync(containerFiles(0, id).status, 'utf8')) as { restarts: number }
   } catch {
     return { restarts: -1 }
   }

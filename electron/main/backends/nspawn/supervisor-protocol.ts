@@ -1,28 +1,52 @@
 // What Berth and a container's supervisor tell each other. The supervisor may run as root while Berth
 // does not, so every control message is checked against these schemas.
 import { z } from 'zod'
+import { join } from 'node:path'
+
+/** The programs a supervisor runs, at fixed paths: never a name looked up in a caller's PATH. */
+export const programs = { nspawn: '/usr/bin/systemd-nspawn', ip: '/usr/sbin/ip', nsenter: '/usr/bin/nsenter' } as const
+
+/**
+ * Where a container's supervisor keeps its files: folders of root's (made by the helper, 0711 so the
+ * user can reach what is theirs), per user and container id. The files in them are the user's (0600,
+ * owned through fchown on the descriptor): their console log, status and sockets. Nothing there can
+ * be swapped for a link by the user, since only root writes the folders.
+ */
+export function containerFiles(uid: number, id: string) {
+  const run = join('/run/berth', String(uid), 'containers', id)
+  const logs = join('/var/log/berth', String(uid), 'containers', id)
+  return {
+    run,
+    logs,
+    config: join(run, 'supervisor.json'),
+    console: join(run, 'console.sock'),
+    shell: join(run, 'shell.sock'),
+    control: join(run, 'control.sock'),
+    status: join(run, 'status.json'),
+    log: join(logs, 'console.log'),
+    supervisorLog: join(logs, 'supervisor.log'),
+  }
+}
+export type ContainerFiles = ReturnType<typeof containerFiles>
 
 const argv = z.array(z.string().max(4096)).min(1).max(512)
-/** Steps are `ip` commands: the only program besides nspawn a supervisor runs. */
-const ipSteps = z.array(argv.refine((a) => a[0] === 'ip', 'Only ip commands')).max(256)
+/** Steps are `ip` commands (its arguments): the only program besides nspawn a supervisor runs. */
+const ipSteps = z.array(argv).max(256)
 
-/** What a supervisor is started with. It may run as root, so its helper checks this before starting one. */
+/** What a supervisor is started with: written by the helper itself from a checked spec, never by the caller. */
 export const supervisorConfigSchema = z
   .object({
     id: z.string().regex(/^[a-z0-9]{12}$/),
-    /** systemd-nspawn and its arguments. */
-    argv: argv.refine((a) => /(^|\/)systemd-nspawn$/.test(a[0]!), 'The program must be systemd-nspawn'),
+    /** systemd-nspawn's arguments (the program is programs.nspawn). */
+    nspawnArgs: argv,
     /** The container's cgroup (null: the host has no cgroup2 hierarchy). */
     cgroup: z.string().regex(/^\/sys\/fs\/cgroup(\/unified)?\/berth\/[a-z0-9]{12}$/).nullable(),
-    /** Everything the container's console prints, appended. */
-    log: z.string().startsWith('/'),
-    /** Raw console bytes both ways; each connection starts with the log offset (8 bytes) it begins at. */
-    consoleSocket: z.string().startsWith('/'),
-    /** Each connection is a new login shell inside the running container; its first line is the shell's number. */
-    shellSocket: z.string().startsWith('/'),
-    /** JSON lines: control messages in, status out. */
-    controlSocket: z.string().startsWith('/'),
-    status: z.string().startsWith('/'),
+    /**
+     * containerFiles(owner, id): the console log (everything the console prints, appended); the
+     * console socket (raw bytes both ways, each connection starting with the log offset it begins
+     * at); the shell socket (each connection a new login shell, its first line the shell's number);
+     * the control socket (JSON lines: control messages in, status out); the status file.
+     */
     /** Commands run before each start, whose failure does not matter (stale links). */
     cleanup: ipSteps,
     /**
@@ -39,8 +63,8 @@ export const supervisorConfigSchema = z
     timeoutStartSec: z.number().int().min(1).max(3600),
     /** Started again when it fails (the module's Restart=on-failure), a few times at most. */
     restartOnFailure: z.boolean(),
-    /** Owner of the sockets, when the supervisor runs as root for an unprivileged Berth. */
-    owner: z.object({ uid: z.number().int().min(0), gid: z.number().int().min(0) }).nullable(),
+    /** The user the container is run for: owner of its log, status and sockets (the helper's caller). */
+    owner: z.object({ uid: z.number().int().min(0), gid: z.number().int().min(0) }),
   })
   .strict()
 export type SupervisorConfig = z.infer<typeof supervisorConfigSchema>

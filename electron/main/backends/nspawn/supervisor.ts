@@ -4,14 +4,16 @@
 // the container's cgroup when it ends. Closing or killing Berth never hangs up a container.
 //   usage: supervisor CONFIG.json
 import { spawnSync } from 'node:child_process'
-import { chownSync, closeSync, existsSync, fstatSync, mkdirSync, openSync, readFileSync, readSync, renameSync, rmSync, writeFileSync, writeSync } from 'node:fs'
+import { chownSync, closeSync, constants, existsSync, fchownSync, fstatSync, mkdirSync, openSync, readFileSync, readSync, renameSync, rmSync, writeFileSync, writeSync } from 'node:fs'
 import { createServer, type Server, type Socket } from 'node:net'
 import { join } from 'node:path'
 import { spawn as spawnPty, type IPty } from 'node-pty'
 import { lastLines, TAIL_BYTES } from '../../services/log-tail'
 import { cgroupPids, freezeCgroup, joinCgroup, killCgroup, removeCgroup } from './cgroup'
 import {
+  containerFiles,
   controlMessageSchema,
+  programs,
   REBOOT_EXIT_CODE,
   type ControlMessage,
   type SupervisorConfig,
@@ -19,8 +21,16 @@ import {
 } from './supervisor-protocol'
 
 const config = JSON.parse(readFileSync(process.argv[2]!, 'utf8')) as SupervisorConfig
+const files = containerFiles(config.owner.uid, config.id)
 const payload = config.cgroup ? join(config.cgroup, 'payload') : null
-const logFd = openSync(config.log, 'a', 0o640)
+
+/** A file of the owner's, opened by root without following a link and handed over on its descriptor. */
+function ownersFile(path: string, flags: number): number {
+  const fd = openSync(path, flags | constants.O_CREAT | constants.O_NOFOLLOW, 0o600)
+  fchownSync(fd, config.owner.uid, config.owner.gid)
+  return fd
+}
+const logFd = ownersFile(files.log, constants.O_WRONLY | constants.O_APPEND)
 const controlClients = new Set<Socket>()
 const consoleClients = new Set<Socket>()
 let status: SupervisorStatus = { state: 'starting', supervisorPid: process.pid, leaderPid: null, exitCode: null, lastError: null, restarts: 0 }
@@ -38,9 +48,14 @@ let shellCount = 0
 
 function setStatus(patch: Partial<SupervisorStatus>): void {
   status = { ...status, ...patch }
-  const temp = `${config.status}.tmp`
-  writeFileSync(temp, JSON.stringify(status))
-  renameSync(temp, config.status)
+  const temp = `${files.status}.tmp`
+  const fd = ownersFile(temp, constants.O_WRONLY | constants.O_TRUNC)
+  try {
+    writeFileSync(fd, JSON.stringify(status))
+  } finally {
+    closeSync(fd)
+  }
+  renameSync(temp, files.status)
   const line = `${JSON.stringify(status)}\n`
   for (const client of controlClients) client.write(line)
 }
@@ -71,14 +86,14 @@ function markUdevInitialized(): string[] {
 let udevEntries: string[] = []
 
 function start(): void {
-  for (const step of config.cleanup) run(step)
+  for (const step of config.cleanup) run([programs.ip, ...step])
   try {
     udevEntries = markUdevInitialized()
   } catch {
     // an interface that does not exist: nspawn says so in the console
   }
   setStatus({ state: 'starting', leaderPid: null, exitCode: null })
-  term = spawnPty(config.argv[0]!, config.argv.slice(1), {
+  term = spawnPty(programs.nspawn, config.nspawnArgs, {
     name: 'xterm-256color',
     cols: size.cols,
     rows: size.rows,
@@ -129,7 +144,10 @@ function childOf(pid: number): number | undefined {
 
 function configure(leader: number): void {
   for (const file of udevEntries.splice(0)) rmSync(file, { force: true })
-  const steps = [...config.hostSetup, ...config.containerSetup.map((step) => ['nsenter', `--target=${leader}`, '--net', '--', ...step])]
+  const steps = [
+    ...config.hostSetup.map((step) => [programs.ip, ...step]),
+    ...config.containerSetup.map((step) => [programs.nsenter, `--target=${leader}`, '--net', '--', programs.ip, ...step]),
+  ]
   for (const step of steps) {
     const { ok, output } = run(step)
     if (!ok) return fail(`Setting up the network failed: ${step.join(' ')}: ${output || 'failed'}`)
@@ -195,7 +213,7 @@ function logTail(count: number): string {
   const size = fstatSync(logFd).size
   const length = Math.min(size, TAIL_BYTES)
   const buffer = Buffer.alloc(length)
-  const fd = openSync(config.log, 'r')
+  const fd = openSync(files.log, constants.O_RDONLY | constants.O_NOFOLLOW)
   try {
     return lastLines(buffer.subarray(0, readSync(fd, buffer, 0, length, size - length)).toString('utf8'), count)
   } finally {
@@ -214,9 +232,9 @@ function finish(final: Partial<SupervisorStatus>): void {
   closeSync(logFd)
   for (const server of servers) server.close()
   for (const shell of shells.values()) shell.kill('SIGHUP')
-  rmSync(config.consoleSocket, { force: true })
-  rmSync(config.shellSocket, { force: true })
-  rmSync(config.controlSocket, { force: true })
+  rmSync(files.console, { force: true })
+  rmSync(files.shell, { force: true })
+  rmSync(files.control, { force: true })
   setTimeout(() => process.exit(0), 50)
 }
 
@@ -250,14 +268,13 @@ function control(message: ControlMessage): void {
 function serve(path: string, onClient: (socket: Socket) => void): Server {
   rmSync(path, { force: true })
   const server = createServer(onClient)
-  server.listen(path, () => {
-    if (config.owner) chownSync(path, config.owner.uid, config.owner.gid)
-  })
+  // By path, the one way for a socket: safe here, in a folder only root writes.
+  server.listen(path, () => chownSync(path, config.owner.uid, config.owner.gid))
   return server
 }
 
 const servers = [
-  serve(config.consoleSocket, (socket) => {
+  serve(files.console, (socket) => {
     // Every byte logged before this offset is in the log; every byte after it comes through here.
     const header = Buffer.alloc(8)
     header.writeBigUInt64BE(BigInt(fstatSync(logFd).size))
@@ -267,14 +284,14 @@ const servers = [
     socket.on('error', () => undefined)
     socket.on('close', () => consoleClients.delete(socket))
   }),
-  serve(config.shellSocket, (socket) => {
+  serve(files.shell, (socket) => {
     // A login shell in the container's namespaces and cgroup (so stopping the container ends it).
     const leader = status.leaderPid
     if (status.state !== 'running' || !leader) return socket.end('0\n')
     const number = ++shellCount
     const root = join('/proc', String(leader), 'root')
     const shell = existsSync(join(root, 'bin/bash')) ? '/bin/bash' : '/bin/sh'
-    const pty = spawnPty('nsenter', [`--target=${leader}`, '--all', '--root', '--wd', '--', shell, '-l'], {
+    const pty = spawnPty(programs.nsenter, [`--target=${leader}`, '--all', '--root', '--wd', '--', shell, '-l'], {
       name: 'xterm-256color',
       cols: 80,
       rows: 24,
@@ -294,7 +311,7 @@ const servers = [
     socket.on('error', () => undefined)
     socket.on('close', () => shells.has(number) && pty.kill('SIGHUP'))
   }),
-  serve(config.controlSocket, (socket) => {
+  serve(files.control, (socket) => {
     controlClients.add(socket)
     socket.write(`${JSON.stringify(status)}\n`)
     let buffered = ''
@@ -326,7 +343,6 @@ if (config.cgroup) {
   mkdirSync(config.cgroup, { recursive: true })
   joinCgroup(config.cgroup, process.pid)
 }
-if (config.owner) chownSync(config.log, config.owner.uid, config.owner.gid)
 process.on('SIGTERM', () => stop(false, 30))
 process.on('SIGHUP', () => undefined)
 process.on('SIGINT', () => stop(false, 30))
