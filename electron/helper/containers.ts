@@ -1,11 +1,10 @@
 // The helper's container verbs. It takes a checked container spec (never a config, an argv or a path
 // to act on) and builds the supervisor's configuration itself: fixed programs, state in root's own
-// folders, files handed to the user on their descriptor. For a user who is not root, the written
-// policy (README, "Security model") decides what may run without asking; the rest needs an
-// administrator's password, asked every time through its own polkit action.
-import { spawn, spawnSync } from 'node:child_process'
-import { closeSync, constants, fchownSync, lstatSync, mkdirSync, openSync, readlinkSync, realpathSync, rmSync, statSync, writeSync } from 'node:fs'
-import { dirname, join, sep } from 'node:path'
+// folders, files handed to the user on their descriptor. For a user who is not root, policy.ts
+// decides what may run without an administrator's password.
+import { spawn } from 'node:child_process'
+import { closeSync, constants, fchownSync, lstatSync, mkdirSync, openSync, readlinkSync, rmSync, statSync, writeSync } from 'node:fs'
+import { dirname, join } from 'node:path'
 import { z } from 'zod'
 import { machineIdSchema } from '../../shared/model/machine'
 import { nspawnSpecSchema, type NspawnSpec } from '../../shared/model/container'
@@ -13,86 +12,44 @@ import { buildNspawnArgv, containerNetworkSteps, effectiveAccess, hostNetworkSte
 import { containerFiles, type SupervisorConfig } from '../main/backends/nspawn/supervisor-protocol'
 import { cgroup2Root, containerCgroup } from '../main/backends/nspawn/cgroup'
 import { programCommand } from '../main/programs'
-import { NeedsApproval, Refusal } from './refusal'
+import { Refusal } from './refusal'
+import { callersOwn, realPath, requireApproval, type Caller } from './policy'
 
 export const containerVerbSchemas = {
-  /** approved: the person asked to start it although it goes beyond the policy (asks for a password). */
-  'container.start': z.object({ id: machineIdSchema, spec: nspawnSpecSchema, approved: z.boolean().default(false) }).strict(),
+  'container.start': z.object({ id: machineIdSchema, spec: nspawnSpecSchema }).strict(),
   /** Removes the container's state and logs the helper keeps (when the container is deleted). */
   'container.forget': z.object({ id: machineIdSchema }).strict(),
 } as const
 export type ContainerVerb = keyof typeof containerVerbSchemas
-
-/** Who asked: the user pkexec names (or root), their groups' first and the folders that are theirs. */
-export interface Caller {
-  uid: number
-  gid: number
-  /** The caller's process (Berth), for polkit's check. */
-  pid: number
-  /** Folders the caller owns and may use for roots and bind mounts: their home (and a test home). */
-  ownFolders: string[]
-  /** Where container roots Berth makes live (/var/lib/machines). */
-  containersDir: string
-}
 
 /** Capabilities that are the host's to give: with them a container can leave itself. */
 const hostCapabilities = ['all', 'CAP_SYS_ADMIN', 'CAP_SYS_MODULE', 'CAP_SYS_RAWIO', 'CAP_SYS_PTRACE', 'CAP_SYS_BOOT', 'CAP_MAC_ADMIN']
 /** Device nodes a container may have without asking: they give no access to the host's hardware or memory. */
 const harmlessDevices = ['/dev/net/tun', '/dev/fuse']
 
-const inside = (path: string, dir: string) => path === dir || path.startsWith(dir + sep)
-const real = (path: string) => {
-  try {
-    return realpathSync(path)
-  } catch {
-    return null
-  }
-}
-
-/** A folder of the caller's own: a real path inside their folders, owned by them all the way down from it. */
-function callersFolder(path: string, caller: Caller): boolean {
-  const resolved = real(path)
-  if (!resolved) return false
-  const top = caller.ownFolders.map(real).find((dir) => dir && inside(resolved, dir))
-  if (!top) return false
-  for (let p = resolved; ; p = dirname(p)) {
-    if (lstatSync(p).uid !== caller.uid) return false
-    if (p === top) return true
-  }
-}
-
 /** What in this spec goes beyond what a user may ask root for without an administrator's password. */
 export function beyondPolicy(spec: NspawnSpec, caller: Caller): string[] {
   if (caller.uid === 0) return []
   const problems: string[] = []
-  const root = real(spec.root)
-  const madeRoot = real(join(caller.containersDir, spec.name))
-  if (!root || !((madeRoot && root === madeRoot) || callersFolder(root, caller)))
+  const root = realPath(spec.root)
+  const madeRoot = realPath(join(caller.containersDir, spec.name))
+  if (!root || !((madeRoot && root === madeRoot) || callersOwn(root, caller)))
     problems.push(`its root ${spec.root} is neither ${join(caller.containersDir, spec.name)} nor a folder of yours`)
   for (const mount of spec.bindMounts) {
     const source = mount.hostPath ?? mount.mountPoint
-    if (!callersFolder(source, caller)) problems.push(`it mounts ${source}, which is not a folder of yours`)
+    if (!callersOwn(source, caller)) problems.push(`it mounts ${source}, which is not a folder of yours`)
   }
   const { devices, capabilities } = effectiveAccess(spec)
   for (const capability of capabilities)
     if (hostCapabilities.includes(capability)) problems.push(`it asks for ${capability === 'all' ? 'every capability' : capability}`)
   for (const device of devices) {
-    const node = real(device.node)
+    const node = realPath(device.node)
     if (!node || !harmlessDevices.includes(node) || !statSync(node).isCharacterDevice())
       problems.push(`it uses the host device ${device.node}`)
   }
   if (spec.extraFlags.length > 0) problems.push(`it passes its own flags to systemd-nspawn (${spec.extraFlags.join(' ')})`)
   if (spec.interfaces.length > 0) problems.push(`it takes the host's network interfaces ${spec.interfaces.join(', ')} away from the host`)
   return problems
-}
-
-/** Asks polkit, for the caller's process, for the action that goes beyond the policy: a password every time. */
-function approvedByAdmin(caller: Caller): boolean {
-  const check = spawnSync('/usr/bin/pkcheck', ['--action-id', 'org.berth.container-beyond-policy', '--process', String(caller.pid), '--allow-user-interaction'], {
-    stdio: 'ignore',
-    timeout: 300_000,
-  })
-  return check.status === 0
 }
 
 /** A folder of root's that the owner may pass through (0711), made or checked to be exactly that. */
@@ -159,13 +116,8 @@ export function runContainerVerb(
     rmSync(files.logs, { recursive: true, force: true })
     return null
   }
-  const { id, spec, approved } = args as z.infer<(typeof containerVerbSchemas)['container.start']>
-  const beyond = beyondPolicy(spec, caller)
-  if (beyond.length > 0) {
-    if (!approved) throw new NeedsApproval(`${spec.name} needs an administrator's password to start: ${beyond.join('; ')}`, beyond)
-    if (!approvedByAdmin(caller)) throw new Refusal(`${spec.name} was not approved by an administrator: ${beyond.join('; ')}`)
-    log({ approved: beyond })
-  }
+  const { id, spec } = args as z.infer<(typeof containerVerbSchemas)['container.start']>
+  requireApproval(caller, `Starting ${spec.name}`, beyondPolicy(spec, caller), log)
   for (const dir of ['/run/berth', dirname(dirname(files.run)), dirname(files.run), files.run, '/var/log/berth', dirname(dirname(files.logs)), dirname(files.logs), files.logs])
     rootFolder(dir)
   // Root's own copy of the configuration, new each start (never one a caller wrote).

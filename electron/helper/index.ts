@@ -4,15 +4,17 @@
 // refused with a reason and changes nothing.
 import { spawnSync } from 'node:child_process'
 import { appendFileSync, chmodSync, lstatSync, mkdirSync, readFileSync } from 'node:fs'
+import { readRecord, updateRecord } from './record'
 import { dirname, join } from 'node:path'
 import { userInfo } from 'node:os'
 import { z } from 'zod'
 import { resolvePaths } from '../main/paths'
 import { hostRunsSystemd } from '../main/backends/nspawn/host'
-import { commandsFor, requestSchema, verbSchemas, type Verb } from './verbs'
-import { NeedsApproval, Refusal } from './refusal'
+import { commandsFor, programPaths, requestSchema, verbSchemas, type Verb, type VerbContext } from './verbs'
+import { Refusal } from './refusal'
 import { runXenVerb, xenVerbSchemas, type XenVerb } from './xen-verbs'
-import { containerVerbSchemas, runContainerVerb, type Caller, type ContainerVerb } from './containers'
+import { containerVerbSchemas, runContainerVerb, type ContainerVerb } from './containers'
+import { requireApproval, type Caller } from './policy'
 
 /** Longest request line accepted; longer ones are refused without being parsed. */
 export const MAX_REQUEST_BYTES = 64 * 1024
@@ -61,9 +63,12 @@ function log(entry: Record<string, unknown>): void {
   }
 }
 
+/** Runs one of the helper's programs, by its fixed path (never a name looked up in PATH). */
 function run(argv: string[]): void {
   log({ exec: argv })
-  const result = spawnSync(argv[0]!, argv.slice(1), { encoding: 'utf8', timeout: 30_000 })
+  const program = programPaths[argv[0]!]
+  if (!program) throw new Error(`${argv[0]} is not a program of the helper's`)
+  const result = spawnSync(program, argv.slice(1), { encoding: 'utf8', timeout: 30_000 })
   if (result.error) throw new Error(`${argv[0]}: ${result.error.message}`)
   if (result.status !== 0) throw new Error(`${argv.join(' ')} failed: ${(result.stderr || result.stdout).trim().split('\n').pop()}`)
 }
@@ -90,7 +95,7 @@ function handle(line: string): string {
     const result = Object.hasOwn(containerVerbSchemas, verb)
       ? runContainerVerb(verb as ContainerVerb, args.data, caller, { systemd: hostRunsSystemd() }, log)
       : Object.hasOwn(xenVerbSchemas, verb)
-        ? runXenVerb(verb as XenVerb, args.data, log)
+        ? runXenVerb(verb as XenVerb, args.data, { caller, stateDir, log })
         : runVerb(verb as Verb, args.data)
     log({ id, ok: true })
     return JSON.stringify({ id, ok: true, result })
@@ -98,13 +103,28 @@ function handle(line: string): string {
     const refused = error instanceof Refusal
     const message = error instanceof Error ? error.message : String(error)
     log({ id, ok: false, refused, error: message })
-    const needsApproval = error instanceof NeedsApproval ? error.reasons : undefined
-    return JSON.stringify({ id, ok: false, error: { code: refused ? 'invalid_input' : 'failed', message, needsApproval } })
+    return JSON.stringify({ id, ok: false, error: { code: refused ? 'invalid_input' : 'failed', message } })
   }
 }
 
+/** Root's own record of the links it made for this caller. */
+const madeFile = join(stateDir, 'made.json')
+const noLinks: { bridge: string[]; tap: string[] } = { bridge: [], tap: [] }
+const record = (kind: 'bridge' | 'tap', name: string, made: boolean) =>
+  updateRecord(madeFile, noLinks, (all) => ({ ...all, [kind]: [...all[kind].filter((n) => n !== name), ...(made ? [name] : [])] }))
+
 function runVerb(verb: Verb, args: unknown): null {
-  for (const argv of commandsFor(verb, args as never, { stateDir })) run(argv)
+  const made = readRecord(madeFile, noLinks)
+  const context: VerbContext = {
+    stateDir,
+    owner: caller.uid,
+    made: { has: (kind, name) => made[kind].includes(name) },
+    approve: (what, reasons) => requireApproval(caller, what, reasons, log),
+  }
+  for (const argv of commandsFor(verb, args as never, context)) run(argv)
+  const name = (args as { name?: string }).name!
+  if (verb === 'bridge.create' || verb === 'bridge.delete') record('bridge', name, verb === 'bridge.create')
+  if (verb === 'tap.create' || verb === 'tap.delete') record('tap', name, verb === 'tap.create')
   return null
 }
 

@@ -1,7 +1,18 @@
 import { describe, expect, it } from 'vitest'
-import { commandsFor, Refusal, verbSchemas, type Verb, type VerbArgs } from './verbs'
+import { commandsFor, Refusal, verbSchemas, type Verb, type VerbArgs, type VerbContext } from './verbs'
 
-const context = { stateDir: '/run/berth/helper' }
+const made = { bridge: ['br0', 'br-lab'], tap: ['bt-x'] }
+/** A caller (uid 1000) for whom nothing beyond the policy is approved. */
+const asked: string[] = []
+const context: VerbContext = {
+  stateDir: '/run/berth/1000',
+  owner: 1000,
+  made: { has: (kind, name) => made[kind].includes(name) },
+  approve: (what, reasons) => {
+    asked.push(what)
+    throw new Refusal(`${what} needs an administrator's password, which was not given: ${reasons.join('; ')}`)
+  },
+}
 const parse = <V extends Verb>(verb: V, args: unknown) => verbSchemas[verb].parse(args) as VerbArgs<V>
 
 describe('helper verbs → argv', () => {
@@ -13,8 +24,8 @@ describe('helper verbs → argv', () => {
     expect(commandsFor('address.add', parse('address.add', { name: 'br0', address: 'fd00::1/64' }), context)).toEqual([
       ['ip', '-6', 'addr', 'add', 'fd00::1/64', 'dev', 'br0'],
     ])
-    expect(commandsFor('link.master', parse('link.master', { name: 'eth1', master: null }), context)).toEqual([['ip', 'link', 'set', 'eth1', 'nomaster']])
-    expect(commandsFor('tap.create', parse('tap.create', { name: 'bt-x', owner: 1000, bridge: 'br0' }), context)).toEqual([
+    expect(commandsFor('link.master', parse('link.master', { name: 'bt-x', master: null }), context)).toEqual([['ip', 'link', 'set', 'bt-x', 'nomaster']])
+    expect(commandsFor('tap.create', parse('tap.create', { name: 'bt-x', bridge: 'br0' }), context)).toEqual([
       ['ip', 'tuntap', 'add', 'dev', 'bt-x', 'mode', 'tap', 'user', '1000'],
       ['ip', 'link', 'set', 'bt-x', 'master', 'br0', 'up'],
     ])
@@ -26,6 +37,28 @@ describe('helper verbs → argv', () => {
     expect(commandsFor('nat.disable', parse('nat.disable', { bridge: 'br-lab' }), context)).toEqual([['nft', 'delete', 'table', 'ip', 'berth_br_lab']])
     const [dnsmasq] = commandsFor('dhcp.start', parse('dhcp.start', { bridge: 'br-lab', from: '10.0.0.10', to: '10.0.0.20' }), context)
     expect(dnsmasq).toEqual(expect.arrayContaining(['--interface=br-lab', '--bind-interfaces', '--port=0', '--dhcp-range=10.0.0.10,10.0.0.20,12h']))
+  })
+
+  it("acts only on links it made for the caller; the host's own need an administrator", () => {
+    const refusal = (verb: Verb, args: unknown) => {
+      try {
+        commandsFor(verb, parse(verb, args), context)
+      } catch (error) {
+        return (error as Error).message
+      }
+      return 'carried out'
+    }
+    // A tap's owner is the caller, never the caller's to choose.
+    expect(verbSchemas['tap.create'].safeParse({ name: 'bt-y', owner: 0, bridge: null }).success).toBe(false)
+    expect(commandsFor('tap.create', parse('tap.create', { name: 'bt-y', bridge: null }), context)[0]).toContain('1000')
+    expect(refusal('tap.create', { name: 'bt-y', bridge: 'docker0' })).toBe("Joining docker0 needs an administrator's password, which was not given: docker0 is a bridge Berth did not make")
+    expect(refusal('link.master', { name: 'eth0', master: 'br0' })).toBe("Putting eth0 into a bridge needs an administrator's password, which was not given: eth0 is the host's own interface")
+    expect(refusal('link.master', { name: 'bt-x', master: 'virbr0' })).toBe('virbr0 is not a bridge Berth made: the helper adds interfaces only on its own bridges')
+    expect(refusal('address.add', { name: 'eth0', address: '10.9.9.9/24' })).toMatch(/^Changing the addresses of eth0 needs an administrator's password/)
+    expect(refusal('route.default', { via: '10.0.0.1', dev: 'br0' })).toMatch(/^Changing the host's default route needs an administrator's password/)
+    expect(refusal('dhcp.start', { bridge: 'eth0', from: '10.0.0.10', to: '10.0.0.20' })).toBe('eth0 is not a bridge Berth made: the helper serves DHCP only on its own bridges')
+    expect(refusal('nat.enable', { bridge: 'br0', uplink: 'eth0', subnet: '0.0.0.0/0' })).toBe('0.0.0.0/0 is not a bridge\'s subnet: NAT is for a subnet of /8 to /30')
+    expect(refusal('nat.disable', { bridge: 'docker0' })).toBe('docker0 is not a bridge Berth made: the helper removes NAT only on its own bridges')
   })
 
   it('refuses to delete what is not a bridge or a tap, and modules off the list', () => {

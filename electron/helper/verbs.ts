@@ -23,7 +23,8 @@ export const verbSchemas = {
   'address.del': z.object({ name, address: z.union([ipv4, ipv6]) }).strict(),
   /** The default route, through a gateway on an interface (when an uplink's addresses move to a bridge). */
   'route.default': z.object({ via: plainIpv4, dev: name }).strict(),
-  'tap.create': z.object({ name, owner: z.number().int().min(0).max(2 ** 31), bridge: name.nullable() }).strict(),
+  /** The tap's owner is always the caller. */
+  'tap.create': z.object({ name, bridge: name.nullable() }).strict(),
   'tap.delete': z.object({ name }).strict(),
   'module.load': z.object({ name: z.enum(allowedModuleNames) }).strict(),
   'nat.enable': z.object({ bridge: name, uplink: name, subnet: subnet4 }).strict(),
@@ -66,9 +67,29 @@ function readPidFile(file: string): string {
   }
 }
 
+/** The links the helper made for this caller: only those are changed or removed. */
+export interface MadeLinks {
+  has(kind: 'bridge' | 'tap', name: string): boolean
+}
+
 export interface VerbContext {
   /** Where dnsmasq's pid and lease files go: root's own folder (/run/berth/UID), never the user's. */
   stateDir: string
+  made: MadeLinks
+  /** The caller's uid: the owner of every tap. */
+  owner: number
+  /** Goes on only if what goes beyond the policy is approved (policy.ts requireApproval). */
+  approve(what: string, reasons: string[]): void
+}
+
+/** The programs the helper runs, at fixed paths. */
+export const programPaths: Record<string, string> = {
+  ip: '/usr/sbin/ip',
+  nft: '/usr/sbin/nft',
+  sysctl: '/usr/sbin/sysctl',
+  dnsmasq: '/usr/sbin/dnsmasq',
+  modprobe: '/usr/sbin/modprobe',
+  kill: '/usr/bin/kill',
 }
 
 /** The commands a verb runs, in order (argv arrays; never a shell). */
@@ -78,31 +99,50 @@ export function commandsFor<V extends Verb>(verb: V, args: VerbArgs<V>, context:
     name: string; master: string | null; address: string; owner: number; bridge: string | null
     uplink: string; subnet: string; from: string; to: string; via: string; dev: string
   }
+  const { made } = context
+  const own = (name: string) => made.has('bridge', name) || made.has('tap', name)
+  /** A bridge this caller made, or a refusal saying so. */
+  const ownBridge = (bridge: string, doing: string) => {
+    if (!made.has('bridge', bridge)) throw new Refusal(`${bridge} is not a bridge Berth made: the helper ${doing} only on its own bridges`)
+  }
+  /** Someone else's interface (the host's uplink, a system bridge): beyond the policy. */
+  const foreign = (name: string, what: string, reason: string) => {
+    if (!own(name)) context.approve(what, [reason])
+  }
   switch (verb) {
     case 'bridge.create':
       return [['ip', 'link', 'add', a.name, 'type', 'bridge'], ['ip', 'link', 'set', a.name, 'up']]
     case 'bridge.delete':
       if (!isKind(a.name, 'bridge')) throw new Refusal(`${a.name} is not a bridge`)
+      ownBridge(a.name, 'deletes')
       return [['ip', 'link', 'del', a.name]]
     case 'link.master':
+      if (a.master) ownBridge(a.master, 'adds interfaces')
+      foreign(a.name, `Putting ${a.name} into a bridge`, `${a.name} is the host's own interface`)
       return [a.master ? ['ip', 'link', 'set', a.name, 'master', a.master, 'up'] : ['ip', 'link', 'set', a.name, 'nomaster']]
     case 'address.add':
-      return [['ip', ...(String(a.address).includes(':') ? ['-6'] : []), 'addr', 'add', a.address, 'dev', a.name]]
     case 'address.del':
-      return [['ip', ...(String(a.address).includes(':') ? ['-6'] : []), 'addr', 'del', a.address, 'dev', a.name]]
+      foreign(a.name, `Changing the addresses of ${a.name}`, `${a.name} is the host's own interface`)
+      return [['ip', ...(String(a.address).includes(':') ? ['-6'] : []), 'addr', verb === 'address.add' ? 'add' : 'del', a.address, 'dev', a.name]]
     case 'route.default':
+      context.approve("Changing the host's default route", [`it sends the host's traffic through ${a.dev}`])
       return [['ip', 'route', 'replace', 'default', 'via', a.via, 'dev', a.dev]]
     case 'tap.create':
+      if (a.bridge && !made.has('bridge', a.bridge)) context.approve(`Joining ${a.bridge}`, [`${a.bridge} is a bridge Berth did not make`])
       return [
-        ['ip', 'tuntap', 'add', 'dev', a.name, 'mode', 'tap', 'user', String(a.owner)],
+        ['ip', 'tuntap', 'add', 'dev', a.name, 'mode', 'tap', 'user', String(context.owner)],
         a.bridge ? ['ip', 'link', 'set', a.name, 'master', a.bridge, 'up'] : ['ip', 'link', 'set', a.name, 'up'],
       ]
     case 'tap.delete':
       if (!isKind(a.name, 'tun')) throw new Refusal(`${a.name} is not a tap device`)
+      if (!made.has('tap', a.name)) throw new Refusal(`${a.name} is not a tap Berth made: the helper deletes only its own taps`)
       return [['ip', 'tuntap', 'del', 'dev', a.name, 'mode', 'tap']]
     case 'module.load':
       return [['modprobe', '--', a.name]]
     case 'nat.enable': {
+      ownBridge(a.bridge!, 'sets up NAT')
+      const prefix = Number(a.subnet.split('/')[1])
+      if (prefix < 8 || prefix > 30) throw new Refusal(`${a.subnet} is not a bridge's subnet: NAT is for a subnet of /8 to /30`)
       const table = natTable(a.bridge!)
       return [
         ['sysctl', '-w', 'net.ipv4.ip_forward=1'],
@@ -112,8 +152,10 @@ export function commandsFor<V extends Verb>(verb: V, args: VerbArgs<V>, context:
       ]
     }
     case 'nat.disable':
+      ownBridge(a.bridge!, 'removes NAT')
       return [['nft', 'delete', 'table', 'ip', natTable(a.bridge!)]]
     case 'dhcp.start':
+      ownBridge(a.bridge!, 'serves DHCP')
       return [
         [
           'dnsmasq',

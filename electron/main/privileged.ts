@@ -10,8 +10,7 @@ interface Answer {
   id: number
   ok: boolean
   result?: unknown
-  /** needsApproval: what goes beyond the policy, when an administrator could approve it. */
-  error?: { code: 'invalid_input' | 'failed'; message: string; needsApproval?: string[] }
+  error?: { code: 'invalid_input' | 'failed'; message: string }
 }
 
 /** Where a packaged Berth installs the helper's launcher (build/berth-helper); the polkit policy names it. */
@@ -49,10 +48,7 @@ export class PrivilegedHelper {
       this.pending.delete(answer.id)
       if (!waiter) continue
       if (answer.ok) waiter.resolve(answer.result)
-      else {
-        const { code, message, needsApproval } = answer.error!
-        waiter.reject(new BerthError(code, message, needsApproval ? { needsApproval } : undefined))
-      }
+      else waiter.reject(new BerthError(answer.error!.code, answer.error!.message))
     }
   }
 

@@ -49,21 +49,27 @@ export const extraVethSchema = z.object({
   ...addressesShape,
 })
 
+/** nspawn's --bind=SOURCE:TARGET[:OPTIONS] splits on colons: one in a path would change the mount. */
+const bindPath = absolutePath.refine((p) => !p.includes(':'), 'A bind mount path cannot contain a colon (systemd-nspawn splits on it)')
+
 export const bindMountSchema = z.object({
-  mountPoint: absolutePath,
+  mountPoint: bindPath,
   /** The module's default: the same path as mountPoint. */
-  hostPath: absolutePath.nullable().default(null),
+  hostPath: bindPath.nullable().default(null),
   isReadOnly: z.boolean().default(true),
 })
 
 export const allowedDeviceSchema = z.object({
-  node: absolutePath.refine((p) => p.startsWith('/dev/'), 'A device node lives under /dev/, e.g. /dev/net/tun'),
+  node: absolutePath
+    .refine((p) => p.startsWith('/dev/') && !p.split('/').some((part) => part === '..' || part === '.'), 'A device node lives under /dev/, e.g. /dev/net/tun')
+    .refine((p) => !p.includes(':'), 'A device path cannot contain a colon'),
   modifier: z.string().trim().regex(/^(?!.*(.).*\1)[rwm]{1,3}$/, 'Use a combination of r (read), w (write) and m (mknod), e.g. rw'),
 })
 
 /** Not for extraFlags: Berth sets these itself. */
 export function forbiddenNspawnFlag(flag: string): string | null {
-  const name = flag.split('=')[0]!
+  // A short option takes its value attached (-D/srv): its name is the first two characters.
+  const name = flag.startsWith('--') ? flag.split('=')[0]! : flag.slice(0, 2)
   if (/^(-D|--directory|-M|--machine|--register|--keep-unit|--console|-i|--image|--settings|-q|--quiet|-b|--boot|--ephemeral|-x)$/.test(name))
     return `${name} is managed by Berth and cannot be given as an extra flag`
   if (!name.startsWith('-')) return `"${flag}" is not a flag: extra flags start with - or --`
@@ -76,7 +82,10 @@ export const containerInitSchema = z.discriminatedUnion('type', [
   /** Run one program inside: the container ends when it exits. */
   z.object({
     type: z.literal('command'),
-    argv: z.array(z.string().min(1).max(4096)).min(1, 'Enter the program to run, e.g. /bin/sh').max(256),
+    argv: z
+      .array(z.string().min(1).max(4096).refine((a) => !/[\0\n\r]/.test(a), 'An argument cannot contain a line break'))
+      .min(1, 'Enter the program to run, e.g. /bin/sh')
+      .max(256),
   }),
 ])
 
@@ -99,7 +108,7 @@ export const nspawnSpecSchema = z
     bindMounts: z.array(bindMountSchema).max(64, 'At most 64 bind mounts').default([]),
     /** Mount points of tmpfs file systems, optionally with mount options: /tmp:mode=1777,size=64M. */
     tmpfs: z
-      .array(z.string().trim().regex(/^\/[^:\0]*(:[A-Za-z0-9=,._-]+)?$/, 'Use an absolute path, optionally followed by :options (e.g. /tmp:size=64M)'))
+      .array(z.string().trim().regex(/^\/[^:\0-\x1f]*(:[A-Za-z0-9=,._-]+)?$/, 'Use an absolute path, optionally followed by :options (e.g. /tmp:size=64M)'))
       .max(32)
       .default([]),
     allowedDevices: z.array(allowedDeviceSchema).max(32).default([]),

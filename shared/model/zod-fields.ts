@@ -18,3 +18,5 @@ export const absolutePath = z
   .max(4096, 'This path is too long')
   .refine((p) => p.startsWith('/'), 'Use an absolute path (starting with /)')
   .refine((p) => !p.includes('\0'), 'A path cannot contain a NUL byte')
+  // A line break would start a new line in the config files paths are written to (.nspawn, xl.cfg).
+  .refine((p) => !/[\x01-\x1f\x7f]/.test(p), 'A path cannot contain a line break or another control character')

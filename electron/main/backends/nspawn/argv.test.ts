@@ -138,4 +138,12 @@ describe('container spec checks (the module assertions)', () => {
     expect(issues({ localAddress: '10.0.0.2' })).toEqual(['privateNetwork: Addresses, a host bridge and forwarded ports need private networking: turn it on'])
     expect(issues({ allowedDevices: [{ node: '/dev/fuse', modifier: 'rx' }] })[0]).toMatch(/^allowedDevices.0.modifier: Use a combination of r/)
   })
+  it('nothing can break out of a flag or a .nspawn line: line breaks, colons in bind paths, /dev/.., attached short flags', () => {
+    expect(issues({ init: { type: 'command', argv: ['/bin/sh', 'x\n[Files]\nBind=/:/host'] } })).toEqual(['init.argv.1: An argument cannot contain a line break'])
+    expect(issues({ root: '/var/lib/machines/web\nBind=/' })).toEqual(['root: A path cannot contain a line break or another control character'])
+    expect(issues({ bindMounts: [{ mountPoint: '/data', hostPath: '/srv/a:/etc' }] })).toEqual(['bindMounts.0.hostPath: A bind mount path cannot contain a colon (systemd-nspawn splits on it)'])
+    expect(issues({ allowedDevices: [{ node: '/dev/../etc/shadow', modifier: 'r' }] })).toEqual(['allowedDevices.0.node: A device node lives under /dev/, e.g. /dev/net/tun'])
+    expect(issues({ extraFlags: ['-D/'] })).toEqual(['extraFlags.0: -D is managed by Berth and cannot be given as an extra flag'])
+    expect(issues({ tmpfs: ['/tmp\n:size=1'] })[0]).toMatch(/^tmpfs.0: Use an absolute path/)
+  })
 })

@@ -129,7 +129,8 @@ export class NspawnBackend implements Backend<NspawnSpec>, ContainerFeatures {
     run.status = { state: 'starting', supervisorPid: 0, leaderPid: null, exitCode: null, lastError: null, restarts: 0 }
     this.changed(id)
     try {
-      const { pid } = await this.startSupervisor(id, spec)
+      // The helper starts the supervisor from the spec (what goes beyond the policy asks for a password).
+      const { pid } = (await this.options.privileged.request('container.start', { id, spec })) as { pid: number }
       await this.connect(id, pid)
       // Attached at once: viewers see the container's first bytes as they come.
       await this.console(id).attach(files.console, { offsetHeader: true }).catch(() => undefined)
@@ -143,19 +144,6 @@ export class NspawnBackend implements Backend<NspawnSpec>, ContainerFeatures {
       run.status = { ...run.status!, state: 'crashed', lastError: message }
       this.changed(id)
       throw error instanceof BerthError ? error : new BerthError('failed', message)
-    }
-  }
-
-  /**
-   * The helper starts the supervisor from the spec. What goes beyond the policy is asked again with
-   * the person's consent, and polkit asks for an administrator's password (every time).
-   */
-  private async startSupervisor(id: string, spec: NspawnSpec): Promise<{ pid: number }> {
-    try {
-      return (await this.options.privileged.request('container.start', { id, spec, approved: false })) as { pid: number }
-    } catch (error) {
-      if (!(error instanceof BerthError && (error.details as { needsApproval?: string[] } | undefined)?.needsApproval)) throw error
-      return (await this.options.privileged.request('container.start', { id, spec, approved: true })) as { pid: number }
     }
   }
 

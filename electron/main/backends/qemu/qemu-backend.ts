@@ -450,13 +450,12 @@ export class QemuBackend implements Backend<QemuSpec>, QemuFeatures {
   private async makeTaps(definition: QemuDefinition): Promise<void> {
     const { id, spec } = definition
     const ask = this.options.privileged.request.bind(this.options.privileged)
-    const owner = process.getuid?.() ?? 0
     await this.removeTaps(id) // left by a crash
-    if (spec.network?.bridge) await ask('tap.create', { name: tapName(id), owner, bridge: spec.network.bridge })
+    if (spec.network?.bridge) await ask('tap.create', { name: tapName(id), bridge: spec.network.bridge })
     for (const vlan of spec.vlans) {
       const bridge = vlanBridgeName(vlan)
       if (!existsSync(join('/sys/class/net', bridge))) await ask('bridge.create', { name: bridge })
-      await ask('tap.create', { name: vlanTapName(id, vlan), owner, bridge })
+      await ask('tap.create', { name: vlanTapName(id, vlan), bridge })
     }
   }
 
