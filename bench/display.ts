@@ -48,6 +48,7 @@ export async function displayThroughProxy(runs: number): Promise<BenchResult[]> 
   const site = await servePage()
   const proxy = new DisplayProxy()
   await proxy.start()
+  proxy.allowOrigin(new URL(site.url).origin)
   const browser = await chromium.launch({
     executablePath: process.env.BERTH_CHROMIUM ?? '/usr/bin/chromium',
     args: [
@@ -79,7 +80,7 @@ export async function displayThroughProxy(runs: number): Promise<BenchResult[]> 
     await waitForFile(join(dir, 'vnc.sock'))
 
     const sides = [
-      { name: 'berth' as const, url: proxy.issue('benchdisplay', join(dir, 'vnc.sock')) },
+      { name: 'berth' as const, url: proxy.issue('benchdisplay', join(dir, 'vnc.sock'), 'vnc') },
       { name: 'baseline' as const, url: `ws://127.0.0.1:${wsPort}/` },
     ]
     const pages: ((typeof sides)[number] & { tab: Awaited<ReturnType<typeof browser.newPage>> })[] = []

@@ -23,6 +23,7 @@ const log = (line: string) => console.error(`berth: ${line}`)
 process.on('unhandledRejection', (reason) => log(`unhandled rejection: ${reason instanceof Error ? reason.stack : String(reason)}`))
 const berth = await createBerthServer({ log })
 const server = await startBrowserServer({ rpc: berth.rpc, staticDir, port, log })
+berth.allowDisplayOrigin(new URL(server.url).origin)
 const runtimeDir = resolvePaths().runtime
 console.log(announcement(server.url, writeAddressFile(runtimeDir, server.url), process.stdout.isTTY === true))
 

@@ -89,6 +89,7 @@ if (!app.requestSingleInstanceLock()) {
       callback({ responseHeaders: { ...details.responseHeaders, 'Content-Security-Policy': [CONTENT_SECURITY_POLICY] } })
     })
     berth = await createBerthServer()
+    berth.allowDisplayOrigin('file://') // the window's page is a file
     window = createWindow()
   })
 

@@ -22,6 +22,8 @@ export interface BerthServer {
   rpc: RpcServer
   machines: MachineService
   paths: BerthPaths
+  /** A page of Berth's that may show machines' screens (its Origin). */
+  allowDisplayOrigin(origin: string): void
   /** Lets go of everything; running machines keep running. */
   dispose(): void
 }
@@ -98,7 +100,7 @@ export async function createBerthServer(options: BerthServerOptions = {}): Promi
     'machines.remove': async ({ id, deleteImages }) => machines.remove(id, { deleteImages }),
     'display.open': async ({ id }) => {
       const { socket, protocol } = machines.displaySocket(id)
-      return { url: displays.issue(id, socket), protocol }
+      return { url: displays.issue(id, socket, protocol), protocol }
     },
     'display.screenshot': async ({ id }) => ({ png: Buffer.from(await machines.screenshot(id)).toString('base64') }),
     'images.list': async () => machines.listImages(),
@@ -154,6 +156,7 @@ export async function createBerthServer(options: BerthServerOptions = {}): Promi
     rpc,
     machines,
     paths,
+    allowDisplayOrigin: (origin) => displays.allowOrigin(origin),
     dispose: () => {
       void displays.close()
       qemu.dispose()

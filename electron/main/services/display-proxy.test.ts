@@ -1,10 +1,10 @@
-import { afterEach, beforeEach, describe, expect, it } from 'vitest'
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
 import { createServer, type Server } from 'node:net'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { WebSocket } from 'ws'
-import { DisplayProxy } from './display-proxy'
+import { DisplayProxy, TICKET_LIFETIME_MS } from './display-proxy'
 
 let dir: string
 let proxy: DisplayProxy
@@ -31,9 +31,9 @@ afterEach(async () => {
   rmSync(dir, { recursive: true, force: true })
 })
 
-function connect(url: string): Promise<WebSocket> {
+function connect(url: string, origin?: string): Promise<WebSocket> {
   return new Promise((resolve, reject) => {
-    const ws = new WebSocket(url, ['binary'])
+    const ws = new WebSocket(url, ['binary'], origin ? { origin } : {})
     ws.once('open', () => resolve(ws))
     ws.once('unexpected-response', (_req, res) => reject(new Error(`HTTP ${res.statusCode}`)))
     ws.once('error', reject)
@@ -44,7 +44,7 @@ const firstMessage = (ws: WebSocket) => new Promise<string>((r) => ws.once('mess
 
 describe('display proxy', () => {
   it('carries the screen protocol both ways for a valid ticket, on 127.0.0.1', async () => {
-    const url = proxy.issue(A, join(dir, 'vnc.sock'))
+    const url = proxy.issue(A, join(dir, 'vnc.sock'), 'vnc')
     expect(url).toMatch(new RegExp(`^ws://127\\.0\\.0\\.1:\\d+/display/${A}\\?ticket=[0-9a-f]{48}$`))
     const ws = await connect(url)
     expect(ws.protocol).toBe('binary')
@@ -55,7 +55,7 @@ describe('display proxy', () => {
   })
 
   it('refuses a missing or wrong ticket, and a ticket used for another machine', async () => {
-    const url = proxy.issue(A, join(dir, 'vnc.sock'))
+    const url = proxy.issue(A, join(dir, 'vnc.sock'), 'vnc')
     const base = url.split('?')[0]!
     await expect(connect(base)).rejects.toThrow('HTTP 401')
     await expect(connect(`${base}?ticket=${'0'.repeat(48)}`)).rejects.toThrow('HTTP 401')
@@ -64,11 +64,38 @@ describe('display proxy', () => {
   })
 
   it('closes the viewers of a machine that stops, and its tickets stop working', async () => {
-    const url = proxy.issue(A, join(dir, 'vnc.sock'))
+    const url = proxy.issue(A, join(dir, 'vnc.sock'), 'vnc')
     const ws = await connect(url)
     const closed = new Promise<number>((r) => ws.once('close', r))
     proxy.closeMachine(A)
     expect(await closed).toBe(1001)
     await expect(connect(url)).rejects.toThrow('HTTP 401')
+  })
+
+  it('a VNC ticket admits one connection; a SPICE ticket one per channel; both only from Berth\'s pages', async () => {
+    const vnc = proxy.issue(A, join(dir, 'vnc.sock'), 'vnc')
+    ;(await connect(vnc)).close()
+    await expect(connect(vnc)).rejects.toThrow('HTTP 401')
+    const spice = proxy.issue(A, join(dir, 'vnc.sock'), 'spice')
+    for (let channel = 0; channel < 8; channel++) (await connect(spice)).close()
+    await expect(connect(spice)).rejects.toThrow('HTTP 401')
+    proxy.allowOrigin('http://127.0.0.1:4000')
+    const fromPage = proxy.issue(A, join(dir, 'vnc.sock'), 'vnc')
+    await expect(connect(fromPage, 'http://evil.example')).rejects.toThrow('HTTP 401')
+    ;(await connect(fromPage, 'http://127.0.0.1:4000')).close()
+  })
+
+  it('a ticket not used within its lifetime ends, and tickets never pile up', async () => {
+    vi.useFakeTimers({ toFake: ['Date'] })
+    try {
+      const late = proxy.issue(A, join(dir, 'vnc.sock'), 'vnc')
+      vi.setSystemTime(Date.now() + TICKET_LIFETIME_MS + 1)
+      await expect(connect(late)).rejects.toThrow('HTTP 401')
+      const first = proxy.issue(A, join(dir, 'vnc.sock'), 'vnc')
+      for (let i = 0; i < 64; i++) proxy.issue(A, join(dir, 'vnc.sock'), 'vnc')
+      await expect(connect(first)).rejects.toThrow('HTTP 401') // the oldest went
+    } finally {
+      vi.useRealTimers()
+    }
   })
 })

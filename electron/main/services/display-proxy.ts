@@ -1,6 +1,8 @@
 // A VM's screen in the window: QEMU serves VNC or SPICE on a unix socket only; this proxy carries it
 // over a WebSocket on 127.0.0.1 to noVNC or spice-html5. A connection needs a ticket that Berth
-// issued for that one machine (display.open); tickets end, and connections close, when it stops.
+// issued for that one machine (display.open), used within seconds, once (SPICE opens one connection
+// per channel: a few), from Berth's own page (Origin); tickets end, and connections close, when it
+// stops.
 import { createServer, type IncomingMessage } from 'node:http'
 import { createConnection } from 'node:net'
 import { randomBytes } from 'node:crypto'
@@ -13,7 +15,18 @@ const HOST = '127.0.0.1'
 interface Ticket {
   machineId: string
   socketPath: string
+  /** Until when it may be used to connect (a connection made stays open). */
+  expires: number
+  /** How many connections it still admits: one for VNC, one per SPICE channel. */
+  connections: number
 }
+
+/** How long a ticket may wait for its connection. */
+export const TICKET_LIFETIME_MS = 30_000
+/** SPICE's channels (main, display, inputs, cursor, playback, record, usbredir ...) each connect once. */
+const SPICE_CHANNELS = 8
+/** Tickets never pile up: past this many, the oldest go. */
+const MAX_TICKETS = 64
 
 export class DisplayProxy {
   private readonly tickets = new Map<string, Ticket>()
@@ -27,8 +40,16 @@ export class DisplayProxy {
   private readonly http = createServer((_req, res) => res.writeHead(404).end())
   private port = 0
 
+  /** The origins of Berth's own pages (Electron's file://, browser mode's http://127.0.0.1:PORT). */
+  private readonly origins = new Set<string>()
+
   constructor(private readonly log: (line: string) => void = () => undefined) {
     this.http.on('upgrade', (req, socket, head) => this.upgrade(req, socket, head))
+  }
+
+  /** A page of Berth's that may show screens (a browser sends its Origin with every WebSocket). */
+  allowOrigin(origin: string): void {
+    this.origins.add(origin)
   }
 
   async start(): Promise<void> {
@@ -40,9 +61,12 @@ export class DisplayProxy {
   }
 
   /** A WebSocket URL that reaches this machine's screen, and only this machine's. */
-  issue(machineId: string, socketPath: string): string {
+  issue(machineId: string, socketPath: string, protocol: 'vnc' | 'spice'): string {
+    const now = Date.now()
+    for (const [ticket, t] of this.tickets) if (t.expires < now) this.tickets.delete(ticket)
+    while (this.tickets.size >= MAX_TICKETS) this.tickets.delete(this.tickets.keys().next().value!)
     const ticket = randomBytes(24).toString('hex')
-    this.tickets.set(ticket, { machineId, socketPath })
+    this.tickets.set(ticket, { machineId, socketPath, expires: now + TICKET_LIFETIME_MS, connections: protocol === 'vnc' ? 1 : SPICE_CHANNELS })
     return `ws://${HOST}:${this.port}/display/${machineId}?ticket=${ticket}`
   }
 
@@ -61,12 +85,20 @@ export class DisplayProxy {
     await new Promise<void>((resolve) => this.http.close(() => resolve()))
   }
 
+  /** The ticket this connection may use, counted as used; null when there is none. */
   private find(req: IncomingMessage): Ticket | null {
     const url = new URL(req.url ?? '/', 'http://x')
     const match = /^\/display\/([a-z0-9]{12})$/.exec(url.pathname)
     const given = url.searchParams.get('ticket') ?? ''
+    const origin = req.headers.origin
     if (!match || req.headers.host !== `${HOST}:${this.port}`) return null
-    for (const [ticket, t] of this.tickets) if (sameToken(given, ticket) && t.machineId === match[1]) return t
+    if (origin !== undefined && !this.origins.has(origin)) return null
+    for (const [ticket, t] of this.tickets) {
+      if (!sameToken(given, ticket) || t.machineId !== match[1]) continue
+      if (t.expires < Date.now()) break
+      if (--t.connections <= 0) this.tickets.delete(ticket)
+      return t
+    }
     return null
   }
 
