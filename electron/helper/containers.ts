@@ -3,7 +3,7 @@
 // folders, files handed to the user on their descriptor. For a user who is not root, policy.ts
 // decides what may run without an administrator's password.
 import { spawn } from 'node:child_process'
-import { closeSync, constants, fchownSync, lstatSync, mkdirSync, openSync, readlinkSync, rmSync, statSync, writeSync } from 'node:fs'
+import { closeSync, constants, fchownSync, openSync, readlinkSync, rmSync, statSync, writeSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { z } from 'zod'
 import { machineIdSchema } from '../../shared/model/machine'
@@ -12,7 +12,7 @@ import { buildNspawnArgv, containerNetworkSteps, effectiveAccess, hostNetworkSte
 import { containerFiles, type SupervisorConfig } from '../main/backends/nspawn/supervisor-protocol'
 import { cgroup2Root, containerCgroup } from '../main/backends/nspawn/cgroup'
 import { programCommand } from '../main/programs'
-import { Refusal } from './refusal'
+import { rootFolder } from './record'
 import { callersOwn, realPath, requireApproval, type Caller } from './policy'
 
 export const containerVerbSchemas = {
@@ -50,13 +50,6 @@ export function beyondPolicy(spec: NspawnSpec, caller: Caller): string[] {
   if (spec.extraFlags.length > 0) problems.push(`it passes its own flags to systemd-nspawn (${spec.extraFlags.join(' ')})`)
   if (spec.interfaces.length > 0) problems.push(`it takes the host's network interfaces ${spec.interfaces.join(', ')} away from the host`)
   return problems
-}
-
-/** A folder of root's that the owner may pass through (0711), made or checked to be exactly that. */
-function rootFolder(dir: string): void {
-  mkdirSync(dir, { recursive: true, mode: 0o711 })
-  const info = lstatSync(dir)
-  if (info.isSymbolicLink() || !info.isDirectory() || info.uid !== 0) throw new Refusal(`${dir} is not a folder of root's: the helper will not use it`)
 }
 
 const ipArgs = (steps: string[][]) =>

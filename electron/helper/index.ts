@@ -3,8 +3,8 @@
 // JSON answer per line on stdout. Every request and its outcome go to the log; anything else is
 // refused with a reason and changes nothing.
 import { spawnSync } from 'node:child_process'
-import { appendFileSync, chmodSync, lstatSync, mkdirSync, readFileSync } from 'node:fs'
-import { readRecord, updateRecord } from './record'
+import { appendFileSync, mkdirSync, readFileSync } from 'node:fs'
+import { readRecord, rootFolder, updateRecord } from './record'
 import { dirname, join } from 'node:path'
 import { userInfo } from 'node:os'
 import { z } from 'zod'
@@ -41,23 +41,16 @@ const caller: Caller = {
 /** Root's own state for this user (dnsmasq's pid and lease files): never in a folder the user can write. */
 const stateDir = join('/run/berth', String(account.uid))
 const logFile = process.env.PKEXEC_UID ? '/var/log/berth/helper.log' : join(paths.runtime, 'helper.log')
-mkdirSync(dirname(logFile), { recursive: true, mode: 0o700 })
+// A root Berth's log sits in its own runtime folder; for anyone else, in root's.
+if (process.env.PKEXEC_UID) rootFolder(dirname(logFile))
+else mkdirSync(dirname(logFile), { recursive: true, mode: 0o700 })
 for (const dir of ['/run/berth', stateDir]) rootFolder(dir)
-
-/** A folder of root's, 0711 (users reach their own files below it): made, or checked to be exactly that. */
-function rootFolder(dir: string): void {
-  mkdirSync(dir, { recursive: true, mode: 0o711 })
-  const info = lstatSync(dir)
-  if (info.isSymbolicLink() || !info.isDirectory() || info.uid !== 0)
-    throw new Error(`${dir} is not a folder of root's: the helper will not keep its state there`)
-  chmodSync(dir, 0o711)
-}
 
 /** Every request and its outcome; a log that cannot be written (its folder removed) goes to stderr. */
 function log(entry: Record<string, unknown>): void {
   const line = `${JSON.stringify({ at: new Date().toISOString(), ...entry })}\n`
   try {
-    appendFileSync(logFile, line)
+    appendFileSync(logFile, line, { mode: 0o600 })
   } catch {
     process.stderr.write(line)
   }

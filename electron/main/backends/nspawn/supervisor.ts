@@ -4,7 +4,7 @@
 // the container's cgroup when it ends. Closing or killing Berth never hangs up a container.
 //   usage: supervisor CONFIG.json
 import { spawnSync } from 'node:child_process'
-import { chownSync, closeSync, constants, existsSync, fchownSync, fstatSync, mkdirSync, openSync, readFileSync, readSync, renameSync, rmSync, writeFileSync, writeSync } from 'node:fs'
+import { chmodSync, chownSync, closeSync, constants, existsSync, fchownSync, fstatSync, mkdirSync, openSync, readFileSync, readSync, renameSync, rmSync, writeFileSync, writeSync } from 'node:fs'
 import { createServer, type Server, type Socket } from 'node:net'
 import { join } from 'node:path'
 import { spawn as spawnPty, type IPty } from 'node-pty'
@@ -269,7 +269,10 @@ function serve(path: string, onClient: (socket: Socket) => void): Server {
   rmSync(path, { force: true })
   const server = createServer(onClient)
   // By path, the one way for a socket: safe here, in a folder only root writes.
-  server.listen(path, () => chownSync(path, config.owner.uid, config.owner.gid))
+  server.listen(path, () => {
+    chownSync(path, config.owner.uid, config.owner.gid)
+    chmodSync(path, 0o600)
+  })
   return server
 }
 
