@@ -7,6 +7,7 @@ import { startHarness } from '../electron/main/testing/harness'
 import { containerRoot, makeBusyboxRoot } from '../electron/main/testing/container-root'
 import { median } from './stats'
 import type { BenchResult } from './run'
+import { within } from './deadline'
 
 type Harness = Awaited<ReturnType<typeof startHarness>>
 
@@ -24,7 +25,7 @@ async function viaBerth(h: Harness, root: string, run: number): Promise<{ ms: nu
     },
   })
   await h.client.call('machines.start', { id: machine.id })
-  const ms = await ready
+  const ms = await within(ready, 60_000, `${containerRoot.readyMarker} on the container's console`, () => text)
   const { argv } = await h.client.call('machines.preview', { spec: { ...spec, name: `bench-preview-${run}` }, id: machine.id })
   stream.close()
   await h.client.call('machines.stop', { id: machine.id, force: true })
@@ -36,12 +37,16 @@ async function raw(argv: string[]): Promise<number> {
   const begun = performance.now()
   const term = spawnPty(argv[0]!, argv.slice(1), { cols: 80, rows: 24, cwd: '/', env: { PATH: process.env.PATH!, TERM: 'xterm-256color' } })
   let text = ''
-  const ms = await new Promise<number>((resolve, reject) => {
+  const started = new Promise<number>((resolve, reject) => {
     term.onData((data) => {
       text += data
       if (text.includes(containerRoot.readyMarker)) resolve(performance.now() - begun)
     })
     term.onExit(({ exitCode }) => reject(new Error(`raw nspawn exited with ${exitCode}: ${text.slice(-500)}`)))
+  })
+  const ms = await within(started, 60_000, `${containerRoot.readyMarker} from the bare systemd-nspawn`, () => text).catch((error: Error) => {
+    term.kill('SIGKILL')
+    throw error
   })
   term.kill('SIGKILL')
   await new Promise((r) => setTimeout(r, 300)) // nspawn lets go of the root's lock

@@ -4,7 +4,6 @@ import { createServer } from 'node:http'
 import { readFile } from 'node:fs/promises'
 import { extname, join, normalize } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import type { ChildProcess } from 'node:child_process'
 import { chromium } from 'playwright-core'
 import { existsSync, mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -15,7 +14,7 @@ import { requireTestGuest } from '../electron/main/testing/guest'
 import { freePort } from '../electron/main/testing/free-port'
 import { qemuSpecSchema } from '../shared/model/machine'
 import { mean, median } from './stats'
-import { rawArgv, rawConsole, startRaw, type GuestConsole } from './raw-qemu'
+import { rawArgv, rawConsole, startRaw, type GuestConsole, type RawQemu } from './raw-qemu'
 import type { BenchResult } from './run'
 
 const novnc = fileURLToPath(new URL('../node_modules/@novnc/novnc/', import.meta.url))
@@ -58,7 +57,7 @@ export async function displayThroughProxy(runs: number): Promise<BenchResult[]> 
       '--disable-background-timer-throttling', '--disable-renderer-backgrounding', '--disable-backgrounding-occluded-windows',
     ],
   })
-  let raw: ChildProcess | null = null
+  let raw: RawQemu | null = null
   const fps = { berth: [] as number[], baseline: [] as number[] }
   const latency = { berth: [] as number[], baseline: [] as number[] }
   try {
@@ -73,11 +72,12 @@ export async function displayThroughProxy(runs: number): Promise<BenchResult[]> 
     const dir = join(home, 'run')
     const argv = buildQemuArgv({ spec, binary: 'qemu-system-x86_64', accelerator: 'tcg', runtimeDir: dir, serialLog: join(dir, 'serial.log'), disk: null })
     const wsPort = await freePort()
-    raw = startRaw(rawArgv(argv, dir, [[/^(unix:.*\/vnc\.sock)$/, `$1,websocket=127.0.0.1:${wsPort}`]]))
-    const console_ = await rawConsole(join(dir, 'serial.sock'))
+    // Built in dir already: no machine folder of Berth's to move out of.
+    raw = startRaw(rawArgv(argv, dir, [], [[/^(unix:.*\/vnc\.sock)$/, `$1,websocket=127.0.0.1:${wsPort}`]]))
+    const console_ = await rawConsole(join(dir, 'serial.sock'), raw)
     console_.type('\r')
     await console_.waitFor(/guest# /)
-    await waitForFile(join(dir, 'vnc.sock'))
+    await waitForFile(join(dir, 'vnc.sock'), raw)
 
     const sides = [
       { name: 'berth' as const, url: proxy.issue('benchdisplay', join(dir, 'vnc.sock'), 'vnc') },
@@ -118,7 +118,7 @@ export async function displayThroughProxy(runs: number): Promise<BenchResult[]> 
     await browser.close()
     site.close()
     await proxy.close()
-    raw?.kill('SIGKILL')
+    await raw?.stop()
     rmSync(home, { recursive: true, force: true })
   }
   return [
@@ -144,6 +144,10 @@ export async function displayThroughProxy(runs: number): Promise<BenchResult[]> 
   ]
 }
 
-async function waitForFile(path: string): Promise<void> {
-  for (let i = 0; i < 500 && !existsSync(path); i++) await new Promise((r) => setTimeout(r, 10))
+async function waitForFile(path: string, raw: RawQemu): Promise<void> {
+  for (let i = 0; !existsSync(path); i++) {
+    raw.check(`waiting for ${path}`)
+    if (i > 1000) throw new Error(`The baseline QEMU did not make ${path} within 10 s`)
+    await new Promise((r) => setTimeout(r, 10))
+  }
 }

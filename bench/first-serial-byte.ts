@@ -6,7 +6,8 @@ import { startHarness, tinyGuestSpec } from '../electron/main/testing/harness'
 import { qemuSpecSchema } from '../shared/model/machine'
 import { median } from './stats'
 import type { BenchResult } from './run'
-import { rawArgv, startRaw } from './raw-qemu'
+import { within } from './deadline'
+import { berthMachineFolders, rawArgv, startRaw } from './raw-qemu'
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 
@@ -22,7 +23,7 @@ async function viaBerth(h: Awaited<ReturnType<typeof startHarness>>, run: number
     },
   })
   await h.client.call('machines.start', { id: machine.id })
-  const ms = await first
+  const ms = await within(first, 60_000, 'the first byte on the console through Berth')
   const { argv } = await h.client.call('machines.preview', { spec: { ...spec, name: `bench-preview-${run}` } })
   stream.close()
   await h.client.call('machines.stop', { id: machine.id, force: true })
@@ -31,12 +32,12 @@ async function viaBerth(h: Awaited<ReturnType<typeof startHarness>>, run: number
 }
 
 /** The same command line with its own runtime dir and log; time until QEMU writes the first serial byte. */
-async function raw(argv: string[], dir: string): Promise<number> {
+async function raw(argv: string[], dir: string, home: string): Promise<number> {
   rmSync(dir, { recursive: true, force: true })
   const log = join(dir, 'serial.log')
-  const patched = rawArgv(argv, dir)
+  const patched = rawArgv(argv, dir, berthMachineFolders(home))
   const begun = performance.now()
-  const child = startRaw(patched)
+  const qemu = startRaw(patched)
   try {
     for (;;) {
       try {
@@ -44,12 +45,12 @@ async function raw(argv: string[], dir: string): Promise<number> {
       } catch {
         // not created yet
       }
-      if (child.exitCode !== null) throw new Error(`raw QEMU exited with ${child.exitCode}`)
+      qemu.check('booting to its first serial byte')
+      if (performance.now() - begun > 60_000) throw new Error(`The baseline QEMU wrote nothing to ${log} within 60 s`)
       await sleep(1)
     }
   } finally {
-    child.kill('SIGKILL')
-    await new Promise((r) => child.once('exit', r))
+    await qemu.stop()
   }
 }
 
@@ -59,11 +60,11 @@ export async function firstSerialByte(runs: number): Promise<BenchResult> {
   try {
     // One warm-up of each (page cache, first QEMU start), not counted.
     const warm = await viaBerth(h, -1)
-    await raw(warm.argv, join(h.home, 'raw'))
+    await raw(warm.argv, join(h.home, 'raw'), h.home)
     for (let run = 0; run < runs; run++) {
       const berth = await viaBerth(h, run)
       samples.berth.push(berth.ms)
-      samples.baseline.push(await raw(berth.argv, join(h.home, 'raw')))
+      samples.baseline.push(await raw(berth.argv, join(h.home, 'raw'), h.home))
     }
   } finally {
     await h.cleanup()

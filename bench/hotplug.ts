@@ -1,7 +1,7 @@
 // "attach → the guest sees the disk" through Berth's API (what a drop does once the file is on the
 // host) against the bare QMP hot-plug (blockdev-add + device_add) on a raw QEMU, in the same run.
 import { driveSchema } from '../shared/model/drives'
-import { execFileSync, type ChildProcess } from 'node:child_process'
+import { execFileSync } from 'node:child_process'
 import { mkdirSync } from 'node:fs'
 import { join } from 'node:path'
 import { startHarness, tinyGuestSpec, watchConsole } from '../electron/main/testing/harness'
@@ -10,7 +10,7 @@ import { driveOptions } from '../electron/main/backends/qemu/argv'
 import { qemuSpecSchema } from '../shared/model/machine'
 import { median } from './stats'
 import type { BenchResult } from './run'
-import { rawArgv, rawConsole, startRaw, type GuestConsole } from './raw-qemu'
+import { berthMachineFolders, rawArgv, rawConsole, startRaw, type GuestConsole, type RawQemu } from './raw-qemu'
 
 let trial = 0
 /** Starts a watcher in the guest that prints a marker once a virtio disk appears; returns its wait. */
@@ -25,7 +25,7 @@ async function watchForDisk(guest: GuestConsole): Promise<() => Promise<void>> {
 export async function hotplugToGuest(runs: number): Promise<BenchResult> {
   const h = await startHarness()
   const samples = { berth: [] as number[], baseline: [] as number[] }
-  let raw: ChildProcess | null = null
+  let raw: RawQemu | null = null
   try {
     const images = join(h.home, 'bench-images')
     mkdirSync(images)
@@ -41,14 +41,15 @@ export async function hotplugToGuest(runs: number): Promise<BenchResult> {
     // The same machine, started by hand, driven by a bare QMP client.
     const { argv } = await h.client.call('machines.preview', { spec: { ...spec, name: 'bench-raw' } })
     const dir = join(h.home, 'raw')
-    raw = startRaw(rawArgv(argv, dir))
+    raw = startRaw(rawArgv(argv, dir, berthMachineFolders(h.home)))
     let qmp: QmpClient | null = null
     for (let i = 0; i < 500 && !qmp; i++) {
       qmp = await QmpClient.connect(join(dir, 'qmp.sock'), 1000).catch(() => null)
+      if (!qmp) raw.check('waiting for its QMP socket')
       if (!qmp) await new Promise((r) => setTimeout(r, 10))
     }
-    if (!qmp) throw new Error('raw QEMU did not open QMP')
-    const rawGuest = await rawConsole(join(dir, 'serial.sock'))
+    if (!qmp) throw new Error(`The baseline QEMU did not open ${join(dir, 'qmp.sock')} within 5 s`)
+    const rawGuest = await rawConsole(join(dir, 'serial.sock'), raw)
     rawGuest.type('\r')
     await rawGuest.waitFor(/guest# /, 60_000)
 
@@ -79,7 +80,7 @@ export async function hotplugToGuest(runs: number): Promise<BenchResult> {
     }
     qmp.close()
   } finally {
-    raw?.kill('SIGKILL')
+    await raw?.stop()
     await h.cleanup()
   }
   const berth = median(samples.berth)

@@ -1,6 +1,7 @@
 // npm run bench: Berth against the bare tool, alternating runs in one process; medians and ratios.
 // Results go to the console and to bench/results.json.
-import { writeFileSync } from 'node:fs'
+import { existsSync, readFileSync, writeFileSync } from 'node:fs'
+import { availableParallelism, totalmem } from 'node:os'
 import { execFileSync } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
 import { firstSerialByte } from './first-serial-byte'
@@ -27,15 +28,31 @@ const runs = Number(process.env.BERTH_BENCH_RUNS ?? 7)
 execFileSync(process.execPath, ['scripts/build-electron.mjs'], { stdio: 'ignore' })
 process.env.BERTH_PROGRAMS_DIR = fileURLToPath(new URL('../dist/electron', import.meta.url))
 const only = process.env.BERTH_BENCH_ONLY // e.g. "display" to run one benchmark
+const benchmarks: [string, () => Promise<BenchResult | BenchResult[]>][] = [
+  ['serial', () => firstSerialByte(runs)],
+  ['hotplug', () => hotplugToGuest(Math.max(runs, 10))],
+  ['display', () => displayThroughProxy(runs)],
+  ['container', () => containerReady(runs)],
+  ['console', () => serialConsole(runs)],
+  ['scale', () => scale()],
+  ['ui', () => uiResponsiveness()],
+  ['xen', () => xenBench(Math.min(runs, 5))],
+]
 const results: BenchResult[] = []
-if (!only || only === 'serial') results.push(await firstSerialByte(runs))
-if (!only || only === 'hotplug') results.push(await hotplugToGuest(Math.max(runs, 10)))
-if (!only || only === 'display') results.push(...(await displayThroughProxy(runs)))
-if (!only || only === 'container') results.push(await containerReady(runs))
-if (!only || only === 'console') results.push(...(await serialConsole(runs)))
-if (!only || only === 'scale') results.push(...(await scale()))
-if (!only || only === 'ui') results.push(await uiResponsiveness())
-if (!only || only === 'xen') results.push(...(await xenBench(Math.min(runs, 5))))
+/** Benchmarks that failed, with why: the others still run, and the run ends non-zero. */
+const failed: { benchmark: string; error: string }[] = []
+for (const [name, run] of benchmarks) {
+  if (only && only !== name) continue
+  const begun = performance.now()
+  try {
+    results.push(...[await run()].flat())
+    console.log(`bench ${name}: done in ${((performance.now() - begun) / 1000).toFixed(0)} s`)
+  } catch (error) {
+    const message = error instanceof Error ? error.message : String(error)
+    failed.push({ benchmark: name, error: message })
+    console.error(`bench ${name}: FAILED after ${((performance.now() - begun) / 1000).toFixed(0)} s: ${message}`)
+  }
+}
 
 /** Small figures (MB/s, ms of latency) keep two decimals. */
 const figure = (n: number) => n.toFixed(Math.abs(n) < 10 ? 2 : 0)
@@ -44,4 +61,17 @@ for (const r of results)
     `${r.name}: Berth ${figure(r.berth)} ${r.unit}, baseline ${figure(r.baseline)} ${r.unit}, ` +
       `difference ${figure(r.berth - r.baseline)} ${r.unit}, ratio ${r.ratio.toFixed(3)} (goal ${r.goal})`,
   )
-writeFileSync(new URL('./results.json', import.meta.url), JSON.stringify({ date: new Date().toISOString(), results }, null, 2) + '\n')
+for (const f of failed) console.log(`${f.benchmark}: FAILED: ${f.error.split('\n')[0]}`)
+const machine = {
+  cpu: /model name\s*:\s*(.*)/.exec(readFileSync('/proc/cpuinfo', 'utf8'))?.[1] ?? 'unknown',
+  cores: availableParallelism(),
+  memoryGiB: Math.round(totalmem() / 2 ** 30),
+  kvm: existsSync('/dev/kvm') && /\b(vmx|svm)\b/.test(readFileSync('/proc/cpuinfo', 'utf8')),
+  node: process.version,
+}
+const commit = execFileSync('git', ['rev-parse', 'HEAD'], { encoding: 'utf8' }).trim()
+writeFileSync(
+  new URL('./results.json', import.meta.url),
+  JSON.stringify({ date: new Date().toISOString(), commit, machine, runs, results, failed }, null, 2) + '\n',
+)
+if (failed.length > 0) process.exit(1)

@@ -1,18 +1,17 @@
 // The serial console, Berth against a bare socket on the same kind of VM: guest → viewer throughput
 // (MB/s) and keystroke → echo latency (p50, p95). Berth's side goes through its whole path: QEMU's
 // socket, the fan-out, the RPC stream with flow control; the baseline reads QEMU's socket directly.
-import { createConnection } from 'node:net'
 import { join } from 'node:path'
 import { startHarness, tinyGuestSpec } from '../electron/main/testing/harness'
 import { qemuSpecSchema } from '../shared/model/machine'
 import { median } from './stats'
 import type { BenchResult } from './run'
-import { rawArgv, startRaw } from './raw-qemu'
+import { berthMachineFolders, connectWhenReady, rawArgv, startRaw } from './raw-qemu'
 
 interface Terminal {
   type(text: string): void
-  /** Resolves once everything received so far matches pattern. */
-  until(pattern: RegExp): Promise<void>
+  /** Resolves once everything received so far matches pattern; fails after timeoutMs saying so. */
+  until(pattern: RegExp, timeoutMs?: number): Promise<void>
   received(): number
 }
 
@@ -28,10 +27,15 @@ function terminal(write: (text: string) => void): Terminal & { feed(text: string
       bytes += chunk.length
       for (const wake of waiters) wake()
     },
-    until(pattern) {
-      return new Promise((resolve) => {
+    until(pattern, timeoutMs = 60_000) {
+      return new Promise((resolve, reject) => {
+        const timer = setTimeout(() => {
+          waiters.delete(check)
+          reject(new Error(`The terminal did not show ${pattern} within ${timeoutMs} ms; it ends:\n${text.slice(-1500)}`))
+        }, timeoutMs)
         const check = () => {
           if (!pattern.test(text)) return
+          clearTimeout(timer)
           waiters.delete(check)
           resolve()
         }
@@ -111,9 +115,9 @@ export async function serialConsole(runs: number): Promise<BenchResult[]> {
       await h.client.call('machines.remove', { id: machine.id })
 
       const dir = join(h.home, `raw-${run}`)
-      const child = startRaw(rawArgv(argv, dir))
+      const qemu = startRaw(rawArgv(argv, dir, berthMachineFolders(h.home)))
       try {
-        const socket = await connectWhenReady(join(dir, 'serial.sock'))
+        const socket = await connectWhenReady(join(dir, 'serial.sock'), qemu)
         const direct = terminal((text) => void socket.write(text))
         socket.setEncoding('utf8').on('data', (chunk: string) => direct.feed(chunk))
         const r = await measure(direct)
@@ -121,7 +125,7 @@ export async function serialConsole(runs: number): Promise<BenchResult[]> {
         raw.latencies.push(...r.latencies)
         socket.destroy()
       } finally {
-        child.kill('SIGKILL')
+        await qemu.stop()
       }
     }
   } finally {
@@ -137,17 +141,4 @@ export async function serialConsole(runs: number): Promise<BenchResult[]> {
     { name: 'keystroke → echo, p95', unit: 'ms', ...p95, ratio: p95.berth / p95.baseline, goal: '≤ 1.5', samples: { berth: [], baseline: [] } },
     { name: 'a request answered while a guest floods its console, p95 (baseline: console idle)', unit: 'ms', ...answer, ratio: answer.berth / answer.baseline, goal: '≤ 100 ms', samples: { berth: requests.flooded, baseline: requests.idle } },
   ]
-}
-
-async function connectWhenReady(path: string) {
-  for (let attempt = 0; ; attempt++) {
-    try {
-      const socket = createConnection(path)
-      await new Promise((resolve, reject) => socket.once('connect', resolve).once('error', reject))
-      return socket
-    } catch (error) {
-      if (attempt > 1000) throw error
-      await new Promise((r) => setTimeout(r, 10))
-    }
-  }
 }

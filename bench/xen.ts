@@ -11,6 +11,7 @@ import { testGuest } from '../electron/main/testing/guest'
 import { xlConfig } from '../electron/main/backends/xen/xl'
 import { median } from './stats'
 import type { BenchResult } from './run'
+import { within } from './deadline'
 
 const sshArgs = (xen: XenHost) => dom0Ssh(xen.port)
 const spec = (host: string, name: string) =>
@@ -38,8 +39,8 @@ function viaSsh(xen: XenHost, run: number): Promise<number> {
   execFileSync('ssh', [...sshArgs(xen), `cat > ${cfg}`], { input: xlConfig(name, spec('local', name)) })
   const begun = performance.now()
   const child = spawn('ssh', ['-tt', ...sshArgs(xen), `xl create -c ${cfg}`], { stdio: ['pipe', 'pipe', 'inherit'] })
-  return new Promise((resolve, reject) => {
-    let seen = ''
+  let seen = ''
+  const ready = new Promise<number>((resolve, reject) => {
     child.stdout.on('data', (chunk: Buffer) => {
       seen += chunk.toString('latin1')
       if (!seen.includes(testGuest.readyMarker)) return
@@ -49,6 +50,10 @@ function viaSsh(xen: XenHost, run: number): Promise<number> {
       resolve(ms)
     })
     child.once('exit', (code) => reject(new Error(`ssh xl create exited (${code}) before the guest was ready: ${seen.slice(-500)}`)))
+  })
+  return within(ready, 180_000, `${testGuest.readyMarker} from xl create -c`, () => seen).catch((error: Error) => {
+    child.kill('SIGKILL')
+    throw error
   })
 }
 
