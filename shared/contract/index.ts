@@ -29,8 +29,12 @@ export const contract = {
     'machines.preview': {
       /** id: the machine being edited (its own name is no clash). */
       input: z.object({ spec: machineSpecSchema, id: machineIdSchema.optional() }).strict(),
-      /** config: the file the machine runs from, when it has one (a Xen domain's xl.cfg). */
-      output: z.object({ argv: z.array(z.string()), config: z.string().optional() }),
+      /**
+       * config: the file the machine runs from, when it has one (a Xen domain's xl.cfg).
+       * needsPassword: what in a container goes beyond Berth's policy, so that each start asks for an
+       * administrator's password (empty or absent: nothing).
+       */
+      output: z.object({ argv: z.array(z.string()), config: z.string().optional(), needsPassword: z.array(z.string()).optional() }),
     },
     'machines.create': { input: z.object({ spec: machineSpecSchema }).strict(), output: machineSchema },
     /** Replaces a stopped machine's settings, checked as create checks them. */

@@ -72,6 +72,8 @@ export interface QemuFeatures {
 
 /** What containers have and virtual machines do not. */
 export interface ContainerFeatures {
+  /** What in this container goes beyond the helper's policy for this user (each start asks for a password). */
+  needsPassword(spec: NspawnSpec): string[]
   /** A login shell inside the running container, for as long as the stream is open. */
   openShell(definition: DefinitionOf<NspawnSpec>, stream: ConsoleStream): Promise<void>
 }

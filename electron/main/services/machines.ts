@@ -226,10 +226,11 @@ export class MachineService {
     if (Object.keys(fields).length > 0) throw fieldErrors(fields)
   }
 
-  async preview(spec: MachineSpec, editing?: string): Promise<{ argv: string[]; config?: string }> {
+  async preview(spec: MachineSpec, editing?: string): Promise<{ argv: string[]; config?: string; needsPassword?: string[] }> {
     await this.check(spec, editing)
     const definition = editing ? { ...this.get(editing), spec } : MachineStore.define(spec)
     const argv = await this.backend(definition).commandLine(definition)
+    if (definition.spec.kind === 'nspawn') return { argv, needsPassword: this.backends.nspawn.needsPassword(definition.spec) }
     if (definition.spec.kind !== 'xen') return { argv }
     return { argv, config: this.backends.xen.configText(definition as DefinitionOf<XenSpec>) }
   }

@@ -18,6 +18,8 @@ import { cgroup2Root, containerCgroup, killCgroup, removeCgroup, allPids } from 
 import { isMadeRoot, osTreeProblem } from './roots'
 import { containerFiles, programs, supervisorStatusSchema, type ControlMessage, type SupervisorStatus } from './supervisor-protocol'
 import { hostRunsSystemd } from './host'
+import { beyondPolicy } from '../../../helper/containers'
+import { homedir } from 'node:os'
 
 type Definition = DefinitionOf<NspawnSpec>
 
@@ -111,6 +113,17 @@ export class NspawnBackend implements Backend<NspawnSpec>, ContainerFeatures {
     for (const [i, device] of spec.allowedDevices.entries())
       if (!existsSync(device.node)) fields[`allowedDevices.${i}.node`] = `${device.node} does not exist on this host`
     return fields
+  }
+
+  needsPassword(spec: NspawnSpec): string[] {
+    const { paths } = this.options
+    return beyondPolicy(spec, {
+      uid: process.getuid?.() ?? 0,
+      gid: process.getgid?.() ?? 0,
+      pid: process.pid,
+      ownFolders: [homedir(), ...paths.own],
+      containersDir: paths.containers,
+    })
   }
 
   async commandLine(definition: Definition): Promise<string[]> {
