@@ -3,7 +3,7 @@
 // JSON answer per line on stdout. Every request and its outcome go to the log; anything else is
 // refused with a reason and changes nothing.
 import { spawnSync } from 'node:child_process'
-import { appendFileSync, mkdirSync, readFileSync } from 'node:fs'
+import { closeSync, constants, mkdirSync, openSync, readFileSync, writeSync } from 'node:fs'
 import { readRecord, rootFolder, updateRecord } from './record'
 import { dirname, join } from 'node:path'
 import { userInfo } from 'node:os'
@@ -50,7 +50,13 @@ for (const dir of ['/run/berth', stateDir]) rootFolder(dir)
 function log(entry: Record<string, unknown>): void {
   const line = `${JSON.stringify({ at: new Date().toISOString(), ...entry })}\n`
   try {
-    appendFileSync(logFile, line, { mode: 0o600 })
+    // Never through a link: a log root appends to is root's own file.
+    const fd = openSync(logFile, constants.O_WRONLY | constants.O_APPEND | constants.O_CREAT | constants.O_NOFOLLOW, 0o600)
+    try {
+      writeSync(fd, line)
+    } finally {
+      closeSync(fd)
+    }
   } catch {
     process.stderr.write(line)
   }

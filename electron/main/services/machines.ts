@@ -146,9 +146,13 @@ export class MachineService {
     return { folders }
   }
 
+  /** What a file is; backing files outside the allowed folders, or disks of any machine (their guests write them), need confirmation. */
   async inspectImage(path: string): Promise<ImageInfo> {
     try {
-      return await inspectImage(this.qemuImg, path, this.allowedImageDirs)
+      const image = await inspectImage(this.qemuImg, path, this.allowedImageDirs)
+      const machinesDisks = [...this.definitions.values()].flatMap((d) => this.filesOf(d))
+      const confirm = [...image.backingOutsideAllowed, ...image.backingChain.filter((file) => machinesDisks.includes(file))]
+      return { ...image, backingOutsideAllowed: [...new Set(confirm)] }
     } catch (error) {
       if (error instanceof ImageError) throw fieldErrors({ path: error.message }, error.message)
       throw error
@@ -164,7 +168,7 @@ export class MachineService {
       if (image.backingOutsideAllowed.length > 0 && !request.allowOutsideBacking)
         throw new BerthError(
           'conflict',
-          `${path} depends on backing files outside Berth's folders (${image.backingOutsideAllowed.join(', ')}): confirm to attach it anyway`,
+          `${path} depends on backing files outside Berth's folders or of other machines (${image.backingOutsideAllowed.join(', ')}): confirm to attach it anyway`,
           { needsConfirmation: 'backing', files: image.backingOutsideAllowed },
         )
       if (this.filesOf(definition).includes(path))

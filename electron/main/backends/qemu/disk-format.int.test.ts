@@ -102,4 +102,18 @@ describe('disk formats are recorded, never probed (real QEMU)', () => {
     expect(machine.drives).toEqual([])
     expect(readFileSync(target(), 'utf8')).toBe('ORIGINAL\n')
   })
+
+  it("asks before trusting another machine's disk as a backing file, even in Berth's image folder", async () => {
+    const images = join(h.home, 'data', 'images')
+    mkdirSync(images, { recursive: true })
+    const theirs = join(images, 'theirs.img')
+    qemuImg('create', '-q', '-f', 'raw', theirs, '16M')
+    await h.client.call('machines.create', { spec: tinyGuestSpec('owner', { disk: { image: theirs, sizeMiB: 16, interface: 'virtio' } }) })
+    const overlay = join(images, 'overlay.qcow2')
+    qemuImg('create', '-q', '-f', 'qcow2', '-b', theirs, '-F', 'raw', overlay, '16M')
+    expect((await h.client.call('images.inspect', { path: overlay })).backingOutsideAllowed).toEqual([theirs])
+    const vm = await h.client.call('machines.create', { spec: tinyGuestSpec('borrower') })
+    const refused = await failure(h.client.call('drives.attach', { id: vm.id, path: overlay, persist: true }))
+    expect(refused).toMatchObject({ code: 'conflict', details: { needsConfirmation: 'backing', files: [theirs] } })
+  })
 })
