@@ -93,8 +93,11 @@ describe('definitions on disk', () => {
         const child = spawn(process.execPath, ['--import', 'tsx', 'electron/main/testing/save-loop.ts', dir], { stdio: ['ignore', 'pipe', 'inherit'] })
         await new Promise((r) => child.stdout!.once('data', r))
         await new Promise((r) => setTimeout(r, 5 + Math.random() * 60))
+        // It saves until killed: ending by itself is a failure (its error is on stderr), not something to wait for.
+        if (child.exitCode !== null) throw new Error(`save-loop ended by itself with exit code ${child.exitCode}`)
+        const exited = new Promise((r) => child.once('exit', r))
         child.kill('SIGKILL')
-        await new Promise((r) => child.once('exit', r))
+        await exited
         kills++
         if (!existsSync(file)) continue // killed before the first save completed
         const definition = machineDefinitionSchema.parse(JSON.parse(readFileSync(file, 'utf8')))

@@ -17,7 +17,7 @@ const version = (n: number): MachineDefinition => ({
     cores: 1,
     boot: { type: 'disk' },
     disk: { sizeMiB: 64 },
-    extraArgs: Array.from({ length: 100 }, (_, i) => `-set-${n}-${i}-${'x'.repeat(2000)}`),
+    extraArgs: Array.from({ length: 60 }, (_, i) => ['-smbios', `type=11,value=${n}-${i}-${'x'.repeat(3000)}`]).flat(),
   }),
 })
 console.log('saving')

@@ -19,14 +19,17 @@ export function launchServe(home: string, onOutput: (text: string) => void = () 
     stdio: ['ignore', 'pipe', 'pipe'],
   })
   let output = ''
+  let serving = false
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`Berth did not start:\n${output}`)), 30_000)
     const onData = (chunk: Buffer) => {
-      output += chunk.toString()
       onOutput(chunk.toString())
+      if (serving) return
+      output += chunk.toString()
       // Its output is a pipe, not a terminal: the address with the token is in a 0600 file.
       const file = /\(address with the access token: (\S+)\)/.exec(output)?.[1]
       if (file) {
+        serving = true
         clearTimeout(timer)
         resolve({ child, url: readFileSync(file, 'utf8').trim() })
       }
