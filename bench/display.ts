@@ -70,7 +70,7 @@ export async function displayThroughProxy(runs: number): Promise<BenchResult[]> 
       }),
     )
     const dir = join(home, 'run')
-    const argv = buildQemuArgv({ spec, binary: 'qemu-system-x86_64', accelerator: 'tcg', runtimeDir: dir, serialLog: join(dir, 'serial.log'), disk: null })
+    const argv = buildQemuArgv({ spec, binary: 'qemu-system-x86_64', accelerator: 'tcg', runtimeDir: dir, disk: null })
     const wsPort = await freePort()
     // Built in dir already: no machine folder of Berth's to move out of.
     raw = startRaw(rawArgv(argv, dir, [], [[/^(unix:.*\/vnc\.sock)$/, `$1,websocket=127.0.0.1:${wsPort}`]]))

@@ -1,15 +1,14 @@
 // "create + start → first serial byte" through Berth's API, against raw qemu-system-x86_64 started
-// from a script with the same arguments (less -S, which only Berth's own attach-then-resume needs).
-import { rmSync, statSync } from 'node:fs'
+// from a script with the same arguments (less -S, which only Berth's own keeper-then-resume needs),
+// read by a bare client on its serial socket.
+import { rmSync } from 'node:fs'
 import { join } from 'node:path'
 import { startHarness, tinyGuestSpec } from '../electron/main/testing/harness'
 import { qemuSpecSchema } from '../shared/model/machine'
 import { median } from './stats'
 import type { BenchResult } from './run'
 import { within } from './deadline'
-import { berthMachineFolders, rawArgv, startRaw } from './raw-qemu'
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
+import { berthMachineFolders, connectWhenReady, rawArgv, startRaw } from './raw-qemu'
 
 async function viaBerth(h: Awaited<ReturnType<typeof startHarness>>, run: number): Promise<{ ms: number; argv: string[] }> {
   const spec = qemuSpecSchema.parse(tinyGuestSpec(`bench-${run}`))
@@ -31,24 +30,17 @@ async function viaBerth(h: Awaited<ReturnType<typeof startHarness>>, run: number
   return { ms, argv }
 }
 
-/** The same command line with its own runtime dir and log; time until QEMU writes the first serial byte. */
+/** The same command line in its own folder, read by a bare client on its serial socket: time to the first byte. */
 async function raw(argv: string[], dir: string, home: string): Promise<number> {
   rmSync(dir, { recursive: true, force: true })
-  const log = join(dir, 'serial.log')
-  const patched = rawArgv(argv, dir, berthMachineFolders(home))
   const begun = performance.now()
-  const qemu = startRaw(patched)
+  const qemu = startRaw(rawArgv(argv, dir, berthMachineFolders(home)))
   try {
-    for (;;) {
-      try {
-        if (statSync(log).size > 0) return performance.now() - begun
-      } catch {
-        // not created yet
-      }
-      qemu.check('booting to its first serial byte')
-      if (performance.now() - begun > 60_000) throw new Error(`The baseline QEMU wrote nothing to ${log} within 60 s`)
-      await sleep(1)
-    }
+    const socket = await connectWhenReady(join(dir, 'serial.sock'), qemu)
+    const first = new Promise<number>((resolve) => socket.once('data', () => resolve(performance.now() - begun)))
+    const ms = await within(first, 60_000, "the baseline QEMU's first serial byte", () => qemu.stderr())
+    socket.destroy()
+    return ms
   } finally {
     await qemu.stop()
   }

@@ -7,6 +7,7 @@ const common = { bundle: true, platform: 'node', target: 'node20', format: 'cjs'
 const programs = { define: { BERTH_BUNDLED: 'true', 'import.meta.url': '""' }, external: ['electron', 'bufferutil', 'utf-8-validate', 'node-pty', 'ssh2'] }
 await build({ ...common, ...programs, entryPoints: ['electron/main/index.ts'], outfile: 'dist/electron/main.cjs' })
 await build({ ...common, ...programs, entryPoints: ['electron/main/backends/nspawn/supervisor.ts'], outfile: 'dist/electron/nspawn-supervisor.cjs' })
+await build({ ...common, ...programs, entryPoints: ['electron/main/backends/qemu/serial-keeper.ts'], outfile: 'dist/electron/serial-keeper.cjs' })
 await build({ ...common, ...programs, entryPoints: ['electron/helper/index.ts'], outfile: 'dist/electron/helper.cjs' })
 await build({ ...common, entryPoints: ['electron/preload/index.ts'], outfile: 'dist/electron/preload.cjs', external: ['electron'] })
-console.log('built dist/electron/{main,nspawn-supervisor,helper,preload}.cjs')
+console.log('built dist/electron/{main,nspawn-supervisor,serial-keeper,helper,preload}.cjs')

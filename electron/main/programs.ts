@@ -1,14 +1,15 @@
-// Berth's own programs that run as processes of their own: a container's supervisor (it outlives the
-// app) and the privileged helper. Packaged, each is bundled next to the main bundle and runs in
+// Berth's own programs that run as processes of their own: a container's supervisor and a VM's serial
+// keeper (both outlive the app) and the privileged helper. Packaged, each is bundled next to the main bundle and runs in
 // Electron's Node; from the source tree it runs through tsx.
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { createRequire } from 'node:module'
 
-export type Program = 'nspawn-supervisor' | 'helper'
+export type Program = 'nspawn-supervisor' | 'serial-keeper' | 'helper'
 
 const sources: Record<Program, string> = {
   'nspawn-supervisor': './backends/nspawn/supervisor.ts',
+  'serial-keeper': './backends/qemu/serial-keeper.ts',
   helper: '../helper/index.ts',
 }
 

@@ -1,7 +1,7 @@
-// One machine's serial console. QEMU serves one client per chardev socket, so this object owns that
-// single connection and fans it out to any number of viewers. QEMU also appends every byte to
-// serial.log (even while no client is connected): a viewer gets the tail of that log first, then
-// live bytes, so the scrollback survives app restarts.
+// One machine's serial console, fanned out to any number of viewers. Its source is a console socket
+// whose owner logs every byte before sending it (a VM's serial keeper, a container's supervisor) and
+// says at which log offset its live bytes begin, or a terminal Berth logs itself (Xen's xl console):
+// a viewer gets the log up to that offset, then live bytes, so the scrollback survives app restarts.
 import { createConnection, type Socket } from 'node:net'
 import { open, stat } from 'node:fs/promises'
 import type { ConsoleStream } from '../backends/backend'
@@ -80,8 +80,8 @@ export class SerialConsole {
   }
 
   /**
-   * Connects to the console socket. QEMU's: call while the guest is paused (-S) so no byte is missed.
-   * A container supervisor's (offsetHeader): it starts with the log offset its live bytes begin at.
+   * Connects to a console socket. With offsetHeader (a serial keeper's, a container supervisor's) it
+   * starts with the log offset its live bytes begin at; without, the log's size now is taken.
    */
   async attach(socketPath: string, options: { offsetHeader?: boolean } = {}): Promise<void> {
     this.detach()

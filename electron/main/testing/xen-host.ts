@@ -40,7 +40,7 @@ export interface XenHost {
  * TCG's emulation of those flushes: with INVPCID hidden, Xen flushes the way every CPU supports, and
  * selfCheck below fails fast with the crash line should a dom0 still be unstable.
  */
-export const XEN_HOST_CPU = 'max,-smap,-smep,-rdtscp,-pcid,-invpcid'
+export const XEN_HOST_CPU = 'max,-smap,-smep,-rdtscp,-pcid,-invpcid,-avx,-avx2'
 
 /** Boots Xen + dom0 and resolves once dom0's SSH server answers (about 10 s under TCG). */
 export async function bootXenHost(options: { timeoutMs?: number } = {}): Promise<XenHost> {

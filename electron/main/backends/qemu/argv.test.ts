@@ -15,7 +15,6 @@ const launch = (spec: Partial<QemuSpecInput>, extra: Partial<QemuLaunch> = {}): 
     binary: 'qemu-system-x86_64',
     accelerator: 'tcg',
     runtimeDir: '/run/berth/abc',
-    serialLog: '/data/logs/abc/serial.log',
     disk: null,
     ...extra,
   })
@@ -35,7 +34,7 @@ describe('buildQemuArgv', () => {
       '-display', 'none',
       '-S',
       '-qmp', 'unix:/run/berth/abc/qmp.sock,server=on,wait=off',
-      '-chardev', 'socket,id=serial0,path=/run/berth/abc/serial.sock,server=on,wait=off,logfile=/data/logs/abc/serial.log,logappend=on',
+      '-chardev', 'socket,id=serial0,path=/run/berth/abc/serial.sock,server=on,wait=off',
       '-serial', 'chardev:serial0',
       '-pidfile', '/run/berth/abc/qemu.pid',
       '-kernel', '/k/vmlinux',

@@ -13,9 +13,7 @@ export interface QemuLaunch {
   accelerator: Accelerator
   /** Holds qmp.sock, serial.sock and qemu.pid while the VM runs. */
   runtimeDir: string
-  /** Appended to by QEMU: the serial console's scrollback across runs and app restarts. */
-  serialLog: string
-  /** The VM's disk with its detected format; the format is always stated, never guessed by QEMU. */
+  /** The VM's disk with its recorded format; the format is always stated, never guessed by QEMU. */
   disk: { path: string; format: string } | null
   /** The blank disks made for emptyDiskImages, in order. */
   emptyDisks?: string[]
@@ -46,6 +44,8 @@ export const runtimeFiles = {
   spice: 'spice.sock',
   agent: 'qga.sock',
   pid: 'qemu.pid',
+  /** The serial keeper's console socket, which viewers use (serial-keeper.ts). */
+  console: 'console.sock',
 } as const
 
 /** QEMU's option parser splits on commas; a literal comma in a value is written twice. */
@@ -70,12 +70,10 @@ export function buildQemuArgv(launch: QemuLaunch): string[] {
     // privileges or use obsolete system calls.
     '-sandbox', 'on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny',
     '-display', 'none',
-    // Start paused: Berth attaches to the serial socket first, then resumes, so no byte is missed.
+    // Start paused: Berth's serial keeper connects first (it logs every byte), then Berth resumes.
     '-S',
     '-qmp', `unix:${at(runtimeFiles.qmp)},server=on,wait=off`,
-    '-chardev',
-    `socket,id=serial0,path=${at(runtimeFiles.serial)},server=on,wait=off,` +
-      `logfile=${qemuOptionValue(launch.serialLog)},logappend=on`,
+    '-chardev', `socket,id=serial0,path=${at(runtimeFiles.serial)},server=on,wait=off`,
     '-serial', 'chardev:serial0',
     '-pidfile', join(runtimeDir, runtimeFiles.pid),
   ]

@@ -18,6 +18,7 @@ import { SerialConsole } from '../../services/serial-console'
 import { chooseAccelerator, hostProbe, type AcceleratorChoice } from './accel'
 import { buildQemuArgv, CDROM_DEVICE, driveOptions, HOTPLUG_ROOT_PORTS, rootPort, runtimeFiles, tapName, vlanBridgeName, vlanTapName, type Accelerator } from './argv'
 import type { PrivilegedHelper } from '../../privileged'
+import { programCommand } from '../../programs'
 import { existsSync, readdirSync } from 'node:fs'
 import { chooseUefi, findUefiFirmware } from './firmware'
 import { createQcow2, imageProblem, inspectImage, probeFormat } from './image'
@@ -243,7 +244,6 @@ export class QemuBackend implements Backend<QemuSpec>, QemuFeatures {
       binary: this.qemuBinary,
       accelerator: (await this.accelerator()).accelerator,
       runtimeDir: this.runtimeDir(definition.id),
-      serialLog: this.console(definition.id).logPath,
       disk: disk ? { path: disk, format } : null,
       emptyDisks: definition.spec.emptyDiskImages.map((_, i) => join(this.filesDir(definition.id), `empty${i}.qcow2`)),
       uefi: await this.uefi(definition, false),
@@ -269,7 +269,15 @@ export class QemuBackend implements Backend<QemuSpec>, QemuFeatures {
     }
     const status = await qmp.execute<{ status: string }>('query-status')
     const kvm = await qmp.execute<{ enabled: boolean }>('query-kvm').catch(() => ({ enabled: false }))
-    await this.console(id).attach(join(dir, runtimeFiles.serial)).catch(() => undefined)
+    // The keeper kept logging while Berth was away; a keeper that is gone is started again.
+    const consoleSocket = join(dir, runtimeFiles.console)
+    await this.console(id)
+      .attach(consoleSocket, { offsetHeader: true })
+      .catch(async () => {
+        await this.startKeeper(id)
+        await this.console(id).attach(consoleSocket, { offsetHeader: true })
+      })
+      .catch(() => undefined)
     this.watch(id, qmp, null)
     const cdrom = definition.spec.cdrom ? await this.insertedDisc(qmp) : undefined
     this.update(id, {
@@ -309,13 +317,13 @@ export class QemuBackend implements Backend<QemuSpec>, QemuFeatures {
         binary: this.qemuBinary,
         accelerator,
         runtimeDir: dir,
-        serialLog: this.console(id).logPath,
         disk: disk ? { path: disk, format } : null,
         uefi: await this.uefi(definition, true),
       })
       child = this.spawnDetached(id, argv)
       const qmp = await this.waitForQmp(id, child)
-      await this.console(id).attach(join(dir, runtimeFiles.serial))
+      await this.startKeeper(id)
+      await this.console(id).attach(join(dir, runtimeFiles.console), { offsetHeader: true })
       this.watch(id, qmp, child)
       await qmp.execute('cont')
       const drives = new Map(spec.drives.map((drive) => [drive.id, launched(drive)]))
@@ -360,6 +368,35 @@ export class QemuBackend implements Backend<QemuSpec>, QemuFeatures {
       return child
     } finally {
       closeSync(logFd)
+    }
+  }
+
+  /**
+   * Starts the VM's serial keeper (serial-keeper.ts), detached like QEMU: QEMU's one serial client,
+   * the writer of its log. Resolves once it is connected and serves viewers.
+   */
+  private async startKeeper(id: string): Promise<void> {
+    const dir = this.runtimeDir(id)
+    const { argv, env } = programCommand('serial-keeper')
+    const errors = openSync(join(this.filesDir(id), 'qemu.log'), 'a', 0o600)
+    try {
+      const keeper = spawn(argv[0]!, [...argv.slice(1), join(dir, runtimeFiles.serial), this.console(id).logPath, join(dir, runtimeFiles.console)], {
+        detached: true,
+        stdio: ['ignore', 'pipe', errors],
+        env: { ...process.env, ...env },
+      })
+      keeper.unref()
+      await new Promise<void>((resolve, reject) => {
+        const timer = setTimeout(() => reject(new BerthError('failed', 'The serial console keeper did not start within 15 s')), 15_000)
+        keeper.stdout!.once('data', () => (clearTimeout(timer), resolve()))
+        keeper.once('exit', async (code) => {
+          clearTimeout(timer)
+          reject(new BerthError('failed', `The serial console keeper ended (exit code ${code}): ${await this.stderrTail(id, 2)}`))
+        })
+      })
+      keeper.stdout!.destroy()
+    } finally {
+      closeSync(errors)
     }
   }
 

@@ -1,0 +1,80 @@
+// The keeper of one VM's serial console: a small detached process, started with QEMU, that is QEMU's
+// one client on its serial socket from the first byte to the last. It appends every byte to the log
+// exactly once, in order (QEMU's own logfile= doubles and drops bytes when its reader is fast or slow),
+// and serves viewers on a console socket of its own: each connection starts with the log offset its
+// live bytes begin at (8 bytes, big-endian), so history and live bytes join exactly. Writing the log
+// is synchronous: a full or slow disk slows the guest's UART, it never loses a byte. Berth's window or
+// main process may come and go; the keeper stays until QEMU closes the socket.
+//   usage: serial-keeper QEMU_SERIAL_SOCKET LOG CONSOLE_SOCKET
+import { closeSync, constants, fstatSync, openSync, rmSync, writeFileSync, writeSync } from 'node:fs'
+import { createConnection, createServer, type Socket } from 'node:net'
+import { dirname, join } from 'node:path'
+
+const [serialPath, logPath, consolePath] = process.argv.slice(2) as [string, string, string]
+/** A viewer this far behind is let go: it reconnects and reads the rest from the log. */
+const VIEWER_LIMIT = 8 * 1024 * 1024
+
+const logFd = openSync(logPath, constants.O_WRONLY | constants.O_APPEND | constants.O_CREAT | constants.O_NOFOLLOW, 0o600)
+let logged = fstatSync(logFd).size
+const viewers = new Set<Socket>()
+
+function appendToLog(chunk: Buffer): void {
+  for (let at = 0; at < chunk.length; ) at += writeSync(logFd, chunk, at)
+  logged += chunk.length
+}
+
+async function connectToQemu(): Promise<Socket> {
+  const deadline = Date.now() + 10_000
+  for (;;) {
+    const socket = createConnection(serialPath)
+    try {
+      await new Promise((resolve, reject) => socket.once('connect', resolve).once('error', reject))
+      return socket
+    } catch (error) {
+      if (Date.now() > deadline) throw error
+      await new Promise((r) => setTimeout(r, 10))
+    }
+  }
+}
+
+async function main(): Promise<void> {
+  const qemu = await connectToQemu()
+  const pidFile = join(dirname(consolePath), 'serial-keeper.pid')
+  const server = createServer((viewer) => {
+    const header = Buffer.alloc(8)
+    header.writeBigUInt64BE(BigInt(logged))
+    viewer.write(header)
+    viewers.add(viewer)
+    viewer.on('data', (keys: Buffer) => qemu.write(keys))
+    viewer.on('error', () => undefined)
+    viewer.on('close', () => viewers.delete(viewer))
+  })
+  qemu.on('data', (chunk: Buffer) => {
+    appendToLog(chunk)
+    for (const viewer of viewers) {
+      viewer.write(chunk)
+      if (viewer.writableLength > VIEWER_LIMIT) viewer.destroy()
+    }
+  })
+  qemu.on('error', () => undefined)
+  qemu.on('close', () => {
+    // QEMU has exited: everything it sent is in the log.
+    for (const viewer of viewers) viewer.end()
+    server.close()
+    closeSync(logFd)
+    rmSync(consolePath, { force: true })
+    rmSync(pidFile, { force: true })
+    process.exit(0)
+  })
+  rmSync(consolePath, { force: true })
+  await new Promise<void>((resolve) => server.listen(consolePath, resolve))
+  writeFileSync(pidFile, `${process.pid}\n`, { mode: 0o600 })
+  process.on('SIGHUP', () => undefined)
+  // Berth resumes the guest only after this line.
+  process.stdout.write('ready\n')
+}
+
+main().catch((error: Error) => {
+  process.stderr.write(`serial-keeper: ${error.message}\n`)
+  process.exit(1)
+})
