@@ -10,6 +10,8 @@ import { useApi } from '../api/use-api'
 export function useSerialConsole(container: Ref<HTMLElement | null>, machineId: string, streamName: 'console.open' | 'shell.open' = 'console.open') {
   const api = useApi()
   const status = ref<'connecting' | 'open' | 'closed'>('connecting')
+  /** Bytes of earlier output still to be drawn (the view says so while there are some). */
+  const historyLeft = ref(0)
   const error = ref<string | null>(null)
   const terminal = new Terminal({ convertEol: false, scrollback: 10_000, fontSize: 13, cursorBlink: true })
   const fit = new FitAddon()
@@ -24,7 +26,14 @@ export function useSerialConsole(container: Ref<HTMLElement | null>, machineId: 
     try {
       stream = await api.require().openStream(streamName, { id: machineId }, {
         // Acknowledged once xterm has rendered the bytes: a slow view slows the stream, not the guest.
-        onData: (bytes) => new Promise<void>((resolve) => terminal.write(bytes, resolve)),
+        onData: (bytes) =>
+          new Promise<void>((resolve) =>
+            terminal.write(bytes, () => {
+              historyLeft.value = Math.max(0, historyLeft.value - bytes.length)
+              resolve()
+            }),
+          ),
+        onControl: ({ history }) => (historyLeft.value = history),
         onClose: (reason) => {
           stream = null
           if (disposed) return
@@ -73,5 +82,5 @@ export function useSerialConsole(container: Ref<HTMLElement | null>, machineId: 
     terminal.dispose()
   })
 
-  return { status, error, focus: () => terminal.focus() }
+  return { status, error, historyLeft, focus: () => terminal.focus() }
 }

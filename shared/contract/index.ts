@@ -132,17 +132,20 @@ export const contract = {
     'hosts.changed': z.object({}),
   },
   streams: {
-    /** Serial console: the scrollback first, then live bytes; bytes from the client are keystrokes. */
+    /**
+     * Serial console: the scrollback first, then live bytes; bytes from the client are keystrokes.
+     * The server says first how many bytes of scrollback come (history), so the view can say so.
+     */
     'console.open': {
       input: z.object({ id: machineIdSchema }).strict(),
       control: z.object({ cols: z.number().int().min(1).max(1000), rows: z.number().int().min(1).max(1000) }).strict(),
-      serverControl: z.never(),
+      serverControl: z.object({ history: z.number().int().min(0) }).strict(),
     },
     /** A login shell inside a running container (not kept: it ends with the viewer). Same frames as console.open. */
     'shell.open': {
       input: z.object({ id: machineIdSchema }).strict(),
       control: z.object({ cols: z.number().int().min(1).max(1000), rows: z.number().int().min(1).max(1000) }).strict(),
-      serverControl: z.never(),
+      serverControl: z.object({ history: z.number().int().min(0) }).strict(),
     },
     /**
      * Browser mode: a dropped file goes into Berth's image folder. The client sends the bytes, then

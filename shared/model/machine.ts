@@ -135,6 +135,8 @@ export const machineSchema = z.object({
   accelerator: acceleratorSchema.nullable(),
   /** Why the machine last stopped unexpectedly or failed to start. */
   lastError: z.string().nullable(),
+  /** While stopping: how (ACPI power button sent, the guest shuts down, quitting) and when Berth quits it. */
+  stopping: z.object({ how: z.string(), quitsAt: z.string().nullable() }).nullable().default(null),
   /** The definition's drives and, while it runs, the ones attached live only. */
   drives: z.array(driveViewSchema),
   /** The disc in the CD drive now (null: no CD drive). */

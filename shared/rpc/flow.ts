@@ -1,7 +1,13 @@
 // Credit-based flow control, the same in both directions: a sender has at most STREAM_WINDOW bytes
-// unacknowledged; the receiver acknowledges bytes once it has consumed them.
+// unacknowledged; the receiver acknowledges bytes once it has consumed them. Bytes are coalesced into
+// frames sized for the receiver: the first bytes after a quiet moment go out at once, what follows
+// within COALESCE_MS goes out together (a UART delivers a byte or two at a time; a frame each would
+// make the page draw and acknowledge thousands of frames a second).
 import { MAX_DATA_CHUNK, STREAM_WINDOW } from './protocol'
 import { Emitter } from './transport'
+
+/** How long bytes may wait to share a frame with the next ones. */
+export const COALESCE_MS = 4
 
 export class OutgoingBytes {
   private credit = STREAM_WINDOW
@@ -9,6 +15,9 @@ export class OutgoingBytes {
   private queued = 0
   private enabled = false
   private readonly drains = new Emitter<void>()
+  /** When the last frame went out, and the flush waiting for the coalescing window to end. */
+  private lastSent = -Infinity
+  private timer: ReturnType<typeof setTimeout> | null = null
 
   constructor(private readonly sendChunk: (chunk: Uint8Array) => void) {}
 
@@ -18,9 +27,13 @@ export class OutgoingBytes {
   }
 
   push(bytes: Uint8Array): void {
-    for (let i = 0; i < bytes.length; i += MAX_DATA_CHUNK) this.queue.push(bytes.subarray(i, i + MAX_DATA_CHUNK))
+    if (bytes.length === 0) return
+    this.queue.push(bytes)
     this.queued += bytes.length
-    this.flush()
+    const wait = this.lastSent + COALESCE_MS - performance.now()
+    // At once after a quiet moment or with a full frame's worth; otherwise when the window ends.
+    if (wait <= 0 || this.queued >= MAX_DATA_CHUNK) this.flush()
+    else this.timer ??= setTimeout(() => this.flush(), wait)
   }
 
   acknowledge(bytes: number): void {
@@ -35,6 +48,8 @@ export class OutgoingBytes {
   }
 
   clear(): void {
+    if (this.timer) clearTimeout(this.timer)
+    this.timer = null
     this.queue = []
     this.queued = 0
     this.drains.emit()
@@ -52,17 +67,26 @@ export class OutgoingBytes {
     })
   }
 
+  /** Sends what credit allows, as few frames as possible (each at most MAX_DATA_CHUNK). */
   private flush(): void {
+    if (this.timer) clearTimeout(this.timer)
+    this.timer = null
     if (!this.enabled) return
     while (this.queue.length > 0 && this.credit > 0) {
-      let chunk = this.queue[0]!
-      if (chunk.length > this.credit) {
-        this.queue[0] = chunk.subarray(this.credit)
-        chunk = chunk.subarray(0, this.credit)
-      } else this.queue.shift()
-      this.credit -= chunk.length
-      this.queued -= chunk.length
-      this.sendChunk(chunk)
+      const size = Math.min(this.credit, MAX_DATA_CHUNK, this.queued)
+      const frame = new Uint8Array(size)
+      for (let filled = 0; filled < size; ) {
+        const head = this.queue[0]!
+        const take = Math.min(head.length, size - filled)
+        frame.set(head.subarray(0, take), filled)
+        filled += take
+        if (take === head.length) this.queue.shift()
+        else this.queue[0] = head.subarray(take)
+      }
+      this.credit -= size
+      this.queued -= size
+      this.lastSent = performance.now()
+      this.sendChunk(frame)
     }
     if (this.queue.length === 0) this.drains.emit()
   }

@@ -14,6 +14,7 @@ const machine: Machine = {
   state: 'stopped',
   accelerator: null,
   lastError: null,
+  stopping: null,
   createdAt: 'now',
 }
 
@@ -232,5 +233,19 @@ describe('data frames', () => {
       expect(clientFrameSchema.safeParse({ t: 'data', id: 1, data }).success, data).toBe(true)
     for (const data of ['%%%', 'AAA', 'AA=A', 'A===', 'QUJD\n'])
       expect(clientFrameSchema.safeParse({ t: 'data', id: 1, data }).success, data).toBe(false)
+  })
+})
+
+describe('frames', () => {
+  it('coalesce bytes that come one at a time: the first goes out at once, the rest together', async () => {
+    const { OutgoingBytes, COALESCE_MS } = await import('./flow')
+    const frames: Uint8Array[] = []
+    const out = new OutgoingBytes((frame) => frames.push(frame))
+    out.enable()
+    for (let i = 0; i < 1000; i++) out.push(new Uint8Array([i % 256]))
+    expect(frames.map((f) => f.length)).toEqual([1])
+    await new Promise((r) => setTimeout(r, COALESCE_MS + 20))
+    expect(frames.map((f) => f.length)).toEqual([1, 999])
+    expect(Array.from(frames[1]!.subarray(0, 3))).toEqual([1, 2, 3])
   })
 })

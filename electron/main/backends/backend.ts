@@ -26,6 +26,8 @@ export interface MachineStatus {
   drives: Map<string, LiveDrive>
   /** While running: the disc in the CD drive (null: empty). Undefined when not running. */
   cdrom: string | null | undefined
+  /** While stopping: how, and when Berth quits it if the guest has not. */
+  stopping?: { how: string; quitsAt: string | null } | null
 }
 
 /** What every kind of machine (QEMU, nspawn; Xen next) offers the machine service. */

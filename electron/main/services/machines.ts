@@ -94,8 +94,8 @@ export class MachineService {
   }
 
   view(definition: MachineDefinition): Machine {
-    const { state, accelerator, lastError, drives: live, cdrom } = this.backend(definition).status(definition.id)
-    const base = { id: definition.id, createdAt: definition.createdAt, state, accelerator, lastError }
+    const { state, accelerator, lastError, drives: live, cdrom, stopping } = this.backend(definition).status(definition.id)
+    const base = { id: definition.id, createdAt: definition.createdAt, state, accelerator, lastError, stopping: state === 'stopping' ? (stopping ?? null) : null }
     if (definition.spec.kind !== 'qemu') return { ...base, spec: definition.spec, drives: [], cdrom: null }
     const running = this.isRunning(definition.id)
     const drives: DriveView[] = definition.spec.drives.map((drive) => {

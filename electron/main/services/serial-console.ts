@@ -139,7 +139,9 @@ export class SerialConsole {
     stream.onClose(() => this.viewers.delete(viewer))
     stream.onInput((bytes) => this.write(bytes))
     try {
-      stream.send(await this.readTail(end))
+      const history = await this.readTail(end)
+      stream.control({ history: history.length })
+      stream.send(history)
     } finally {
       for (const chunk of viewer.pending ?? []) stream.send(chunk)
       viewer.pending = null

@@ -48,6 +48,7 @@ interface Run {
   childExit: string | null
   /** SHUTDOWN event reason, when QEMU said why it is going away. */
   shutdownReason: string | null
+  stopping: { how: string; quitsAt: string | null } | null
   stopRequested: boolean
   closed: Promise<void>
   drives: Map<string, LiveDrive>
@@ -62,6 +63,7 @@ const idle = (): Run => ({
   child: null,
   childExit: null,
   shutdownReason: null,
+  stopping: null,
   stopRequested: false,
   closed: Promise.resolve(),
   drives: new Map(),
@@ -97,7 +99,7 @@ export class QemuBackend implements Backend<QemuSpec>, QemuFeatures {
 
   status(id: string): MachineStatus {
     const run = this.runs.get(id) ?? idle()
-    return { state: run.state, accelerator: run.accelerator, lastError: run.lastError, drives: run.drives, cdrom: run.cdrom }
+    return { state: run.state, accelerator: run.accelerator, lastError: run.lastError, drives: run.drives, cdrom: run.cdrom, stopping: run.stopping }
   }
 
   private runtimeDir(id: string) {
@@ -460,7 +462,7 @@ export class QemuBackend implements Backend<QemuSpec>, QemuFeatures {
         if (run.state === 'paused' || run.state === 'starting') this.update(id, { state: 'running' })
         return
       case 'SHUTDOWN':
-        this.update(id, { state: 'stopping', shutdownReason: String(event.data?.reason ?? 'unknown') })
+        this.update(id, { state: 'stopping', shutdownReason: String(event.data?.reason ?? 'unknown'), stopping: { how: 'the guest is shutting down', quitsAt: null } })
         return
     }
   }
@@ -519,14 +521,15 @@ export class QemuBackend implements Backend<QemuSpec>, QemuFeatures {
   async stop(definition: QemuDefinition, options: { force: boolean; timeoutSec: number }): Promise<void> {
     const id = definition.id
     const qmp = this.requireQmp(definition)
-    const run = this.update(id, { state: 'stopping' })
+    const quitsAt = options.force ? null : new Date(Date.now() + options.timeoutSec * 1000).toISOString()
+    const run = this.update(id, { state: 'stopping', stopping: { how: options.force ? 'quitting now' : 'ACPI power button sent', quitsAt } })
     const closed = run.closed
     const within = (ms: number) => Promise.race([closed.then(() => true), sleep(ms).then(() => false)])
     if (!options.force) {
       await qmp.execute('system_powerdown').catch(() => undefined)
       if (await within(options.timeoutSec * 1000)) return
     }
-    this.update(id, { stopRequested: true })
+    this.update(id, { stopRequested: true, stopping: { how: 'quitting now', quitsAt: null } })
     await qmp.execute('quit').catch(() => undefined) // the connection may close before the reply
     if (await within(5000)) return
     const pid = await this.readPid(id)
