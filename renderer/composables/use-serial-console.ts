@@ -55,8 +55,11 @@ export function useSerialConsole(container: Ref<HTMLElement | null>, machineId: 
     }
   }
 
-  terminal.onData((data) => stream?.write(encoder.encode(data)))
-  terminal.onBinary((data) => stream?.write(Uint8Array.from(data, (c) => c.charCodeAt(0))))
+  // While earlier output is drawn, xterm answers the queries in it (cursor position, device
+  // attributes): those answers are not keystrokes for the guest now, so nothing goes to it.
+  const input = (bytes: Uint8Array) => historyLeft.value === 0 && stream?.write(bytes)
+  terminal.onData((data) => input(encoder.encode(data)))
+  terminal.onBinary((data) => input(Uint8Array.from(data, (c) => c.charCodeAt(0))))
   terminal.onResize(({ cols, rows }) => stream?.control({ cols, rows }))
 
   onMounted(() => {
@@ -82,5 +85,13 @@ export function useSerialConsole(container: Ref<HTMLElement | null>, machineId: 
     terminal.dispose()
   })
 
-  return { status, error, historyLeft, focus: () => terminal.focus() }
+  /** Everything the terminal holds, scrollback included, as text. */
+  function allText(): string {
+    terminal.selectAll()
+    const text = terminal.getSelection()
+    terminal.clearSelection()
+    return text
+  }
+
+  return { status, error, historyLeft, allText, focus: () => terminal.focus() }
 }
