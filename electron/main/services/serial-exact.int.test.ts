@@ -5,7 +5,8 @@
 // repeated, history and live bytes joined at the exact offset.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createHash } from 'node:crypto'
-import { mkdtempSync, readFileSync } from 'node:fs'
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { execFileSync } from 'node:child_process'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { RpcClient } from '../../../shared/rpc/client'
@@ -104,4 +105,37 @@ describe('serial console, byte-exact (real QEMU)', () => {
     await client.call('machines.stop', { id: vm.id, force: true })
     client.close()
   }, 420_000)
+
+  it('a full disk holds the guest at its serial port; with room again, the log goes on without a byte lost', async () => {
+    if (process.getuid?.() !== 0) throw new Error('This test mounts a small tmpfs: it runs as root (CI does)')
+    serve ??= await launchServe(home)
+    const client = await connectWebSocket(serve.url)
+    const vm = await client.call('machines.create', { spec: tinyGuestSpec('fulldisk') })
+    const files = join(home, 'data', 'machines', vm.id)
+    mkdirSync(files, { recursive: true })
+    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=256k', 'tmpfs', files])
+    try {
+      await client.call('machines.start', { id: vm.id })
+      const live = await viewer(client, vm.id)
+      await live.waitFor(/guest# /, 120_000)
+      // Leave about 40 KB: the 150 KB the guest prints next cannot all fit.
+      const free = Number(execFileSync('df', ['--output=avail', '-B1', files], { encoding: 'utf8' }).split('\n')[1])
+      writeFileSync(join(files, 'filler'), Buffer.alloc(Math.max(0, free - 40 * 1024)))
+      live.type('seq 1 25000; echo FULL-""DONE\r')
+      await live.waitFor(/\n1\r\n/)
+      await new Promise((r) => setTimeout(r, 3000))
+      expect(live.bytes().toString('latin1')).not.toContain('FULL-DONE') // held while the disk is full
+      rmSync(join(files, 'filler'))
+      await live.waitFor(/FULL-DONE/, 120_000)
+      const log = readFileSync(join(files, 'serial.log'), 'latin1')
+      const sent = Array.from({ length: 25000 }, (_, i) => `${i + 1}\r\n`).join('')
+      const start = log.indexOf('\n1\r\n') + 1
+      expect(log.slice(start, start + sent.length) === sent, 'the log holds every number once, in order').toBe(true)
+      expect(live.bytes().toString('latin1')).toContain(sent)
+      await client.call('machines.stop', { id: vm.id, force: true })
+    } finally {
+      client.close()
+      execFileSync('umount', ['-l', files])
+    }
+  }, 300_000)
 })

@@ -3,8 +3,10 @@
 // exactly once, in order (QEMU's own logfile= doubles and drops bytes when its reader is fast or slow),
 // and serves viewers on a console socket of its own: each connection starts with the log offset its
 // live bytes begin at (8 bytes, big-endian), so history and live bytes join exactly. Writing the log
-// is synchronous: a full or slow disk slows the guest's UART, it never loses a byte. Berth's window or
-// main process may come and go; the keeper stays until QEMU closes the socket.
+// is synchronous: a slow disk slows the guest's UART. A full disk stops the keeper reading: the
+// guest's writes to its serial port wait (viewers see nothing new) until there is space again, and
+// then everything goes on where it stopped, no byte lost or repeated. Berth's window or main process
+// may come and go; the keeper stays until QEMU closes the socket.
 //   usage: serial-keeper QEMU_SERIAL_SOCKET LOG CONSOLE_SOCKET
 import { closeSync, constants, fstatSync, openSync, rmSync, writeFileSync, writeSync } from 'node:fs'
 import { createConnection, createServer, type Socket } from 'node:net'
@@ -18,9 +20,33 @@ const logFd = openSync(logPath, constants.O_WRONLY | constants.O_APPEND | consta
 let logged = fstatSync(logFd).size
 const viewers = new Set<Socket>()
 
-function appendToLog(chunk: Buffer): void {
-  for (let at = 0; at < chunk.length; ) at += writeSync(logFd, chunk, at)
-  logged += chunk.length
+/** Bytes from QEMU not yet in the log, and how much of the first is. */
+const unlogged: Buffer[] = []
+let partly = 0
+let retry: NodeJS.Timeout | null = null
+
+/** Logs what came, then gives it to viewers; on a full disk, holds it and QEMU until there is room. */
+function drain(qemu: Socket): void {
+  while (unlogged.length > 0) {
+    const chunk = unlogged[0]!
+    try {
+      while (partly < chunk.length) partly += writeSync(logFd, chunk, partly)
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code
+      if (code !== 'ENOSPC' && code !== 'EDQUOT') throw error
+      qemu.pause()
+      retry ??= setTimeout(() => ((retry = null), drain(qemu)), 1000)
+      return
+    }
+    unlogged.shift()
+    partly = 0
+    logged += chunk.length
+    for (const viewer of viewers) {
+      viewer.write(chunk)
+      if (viewer.writableLength > VIEWER_LIMIT) viewer.destroy()
+    }
+  }
+  qemu.resume()
 }
 
 async function connectToQemu(): Promise<Socket> {
@@ -50,11 +76,8 @@ async function main(): Promise<void> {
     viewer.on('close', () => viewers.delete(viewer))
   })
   qemu.on('data', (chunk: Buffer) => {
-    appendToLog(chunk)
-    for (const viewer of viewers) {
-      viewer.write(chunk)
-      if (viewer.writableLength > VIEWER_LIMIT) viewer.destroy()
-    }
+    unlogged.push(chunk)
+    if (!retry) drain(qemu)
   })
   qemu.on('error', () => undefined)
   qemu.on('close', () => {
