@@ -4,7 +4,6 @@
 // refused with a reason and changes nothing.
 import { spawnSync } from 'node:child_process'
 import { closeSync, constants, mkdirSync, openSync, readFileSync, writeSync } from 'node:fs'
-import { readRecord, rootFolder, updateRecord } from './record'
 import { dirname, join } from 'node:path'
 import { userInfo } from 'node:os'
 import { z } from 'zod'
@@ -15,6 +14,7 @@ import { Refusal } from './refusal'
 import { runXenVerb, xenVerbSchemas, type XenVerb } from './xen-verbs'
 import { containerVerbSchemas, runContainerVerb, type ContainerVerb } from './containers'
 import { requireApproval, type Caller } from './policy'
+import { readRecord, rootFolder, updateRecord } from './record'
 
 /** Longest request line accepted; longer ones are refused without being parsed. */
 export const MAX_REQUEST_BYTES = 64 * 1024

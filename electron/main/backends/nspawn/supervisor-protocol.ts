@@ -29,45 +29,39 @@ export function containerFiles(uid: number, id: string) {
 }
 export type ContainerFiles = ReturnType<typeof containerFiles>
 
-const argv = z.array(z.string().max(4096)).min(1).max(512)
-/** Steps are `ip` commands (its arguments): the only program besides nspawn a supervisor runs. */
-const ipSteps = z.array(argv).max(256)
-
-/** What a supervisor is started with: written by the helper itself from a checked spec, never by the caller. */
-export const supervisorConfigSchema = z
-  .object({
-    id: z.string().regex(/^[a-z0-9]{12}$/),
-    /** systemd-nspawn's arguments (the program is programs.nspawn). */
-    nspawnArgs: argv,
-    /** The container's cgroup (null: the host has no cgroup2 hierarchy). */
-    cgroup: z.string().regex(/^\/sys\/fs\/cgroup(\/unified)?\/berth\/[a-z0-9]{12}$/).nullable(),
-    /**
-     * containerFiles(owner, id): the console log (everything the console prints, appended); the
-     * console socket (raw bytes both ways, each connection starting with the log offset it begins
-     * at); the shell socket (each connection a new login shell, its first line the shell's number);
-     * the control socket (JSON lines: control messages in, status out); the status file.
-     */
-    /** Commands run before each start, whose failure does not matter (stale links). */
-    cleanup: ipSteps,
-    /**
-     * Host interfaces nspawn must find initialized by udev (interfaces, macvlan parents). On hosts
-     * without udevd, the supervisor records them in udev's database itself, as udev would.
-     */
-    udevInterfaces: z.array(z.string().regex(/^[A-Za-z0-9_][A-Za-z0-9_.-]{0,14}$/)).max(32),
-    /** Host-side commands once the container runs. */
-    hostSetup: ipSteps,
-    /** Commands run inside the container's network namespace once it runs. */
-    containerSetup: ipSteps,
-    /** Sent to the container's leader for a graceful stop (poweroff for its init). */
-    poweroffSignal: z.number().int().min(1).max(64),
-    timeoutStartSec: z.number().int().min(1).max(3600),
-    /** Started again when it fails (the module's Restart=on-failure), a few times at most. */
-    restartOnFailure: z.boolean(),
-    /** The user the container is run for: owner of its log, status and sockets (the helper's caller). */
-    owner: z.object({ uid: z.number().int().min(0), gid: z.number().int().min(0) }),
-  })
-  .strict()
-export type SupervisorConfig = z.infer<typeof supervisorConfigSchema>
+/**
+ * What a supervisor is started with: written by the helper itself from a checked spec (never by the
+ * caller) into root's folder, so the supervisor takes it as it is. Its files are containerFiles(owner,
+ * id): the console log (everything the console prints, appended); the console socket (raw bytes both
+ * ways, each connection starting with the log offset it begins at); the shell socket (each connection
+ * a new login shell, its first line the shell's number); the control socket (JSON lines: control
+ * messages in, status out); the status file.
+ */
+export interface SupervisorConfig {
+  id: string
+  /** systemd-nspawn's arguments (the program is programs.nspawn). */
+  nspawnArgs: string[]
+  /** The container's cgroup (null: the host has no cgroup2 hierarchy). */
+  cgroup: string | null
+  /** `ip` arguments run before each start, whose failure does not matter (stale links). */
+  cleanup: string[][]
+  /**
+   * Host interfaces nspawn must find initialized by udev (interfaces, macvlan parents). On hosts
+   * without udevd, the supervisor records them in udev's database itself, as udev would.
+   */
+  udevInterfaces: string[]
+  /** `ip` arguments on the host once the container runs. */
+  hostSetup: string[][]
+  /** `ip` arguments inside the container's network namespace once it runs. */
+  containerSetup: string[][]
+  /** Sent to the container's leader for a graceful stop (poweroff for its init). */
+  poweroffSignal: number
+  timeoutStartSec: number
+  /** Started again when it fails (the module's Restart=on-failure), a few times at most. */
+  restartOnFailure: boolean
+  /** The user the container is run for: owner of its log, status and sockets (the helper's caller). */
+  owner: { uid: number; gid: number }
+}
 
 export const supervisorStates = ['starting', 'running', 'paused', 'stopping', 'stopped', 'crashed'] as const
 export const supervisorStatusSchema = z.object({

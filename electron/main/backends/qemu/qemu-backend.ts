@@ -390,10 +390,15 @@ export class QemuBackend implements Backend<QemuSpec>, QemuFeatures {
       keeper.unref()
       await new Promise<void>((resolve, reject) => {
         const timer = setTimeout(() => reject(new BerthError('failed', 'The serial console keeper did not start within 15 s')), 15_000)
-        keeper.stdout!.once('data', () => (clearTimeout(timer), resolve()))
-        keeper.once('exit', async (code) => {
+        const ended = async (code: number | null) => {
           clearTimeout(timer)
           reject(new BerthError('failed', `The serial console keeper ended (exit code ${code}): ${await this.stderrTail(id, 2)}`))
+        }
+        keeper.once('exit', ended)
+        keeper.stdout!.once('data', () => {
+          clearTimeout(timer)
+          keeper.off('exit', ended)
+          resolve()
         })
       })
       keeper.stdout!.destroy()
