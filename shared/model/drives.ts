@@ -13,6 +13,12 @@ export const driveCacheModes = ['writeback', 'none', 'writethrough', 'directsync
 export const imageFormats = ['raw', 'qcow2', 'qed', 'vmdk', 'vdi', 'vhdx', 'vpc', 'parallels', 'dmg', 'cloop', 'bochs'] as const
 export const imageFormatSchema = z.enum(imageFormats, { error: 'Not an image format QEMU opens' })
 
+/** One file of a backing chain and the format it was read as; QEMU is given the chain, never left to read it. */
+export const imageLinkSchema = z.object({ file: absolutePath, format: imageFormatSchema })
+export type ImageLink = z.infer<typeof imageLinkSchema>
+/** A disk's backing files, nearest first, as Berth checked them; recorded by Berth, never taken from the caller. */
+export const backingSchema = z.array(imageLinkSchema).max(16)
+
 export const driveIdSchema = z.string().regex(/^d[a-z0-9]{4,15}$/, 'Not a drive id')
 
 /** A disk image attached to a machine. The format is what qemu-img read from the file, never guessed. */
@@ -20,6 +26,7 @@ export const driveSchema = z.object({
   id: driveIdSchema,
   file: absolutePath,
   format: imageFormatSchema,
+  backing: backingSchema.default([]),
   bus: driveBusSchema.default('virtio'),
   readOnly: z.boolean().default(false),
   /** QEMU's cache modes: writeback (the default), none (O_DIRECT), writethrough, directsync, unsafe. */
@@ -46,15 +53,15 @@ export type DriveView = z.infer<typeof driveViewSchema>
 
 export const imageInfoSchema = z.object({
   path: z.string(),
-  format: z.string(),
+  format: imageFormatSchema,
   /** An ISO 9660 image goes into the CD drive; everything else is attached as a disk. */
   kind: z.enum(['disk', 'iso']),
   virtualSize: z.number(),
   fileSize: z.number(),
   /** The file cannot be written by Berth: it will be attached read-only. */
   readOnly: z.boolean(),
-  /** Backing files, nearest first. */
-  backingChain: z.array(z.string()),
+  /** Backing files, nearest first, with the format each was read as. */
+  backingChain: backingSchema,
   /** Backing files outside the allowed directories: attaching needs the person's confirmation. */
   backingOutsideAllowed: z.array(z.string()),
 })

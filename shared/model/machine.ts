@@ -1,6 +1,6 @@
 import { z } from 'zod'
 import { absolutePath } from './zod-fields'
-import { cdromSchema, driveSchema, driveViewSchema, imageFormatSchema } from './drives'
+import { backingSchema, cdromSchema, driveSchema, driveViewSchema, imageFormatSchema } from './drives'
 import { networkSchema } from './network'
 import { sharedDirectorySchema } from './shares'
 import { firmwareSchema } from './firmware'
@@ -48,6 +48,8 @@ export const qemuDiskSchema = z.object({
    * make QEMU open other files. Absent only in definitions older than the rule.
    */
   format: imageFormatSchema.optional(),
+  /** The image's backing files as Berth checked them when it recorded the format; stated to QEMU too. */
+  backing: backingSchema.optional(),
 })
 
 /** A graphical screen, watched in Berth's window (noVNC or spice-html5); null: serial console only. */

@@ -56,8 +56,8 @@ type QemuDefinition = DefinitionOf<QemuSpec>
 
 /** Disks, discs and screens: what virtual machines have and containers do not. */
 export interface QemuFeatures {
-  /** The spec with its main disk's format recorded (read from the file once, never from the caller). */
-  recordDiskFormat(spec: QemuSpec, previous: QemuSpec | null): Promise<QemuSpec>
+  /** The spec with the format and backing chain of each image recorded (read from the file once, never from the caller). */
+  recordImages(spec: QemuSpec, previous: QemuSpec | null): Promise<QemuSpec>
   /** Hot-plugs a disk into the running machine. */
   attachDrive(definition: QemuDefinition, drive: Drive, options: { persistent: boolean }): Promise<void>
   /** Unplugs a disk from the running machine once the guest has let go of it. */

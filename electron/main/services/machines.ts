@@ -151,7 +151,7 @@ export class MachineService {
     try {
       const image = await inspectImage(this.qemuImg, path, this.allowedImageDirs)
       const machinesDisks = [...this.definitions.values()].flatMap((d) => this.filesOf(d))
-      const confirm = [...image.backingOutsideAllowed, ...image.backingChain.filter((file) => machinesDisks.includes(file))]
+      const confirm = [...image.backingOutsideAllowed, ...image.backingChain.map((link) => link.file).filter((file) => machinesDisks.includes(file))]
       return { ...image, backingOutsideAllowed: [...new Set(confirm)] }
     } catch (error) {
       if (error instanceof ImageError) throw fieldErrors({ path: error.message }, error.message)
@@ -186,7 +186,7 @@ export class MachineService {
       }
       if (running && !(hotplugBuses as readonly string[]).includes(request.bus))
         throw fieldErrors({ bus: ideRefusal }, ideRefusal)
-      const drive: Drive = driveSchema.parse({ id: newDriveId(), file: path, format: image.format, bus: request.bus, readOnly: image.readOnly })
+      const drive: Drive = driveSchema.parse({ id: newDriveId(), file: path, format: image.format, backing: image.backingChain, bus: request.bus, readOnly: image.readOnly })
       if (running) await this.backends.qemu.attachDrive(definition, drive, { persistent: keep })
       if (keep) await this.update(definition, { ...definition.spec, drives: [...definition.spec.drives, drive] })
       return this.view(this.get(id))
@@ -264,11 +264,11 @@ export class MachineService {
     })
   }
 
-  /** A VM's disk format, recorded by Berth from the file (a definition older than that gets it now). */
+  /** A VM's image formats and backing chains, recorded by Berth from the files (a definition older than that gets them now). */
   private async recordFormats(spec: MachineSpec, previous: MachineSpec | null): Promise<MachineSpec> {
     if (spec.kind !== 'qemu') return spec
     try {
-      return await this.backends.qemu.recordDiskFormat(spec, previous?.kind === 'qemu' ? previous : null)
+      return await this.backends.qemu.recordImages(spec, previous?.kind === 'qemu' ? previous : null)
     } catch (error) {
       if (error instanceof ImageError) throw fieldErrors({ 'disk.image': error.message }, error.message)
       throw error
@@ -277,7 +277,7 @@ export class MachineService {
 
   start(id: string): Promise<Machine> {
     return this.locked(id, async (definition) => {
-      const d = definition.spec.kind === 'qemu' && definition.spec.disk && !definition.spec.disk.format
+      const d = definition.spec.kind === 'qemu' && definition.spec.disk && !definition.spec.disk.backing
         ? await this.update(definition, await this.recordFormats(definition.spec, null))
         : definition
       await this.backend(d).start(d)

@@ -65,13 +65,13 @@ describe('buildQemuArgv', () => {
     })
     const from = argv.indexOf('qemu-xhci,id=usb0') + 1
     expect(argv.slice(from)).toEqual([
-      '-blockdev', 'driver=qcow2,node-name=dvirt1,read-only=off,cache.direct=off,cache.no-flush=off,file.driver=file,file.filename=/img/a.qcow2,file.read-only=off',
+      '-blockdev', '{"driver":"qcow2","node-name":"dvirt1","read-only":false,"cache":{"direct":false,"no-flush":false},"file":{"driver":"file","filename":"/img/a.qcow2","read-only":false},"backing":null}',
       '-device', 'virtio-blk-pci,id=dvirt1-dev,drive=dvirt1',
-      '-blockdev', 'driver=raw,node-name=dscsi1,read-only=on,cache.direct=off,cache.no-flush=off,file.driver=file,file.filename=/img/b.raw,file.read-only=on',
+      '-blockdev', '{"driver":"raw","node-name":"dscsi1","read-only":true,"cache":{"direct":false,"no-flush":false},"file":{"driver":"file","filename":"/img/b.raw","read-only":true}}',
       '-device', 'scsi-hd,bus=scsi0.0,id=dscsi1-dev,drive=dscsi1',
-      '-blockdev', 'driver=vmdk,node-name=dusbs1,read-only=off,cache.direct=off,cache.no-flush=off,file.driver=file,file.filename=/img/c.vmdk,file.read-only=off',
+      '-blockdev', '{"driver":"vmdk","node-name":"dusbs1","read-only":false,"cache":{"direct":false,"no-flush":false},"file":{"driver":"file","filename":"/img/c.vmdk","read-only":false},"backing":null}',
       '-device', 'usb-storage,bus=usb0.0,id=dusbs1-dev,drive=dusbs1',
-      '-blockdev', 'driver=qcow2,node-name=dide01,read-only=off,cache.direct=off,cache.no-flush=off,file.driver=file,file.filename=/img/d,,e.qcow2,file.read-only=off',
+      '-blockdev', '{"driver":"qcow2","node-name":"dide01","read-only":false,"cache":{"direct":false,"no-flush":false},"file":{"driver":"file","filename":"/img/d,e.qcow2","read-only":false},"backing":null}',
       '-device', 'ide-hd,bus=ide.0,id=dide01-dev,drive=dide01',
       '-device', 'virtio-rng-pci',
       '-drive', 'if=none,id=cd0,media=cdrom,readonly=on,file=/iso/install.iso,format=raw',
@@ -94,13 +94,13 @@ describe('buildQemuArgv', () => {
     })
     const options = argv.flatMap((a, i) => (argv[i - 1] === '-blockdev' || (argv[i - 1] === '-device' && a.includes('-dev,drive=')) ? [a] : []))
     expect(options).toEqual([
-      'driver=qcow2,node-name=dnone1,read-only=off,cache.direct=on,cache.no-flush=off,file.driver=file,file.filename=/img/a.qcow2,file.read-only=off,file.aio=native',
+      '{"driver":"qcow2","node-name":"dnone1","read-only":false,"cache":{"direct":true,"no-flush":false},"file":{"driver":"file","filename":"/img/a.qcow2","read-only":false,"aio":"native"},"backing":null}',
       'virtio-blk-pci,id=dnone1-dev,drive=dnone1,bootindex=1,werror=stop',
-      'driver=qcow2,node-name=dwt001,read-only=off,cache.direct=off,cache.no-flush=off,file.driver=file,file.filename=/img/b.qcow2,file.read-only=off',
+      '{"driver":"qcow2","node-name":"dwt001","read-only":false,"cache":{"direct":false,"no-flush":false},"file":{"driver":"file","filename":"/img/b.qcow2","read-only":false},"backing":null}',
       'scsi-hd,bus=scsi0.0,id=dwt001-dev,drive=dwt001,write-cache=off,werror=report',
-      'driver=qcow2,node-name=dunsf1,read-only=off,cache.direct=off,cache.no-flush=on,file.driver=file,file.filename=/img/c.qcow2,file.read-only=off',
+      '{"driver":"qcow2","node-name":"dunsf1","read-only":false,"cache":{"direct":false,"no-flush":true},"file":{"driver":"file","filename":"/img/c.qcow2","read-only":false},"backing":null}',
       'ide-hd,bus=ide.0,id=dunsf1-dev,drive=dunsf1,bootindex=2',
-      'driver=qcow2,node-name=ddsync,read-only=off,cache.direct=on,cache.no-flush=off,file.driver=file,file.filename=/img/d.qcow2,file.read-only=off,file.aio=native',
+      '{"driver":"qcow2","node-name":"ddsync","read-only":false,"cache":{"direct":true,"no-flush":false},"file":{"driver":"file","filename":"/img/d.qcow2","read-only":false,"aio":"native"},"backing":null}',
       'usb-storage,bus=usb0.0,id=ddsync-dev,drive=ddsync,write-cache=off',
     ])
   })
@@ -225,9 +225,8 @@ describe('buildQemuArgv', () => {
   it('a disk is a virtio-blk device with its format stated; boot from disk gets bootindex', () => {
     const argv = launch({ boot: { type: 'disk' }, disk: { sizeMiB: 1024 } }, { disk: { path: '/img/a.raw', format: 'raw' } })
     const at = argv.indexOf('-blockdev')
-    expect(argv.slice(at, at + 6)).toEqual([
-      '-blockdev', 'driver=file,node-name=disk0-file,filename=/img/a.raw',
-      '-blockdev', 'driver=raw,node-name=disk0,file=disk0-file',
+    expect(argv.slice(at, at + 4)).toEqual([
+      '-blockdev', '{"driver":"raw","node-name":"disk0","read-only":false,"cache":{"direct":false,"no-flush":false},"file":{"driver":"file","filename":"/img/a.raw","read-only":false}}',
       '-device', 'virtio-blk-pci,drive=disk0,id=disk0-dev,bootindex=1',
     ])
     expect(argv).not.toContain('-kernel')
@@ -239,7 +238,7 @@ describe('buildQemuArgv', () => {
       emptyDisks: ['/data/abc/empty0.qcow2'],
     })
     expect(scsi).toContain('scsi-hd,bus=scsi0.0,drive=disk0,id=disk0-dev')
-    expect(scsi).toContain('driver=file,node-name=disk1-file,filename=/data/abc/empty0.qcow2')
+    expect(scsi).toContain('{"driver":"qcow2","node-name":"disk1","read-only":false,"cache":{"direct":false,"no-flush":false},"file":{"driver":"file","filename":"/data/abc/empty0.qcow2","read-only":false},"backing":null}')
     expect(scsi).toContain('scsi-hd,bus=scsi0.0,drive=disk1,id=disk1-dev')
     const ide = launch({ disk: { sizeMiB: 64, interface: 'ide' } }, { disk: { path: '/img/root.qcow2', format: 'qcow2' } })
     expect(ide).toContain('ide-hd,bus=ide.0,unit=0,drive=disk0,id=disk0-dev')
@@ -250,9 +249,29 @@ describe('buildQemuArgv', () => {
     expect(argv).toContain('virtio-blk-pci,drive=disk0,id=disk0-dev')
   })
 
-  it('doubles commas in paths so they cannot inject QEMU options', () => {
+  it('a backing chain is stated link by link, read-only, the last with no backing: QEMU reads no name from a header', () => {
+    const backing = [
+      { file: '/img/mid.qcow2', format: 'qcow2' as const },
+      { file: '/img/base.raw', format: 'raw' as const },
+    ]
+    const argv = launch(
+      { disk: { sizeMiB: 64 }, drives: [{ id: 'dover1', file: '/img/o.qcow2', format: 'qcow2', backing: [{ file: '/img/b.qcow2', format: 'qcow2' }] }] },
+      { disk: { path: '/img/top.qcow2', format: 'qcow2', backing } },
+    )
+    const nodes = argv.flatMap((a, i) => (argv[i - 1] === '-blockdev' ? [JSON.parse(a)] : []))
+    const chain = (node: { 'node-name': string; driver: string; 'read-only': boolean; file: { filename: string }; backing?: unknown }): unknown[] => [
+      [node['node-name'], node.driver, node.file.filename, node['read-only']],
+      ...(node.backing ? chain(node.backing as typeof node) : [node.backing === null ? 'no backing' : 'unstated']),
+    ]
+    expect(nodes.map(chain)).toEqual([
+      [['disk0', 'qcow2', '/img/top.qcow2', false], ['disk0-b1', 'qcow2', '/img/mid.qcow2', true], ['disk0-b2', 'raw', '/img/base.raw', true], 'unstated'],
+      [['dover1', 'qcow2', '/img/o.qcow2', false], ['dover1-b1', 'qcow2', '/img/b.qcow2', true], 'no backing'],
+    ])
+  })
+
+  it('doubles commas in paths so they cannot inject QEMU options; a disk is one JSON argument', () => {
     const argv = launch({}, { disk: { path: '/img/a,file=/etc/shadow', format: 'raw' }, runtimeDir: '/run/x,y' })
-    expect(argv).toContain('driver=file,node-name=disk0-file,filename=/img/a,,file=/etc/shadow')
+    expect(argv).toContain('{"driver":"raw","node-name":"disk0","read-only":false,"cache":{"direct":false,"no-flush":false},"file":{"driver":"file","filename":"/img/a,file=/etc/shadow","read-only":false}}')
     expect(argv).toContain('unix:/run/x,,y/qmp.sock,server=on,wait=off')
     expect(qemuOptionValue('a,b,,c')).toBe('a,,b,,,,c')
   })

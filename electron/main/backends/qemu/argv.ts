@@ -3,7 +3,7 @@ import { createHash } from 'node:crypto'
 import { basename } from 'node:path'
 import { join } from 'node:path'
 import type { QemuSpec } from '../../../../shared/model/machine'
-import type { Drive } from '../../../../shared/model/drives'
+import type { Drive, ImageLink } from '../../../../shared/model/drives'
 
 export type Accelerator = 'kvm' | 'tcg'
 
@@ -13,8 +13,8 @@ export interface QemuLaunch {
   accelerator: Accelerator
   /** Holds qmp.sock, serial.sock and qemu.pid while the VM runs. */
   runtimeDir: string
-  /** The VM's disk with its recorded format; the format is always stated, never guessed by QEMU. */
-  disk: { path: string; format: string } | null
+  /** The VM's disk with its recorded format and backing chain; both always stated, never read by QEMU. */
+  disk: { path: string; format: ImageLink['format']; backing?: ImageLink[] } | null
   /** The blank disks made for emptyDiskImages, in order. */
   emptyDisks?: string[]
   /** UEFI: the firmware's code (read-only) and this VM's own copy of the variable store. */
@@ -124,18 +124,18 @@ export function buildQemuArgv(launch: QemuLaunch): string[] {
   const diskBus = spec.disk?.interface ?? 'virtio'
   const disks = [
     ...(launch.disk ? [{ ...launch.disk, boot: spec.boot.type === 'disk' }] : []),
-    ...(launch.emptyDisks ?? []).map((path) => ({ path, format: 'qcow2', boot: false })),
+    ...(launch.emptyDisks ?? []).map((path) => ({ path, format: 'qcow2' as const, backing: [], boot: false })),
   ]
   disks.forEach((disk, i) => {
     const node = `disk${i}`
-    argv.push('-blockdev', `driver=file,node-name=${node}-file,filename=${qemuOptionValue(disk.path)}`)
-    argv.push('-blockdev', `driver=${disk.format},node-name=${node},file=${node}-file`)
+    const image = imageNode(node, { file: disk.path, format: disk.format }, disk.backing ?? [], { readOnly: false, direct: false, noFlush: false })
+    argv.push('-blockdev', JSON.stringify(image))
     const bus = diskBus === 'virtio' ? 'virtio-blk-pci' : diskBus === 'scsi' ? `scsi-hd,bus=${controllers.scsi}.0` : `ide-hd,bus=ide.0,unit=${i}`
     argv.push('-device', `${bus},drive=${node},id=${node}-dev${disk.boot ? ',bootindex=1' : ''}`)
   })
   for (const drive of spec.drives) {
     const { blockdev, device } = driveOptions(drive)
-    argv.push('-blockdev', blockdevOption(blockdev), '-device', deviceOption(device))
+    argv.push('-blockdev', JSON.stringify(blockdev), '-device', deviceOption(device))
   }
   if (spec.display) {
     // The screen is served on a unix socket only; Berth proxies it to the window with a ticket.
@@ -168,24 +168,57 @@ export const controllers = { scsi: 'scsi0', usb: 'usb0' } as const
 export const CDROM_ID = 'cd0'
 export const CDROM_DEVICE = 'cd0-dev'
 
-type Options = Record<string, string | number | boolean | Record<string, string | boolean>>
+type Options = Record<string, string | number | boolean>
+type BlockNode = { [key: string]: string | boolean | null | BlockNode }
+
+/** Formats whose header can name a backing file; QEMU is told the chain, or that there is none. */
+const layered = new Set(['qcow2', 'qed', 'vmdk'])
+
+/**
+ * A disk's block node (one JSON argument) with its backing chain stated link by link (file, format,
+ * read-only), the last with backing null: QEMU never follows a name or guesses a format from a
+ * header. Node names: the disk's, then -b1, -b2... for its backing files.
+ */
+export function imageNode(
+  node: string,
+  image: ImageLink,
+  backing: ImageLink[],
+  options: { readOnly: boolean; direct: boolean; noFlush: boolean },
+): BlockNode {
+  const cache = { direct: options.direct, 'no-flush': options.noFlush }
+  const links = [image, ...backing]
+  // Built from the bottom of the chain up: each node holds the one below it.
+  let below: BlockNode | null = null
+  for (let depth = links.length - 1; depth >= 0; depth--) {
+    const { file, format } = links[depth]!
+    const readOnly = depth > 0 || options.readOnly
+    const current: BlockNode = {
+      driver: format,
+      'node-name': depth === 0 ? node : `${node}-b${depth}`,
+      'read-only': readOnly,
+      cache,
+      file: { driver: 'file', filename: file, 'read-only': readOnly, ...(options.direct ? { aio: 'native' } : {}) },
+    }
+    if (below || layered.has(format)) current.backing = below
+    below = current
+  }
+  return below!
+}
 
 /**
  * One description of a drive for both paths: `-blockdev`/`-device` at launch and the QMP
  * blockdev-add/device_add arguments of a hot-plug. The node name is the drive id; the device id
  * is the drive id + "-dev".
  */
-export function driveOptions(drive: Drive): { blockdev: Options; device: Options } {
+export function driveOptions(drive: Drive): { blockdev: BlockNode; device: Options } {
   const readOnly = drive.readOnly
   // The cache modes as blockdev options (QEMU's -drive cache= shorthand) and the device's write cache.
   const direct = drive.cache === 'none' || drive.cache === 'directsync'
-  const blockdev: Options = {
-    driver: drive.format,
-    'node-name': drive.id,
-    'read-only': readOnly,
-    cache: { direct, 'no-flush': drive.cache === 'unsafe' },
-    file: { driver: 'file', filename: drive.file, 'read-only': readOnly, ...(direct ? { aio: 'native' } : {}) },
-  }
+  const blockdev = imageNode(drive.id, { file: drive.file, format: drive.format }, drive.backing, {
+    readOnly,
+    direct,
+    noFlush: drive.cache === 'unsafe',
+  })
   const device: Options = {
     id: `${drive.id}-dev`,
     drive: drive.id,
@@ -208,15 +241,6 @@ export function driveOptions(drive: Drive): { blockdev: Options; device: Options
 
 const flat = (value: string | number | boolean) =>
   typeof value === 'boolean' ? (value ? 'on' : 'off') : typeof value === 'number' ? String(value) : qemuOptionValue(value)
-
-/** {driver, file: {driver, filename}} → "driver=qcow2,file.driver=file,file.filename=/x" */
-function blockdevOption(options: Options): string {
-  return Object.entries(options)
-    .flatMap(([key, value]) =>
-      typeof value === 'object' ? Object.entries(value).map(([k, v]) => `${key}.${k}=${flat(v)}`) : [`${key}=${flat(value)}`],
-    )
-    .join(',')
-}
 
 function deviceOption(options: Options): string {
   const { driver, ...rest } = options

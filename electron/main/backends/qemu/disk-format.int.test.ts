@@ -4,7 +4,7 @@
 // a data file or a network/json: backing file are refused before anything opens them.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { execFileSync } from 'node:child_process'
-import { closeSync, mkdirSync, openSync, readFileSync, writeFileSync, writeSync } from 'node:fs'
+import { closeSync, mkdirSync, openSync, readdirSync, readFileSync, readlinkSync, writeFileSync, writeSync } from 'node:fs'
 import { join } from 'node:path'
 import type { BerthError } from '../../../../shared/errors'
 import { startHarness, tinyGuestSpec, waitForState, watchConsole, type Harness } from '../../testing/harness'
@@ -15,6 +15,32 @@ let dir: string
 const qemuImg = (...args: string[]) => execFileSync('qemu-img', args, { encoding: 'utf8' })
 const formatOf = (path: string) => (JSON.parse(qemuImg('info', '--output=json', '--force-share', path)) as { format: string }).format
 const failure = (call: Promise<unknown>) => call.then(() => null as never, (e: unknown) => e as BerthError)
+
+/** Every process that has `path` open right now. */
+function openers(path: string): string[] {
+  const found = []
+  for (const pid of readdirSync('/proc').filter((name) => /^\d+$/.test(name))) {
+    let fds: string[] = []
+    try {
+      fds = readdirSync(`/proc/${pid}/fd`)
+    } catch {
+      continue // gone, or not ours to read
+    }
+    for (const fd of fds) if ((() => { try { return readlinkSync(`/proc/${pid}/fd/${fd}`) } catch { return '' } })() === path) found.push(pid)
+  }
+  return found
+}
+
+/** A qcow2 whose header names its backing file but not its format, as older qemu-img wrote them: QEMU would guess the format. */
+function overlayWithoutBackingFormat(path: string, backing: string): void {
+  qemuImg('create', '-q', '-f', 'qcow2', '-b', backing, '-F', 'raw', path, '16M')
+  const header = readFileSync(path).subarray(0, 4096)
+  const at = header.indexOf(Buffer.from('e2792aca', 'hex')) // the backing format extension, made the end of extensions
+  const fd = openSync(path, 'r+')
+  writeSync(fd, Buffer.alloc(4), 0, 4, at)
+  closeSync(fd)
+  expect(JSON.parse(qemuImg('info', '--output=json', path))['backing-filename-format']).toBeUndefined()
+}
 
 /** A raw file the guest can read as a disk, holding `image` from byte 512 on (so it is raw, not qcow2, to qemu-img). */
 function carrier(name: string, image: string): string {
@@ -115,5 +141,45 @@ describe('disk formats are recorded, never probed (real QEMU)', () => {
     const vm = await h.client.call('machines.create', { spec: tinyGuestSpec('borrower') })
     const refused = await failure(h.client.call('drives.attach', { id: vm.id, path: overlay, persist: true }))
     expect(refused).toMatchObject({ code: 'conflict', details: { needsConfirmation: 'backing', files: [theirs] } })
+  })
+
+  it("pins a backing file's format: another guest's raw disk under an overlay stays raw, and a changed chain is refused", async () => {
+    writeFileSync(secret(), 'HOST-SECRET '.repeat(1000))
+    const images = join(h.home, 'data', 'images')
+    mkdirSync(images, { recursive: true })
+    const shared = join(images, 'shared-base.img')
+    qemuImg('create', '-q', '-f', 'raw', shared, '16M')
+    const overlay = join(images, 'pinned-overlay.qcow2')
+    overlayWithoutBackingFormat(overlay, shared)
+    const vm = await h.client.call('machines.create', { spec: tinyGuestSpec('pinned') })
+    const attached = await h.client.call('drives.attach', { id: vm.id, path: overlay, persist: true, allowOutsideBacking: true })
+    expect(attached.drives[0]).toMatchObject({ format: 'qcow2', backing: [{ file: shared, format: 'raw' }] })
+
+    // The guest that owns the raw base disk writes a qcow2 header into it, naming a host file as its backing file.
+    const header = join(dir, 'planted.qcow2')
+    qemuImg('create', '-q', '-f', 'qcow2', '-b', secret(), '-F', 'raw', header, '16M')
+    const fd = openSync(shared, 'r+')
+    writeSync(fd, readFileSync(header), 0, undefined, 0)
+    closeSync(fd)
+    expect(formatOf(shared)).toBe('qcow2')
+
+    await h.client.call('machines.start', { id: vm.id })
+    const guest = await watchConsole(h.client, vm.id)
+    await guest.waitFor('guest# ')
+    // The overlay's guest reads the base's raw bytes (the planted header's magic) and QEMU never opened the host file.
+    guest.type('od -A n -t x1 -N 4 /dev/vda; echo read-""done\r')
+    await guest.waitFor('read-done')
+    expect(guest.text).toMatch(/51 46 49 fb/)
+    expect(openers(secret())).toEqual([])
+    await h.client.call('machines.stop', { id: vm.id, force: true, timeoutSec: 0 })
+    await waitForState(h.client, vm.id, 'stopped')
+
+    // Someone rebases the overlay onto another file: Berth does not open it with a chain it did not check.
+    const other = join(images, 'other-base.img')
+    qemuImg('create', '-q', '-f', 'raw', other, '16M')
+    qemuImg('rebase', '-u', '-b', other, '-F', 'raw', overlay)
+    const refused = await failure(h.client.call('machines.start', { id: vm.id }))
+    expect(refused.code).toBe('conflict')
+    expect(refused.message).toContain(`${overlay} now names ${other} as its backing file, not ${shared} as when it was added`)
   })
 })

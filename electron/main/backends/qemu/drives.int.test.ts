@@ -153,7 +153,7 @@ describe('drives on a running VM (real QEMU)', () => {
     qemuImg('create', '-q', '-f', 'qcow2', base, '8M')
     qemuImg('create', '-q', '-f', 'qcow2', '-b', base, '-F', 'qcow2', overlay)
     const info = await h.client.call('images.inspect', { path: overlay })
-    expect(info.backingChain).toEqual([base])
+    expect(info.backingChain).toEqual([{ file: base, format: 'qcow2' }])
     expect(info.backingOutsideAllowed).toEqual([base])
     const refused = await failure(h.client.call('drives.attach', { id: vm.id, path: overlay, persist: false }))
     expect(refused).toMatchObject({ code: 'conflict', details: { needsConfirmation: 'backing', files: [base] } })
@@ -202,7 +202,7 @@ describe('drive settings on a stopped VM (real QEMU)', () => {
     ]
     machine = await h.client.call('machines.update', { id, spec: { ...machine.spec, drives } })
     const { argv } = await h.client.call('machines.preview', { spec: machine.spec, id })
-    expect(argv.join(' ')).toMatch(/cache\.direct=on.*settings-second.*bootindex=1,werror=stop.*settings-first.*scsi-hd.*write-cache=off,werror=report/)
+    expect(argv.join(' ')).toMatch(/"direct":true.*settings-second.*bootindex=1,werror=stop.*settings-first.*scsi-hd.*write-cache=off,werror=report/)
     await h.client.call('machines.start', { id })
     const viewer = await watchConsole(h.client, id)
     await viewer.waitFor('guest# ')

@@ -2,7 +2,7 @@
 // when a person chooses the file; from then on it is recorded and stated to QEMU, never probed again.
 import { access, constants, open, realpath, stat } from 'node:fs/promises'
 import { dirname, resolve, sep } from 'node:path'
-import type { ImageInfo } from '../../../../shared/model/drives'
+import { imageFormats, type ImageInfo, type ImageLink } from '../../../../shared/model/drives'
 import { exec, ExecError } from '../../exec'
 
 interface QemuImgInfo {
@@ -45,14 +45,55 @@ export async function backingChain(qemuImg: string, path: string): Promise<QemuI
     const dataFile = link['format-specific']?.data?.['data-file']
     if (dataFile)
       throw new ImageError(`${link.filename} keeps its data in another file (${dataFile}): Berth does not open images with an external data file`)
-    const backing = link['backing-filename']
-    if (!backing) return chain
-    if (unsafeFileName(backing))
-      throw new ImageError(`${link.filename} names ${backing.slice(0, 200)} as its backing file: only plain files are allowed, never network or json: backing files`)
+    const next = backingOf(link)
+    if (!next) return chain
     if (chain.length >= MAX_CHAIN) throw new ImageError(`${path} has more than ${MAX_CHAIN} backing files`)
-    const next = link['full-backing-filename'] ?? resolve(dirname(link.filename), backing)
     chain.push(await qemuImgInfo(qemuImg, next, link['backing-filename-format']))
   }
+}
+
+/** The backing file an image's header names, as a path; protocol and json: names are refused. */
+function backingOf(link: QemuImgInfo): string | null {
+  const backing = link['backing-filename']
+  if (!backing) return null
+  if (unsafeFileName(backing))
+    throw new ImageError(`${link.filename} names ${backing.slice(0, 200)} as its backing file: only plain files are allowed, never network or json: backing files`)
+  return link['full-backing-filename'] ?? resolve(dirname(link.filename), backing)
+}
+
+/** Formats whose header can name a backing file. */
+const layered = new Set(['qcow2', 'qed', 'vmdk'])
+
+/**
+ * Why an image's backing chain is no longer the one Berth recorded (someone rebased, committed or
+ * replaced a file), or null when every header still names the recorded next file. Each file is read
+ * as its recorded format, so no header is trusted to say how to open the next one.
+ */
+export async function chainProblem(qemuImg: string, top: ImageLink, backing: ImageLink[]): Promise<string | null> {
+  const links = [top, ...backing]
+  for (const [i, link] of links.entries()) {
+    const expected = links[i + 1]?.file ?? null
+    let named: string | null = null
+    if (layered.has(link.format)) {
+      const info = await qemuImgInfo(qemuImg, link.file, link.format).catch((error: Error) => {
+        throw new ImageError(`${link.file} cannot be read as ${link.format} any more (${error.message})`)
+      })
+      if (info['format-specific']?.data?.['data-file']) return `${link.file} now keeps its data in another file`
+      named = backingOf(info)
+    }
+    if (named !== expected)
+      return named
+        ? `${link.file} now names ${named} as its backing file, not ${expected ?? 'none'} as when it was added`
+        : `${link.file} no longer names ${expected} as its backing file`
+  }
+  return null
+}
+
+/** A format qemu-img reported, as one Berth opens. */
+function knownFormat(path: string, format: string | undefined): ImageLink['format'] {
+  const found = format ?? 'raw'
+  if (!(imageFormats as readonly string[]).includes(found)) throw new ImageError(`${path} is a ${found} image, which Berth does not open`)
+  return found as ImageLink['format']
 }
 
 /**
@@ -146,7 +187,7 @@ export async function inspectImage(qemuImg: string, path: string, allowedDirs: s
     throw new ImageError(`${path} is not a disk image qemu-img can read (${why})`)
   }
   const top = chain[0]!
-  const format = top.format ?? 'raw'
+  const format = knownFormat(path, top.format)
   let kind: ImageInfo['kind'] = 'disk'
   if (format === 'raw') {
     const found = await sniff(path)
@@ -154,7 +195,7 @@ export async function inspectImage(qemuImg: string, path: string, allowedDirs: s
     if (found.iso) kind = 'iso'
     else if (info.size < 512) throw new ImageError(`${path} is ${info.size} bytes: too small to be a disk image`)
   }
-  const backingFiles = chain.slice(1).map((link) => link.filename)
+  const backing = chain.slice(1).map((link) => ({ file: link.filename, format: knownFormat(link.filename, link.format) }))
   const allowed = [dirname(resolve(path)), ...allowedDirs]
   const writable = await access(path, constants.W_OK).then(() => true, () => false)
   return {
@@ -164,8 +205,8 @@ export async function inspectImage(qemuImg: string, path: string, allowedDirs: s
     virtualSize: top['virtual-size'] ?? info.size,
     fileSize: info.size,
     readOnly: !writable,
-    backingChain: backingFiles,
-    backingOutsideAllowed: await outside(backingFiles, allowed),
+    backingChain: backing,
+    backingOutsideAllowed: await outside(backing.map((link) => link.file), allowed),
   }
 }
 

@@ -13,7 +13,7 @@ type QemuDefinition = DefinitionOf<QemuSpec>
 import { exec } from '../../exec'
 import type { BerthPaths } from '../../paths'
 import type { Backend, ConsoleStream, LiveDrive, MachineStatus, QemuFeatures } from '../backend'
-import { driveSchema, imageFormatSchema, type Drive } from '../../../../shared/model/drives'
+import { driveSchema, type Drive, type ImageLink } from '../../../../shared/model/drives'
 import { SerialConsole } from '../../services/serial-console'
 import { chooseAccelerator, hostProbe, type AcceleratorChoice } from './accel'
 import { buildQemuArgv, CDROM_DEVICE, driveOptions, HOTPLUG_ROOT_PORTS, rootPort, runtimeFiles, tapName, vlanBridgeName, vlanTapName, type Accelerator } from './argv'
@@ -21,7 +21,7 @@ import type { PrivilegedHelper } from '../../privileged'
 import { programCommand } from '../../programs'
 import { existsSync, readdirSync } from 'node:fs'
 import { chooseUefi, findUefiFirmware } from './firmware'
-import { createQcow2, imageProblem, inspectImage, probeFormat } from './image'
+import { chainProblem, createQcow2, imageProblem, inspectImage, probeFormat } from './image'
 import { QmpClient, QmpError, type QmpEvent } from './qmp'
 import { queryGuestAgent } from './guest-agent'
 import type { GuestInfo } from '../../../../shared/model/guest-agent'
@@ -133,17 +133,29 @@ export class QemuBackend implements Backend<QemuSpec>, QemuFeatures {
   }
 
   /**
-   * The spec with its main disk's format recorded: read once from the file the person chose (an image
-   * Berth will make is qcow2) and kept while the disk stays the same; never taken from the caller.
+   * The spec with the format and backing chain of every image recorded: read once from the file the
+   * person chose (an image Berth will make is a plain qcow2) and kept while the file stays the same;
+   * never taken from the caller.
    */
-  async recordDiskFormat(spec: QemuSpec, previous: QemuSpec | null): Promise<QemuSpec> {
-    if (!spec.disk) return spec
-    const kept = previous?.disk?.format && previous.disk.image === spec.disk.image ? previous.disk.format : null
-    if (kept) return { ...spec, disk: { ...spec.disk, format: kept } }
+  async recordImages(spec: QemuSpec, previous: QemuSpec | null): Promise<QemuSpec> {
+    const drives = []
+    for (const drive of spec.drives) {
+      const kept = previous?.drives.find((d) => d.id === drive.id && d.file === drive.file)
+      if (kept) drives.push({ ...drive, format: kept.format, backing: kept.backing })
+      else {
+        const found = await inspectImage(this.qemuImg, drive.file)
+        drives.push({ ...drive, format: found.format, backing: found.backingChain })
+      }
+    }
+    if (!spec.disk) return { ...spec, drives }
+    const old = previous?.disk?.image === spec.disk.image ? previous?.disk : null
+    // A format once recorded is kept: a raw disk's header is the guest's to write, never read again.
+    if (old?.format && (old.backing || old.format === 'raw'))
+      return { ...spec, drives, disk: { ...spec.disk, format: old.format, backing: old.backing ?? [] } }
     const path = spec.disk.image
     const exists = path ? await stat(path).then(() => true, () => false) : false
-    const format = exists ? (await inspectImage(this.qemuImg, path!)).format : 'qcow2'
-    return { ...spec, disk: { ...spec.disk, format: imageFormatSchema.parse(format) } }
+    const image = exists ? await inspectImage(this.qemuImg, path!) : null
+    return { ...spec, drives, disk: { ...spec.disk, format: image?.format ?? 'qcow2', backing: image?.backingChain ?? [] } }
   }
 
   /**
@@ -151,7 +163,7 @@ export class QemuBackend implements Backend<QemuSpec>, QemuFeatures {
    * A raw disk is the guest's to write: if it now starts with an image header, the guest may have
    * written it to make QEMU open host files as backing or data files. Nothing is opened then.
    */
-  private async checkDisk(disk: string, format: string, sizeMiB: number): Promise<void> {
+  private async checkDisk(disk: string, format: ImageLink['format'], backing: ImageLink[], sizeMiB: number): Promise<void> {
     if (!(await stat(disk).then(() => true, () => false))) {
       if (format !== 'qcow2') throw new BerthError('failed', `The disk image ${disk} is missing`)
       await mkdir(this.options.paths.images, { recursive: true, mode: 0o700 })
@@ -165,6 +177,14 @@ export class QemuBackend implements Backend<QemuSpec>, QemuFeatures {
         `${disk} was recorded as a ${format} image but now reads as ${found}: something wrote an image header into it, possibly the guest itself. ` +
           `Berth will not open it as ${found}, since that could let it reach other files on this host. Look at the image; if you changed it yourself, remove the disk in the machine's settings and add it again.`,
       )
+    await this.checkChain({ file: disk, format }, backing)
+  }
+
+  /** An image whose backing chain changed since it was recorded is not opened: its data would be read from the wrong files. */
+  private async checkChain(image: ImageLink, backing: ImageLink[]): Promise<void> {
+    const problem = await chainProblem(this.qemuImg, image, backing).catch((error: Error) => error.message)
+    if (problem)
+      throw new BerthError('conflict', `${problem}. Berth opens an image only with the backing files it checked: remove the disk in the machine's settings and add it again to check the new ones.`)
   }
 
   async validate(spec: QemuSpec): Promise<FieldErrors> {
@@ -306,7 +326,9 @@ export class QemuBackend implements Backend<QemuSpec>, QemuFeatures {
       await mkdir(this.filesDir(id), { recursive: true, mode: 0o700 })
       const disk = this.diskPath(definition)
       const format = spec.disk?.format ?? 'qcow2'
-      if (disk && spec.disk) await this.checkDisk(disk, format, spec.disk.sizeMiB)
+      const backing = spec.disk?.backing ?? []
+      if (disk && spec.disk) await this.checkDisk(disk, format, backing, spec.disk.sizeMiB)
+      for (const drive of spec.drives) await this.checkChain({ file: drive.file, format: drive.format }, drive.backing)
       // emptyDiskImages: blank disks kept with the machine, made the first time it starts
       const emptyDisks = spec.emptyDiskImages.map((_, i) => join(this.filesDir(id), `empty${i}.qcow2`))
       for (const [i, path] of emptyDisks.entries())
@@ -319,7 +341,7 @@ export class QemuBackend implements Backend<QemuSpec>, QemuFeatures {
         binary: this.qemuBinary,
         accelerator,
         runtimeDir: dir,
-        disk: disk ? { path: disk, format } : null,
+        disk: disk ? { path: disk, format, backing } : null,
         uefi: await this.uefi(definition, true),
       })
       child = this.spawnDetached(id, argv)
