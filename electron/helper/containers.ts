@@ -13,6 +13,8 @@ import { containerFiles, type SupervisorConfig } from '../main/backends/nspawn/s
 import { cgroup2Root, containerCgroup } from '../main/backends/nspawn/cgroup'
 import { programCommand } from '../main/programs'
 import { rootFolder } from './record'
+import { hold, pin, pinFolder, scratchOver, stillAt, unpinAll, type Held } from './pin'
+import { Refusal } from './refusal'
 import { callersOwn, realPath, requireApproval, type Caller } from './policy'
 
 export const containerVerbSchemas = {
@@ -27,17 +29,35 @@ const hostCapabilities = ['all', 'CAP_SYS_ADMIN', 'CAP_SYS_MODULE', 'CAP_SYS_RAW
 /** Device nodes a container may have without asking: they give no access to the host's hardware or memory. */
 const harmlessDevices = ['/dev/net/tun', '/dev/fuse']
 
+/** The folders and files a container uses from the host, each held open (pin.ts): its root, then its bind mounts' sources. */
+export function holdSources(spec: NspawnSpec): { root: Held; binds: Held[]; release: () => void } {
+  const held: Held[] = []
+  const release = () => held.forEach((h) => closeSync(h.fd))
+  try {
+    const root = hold(spec.root)
+    held.push(root)
+    if (!root.stats.isDirectory()) throw new Refusal(`The root ${spec.root} is not a folder`)
+    for (const mount of spec.bindMounts) held.push(hold(mount.hostPath ?? mount.mountPoint))
+    return { root, binds: held.slice(1), release }
+  } catch (error) {
+    release()
+    throw error
+  }
+}
+
+/** Is a held file the caller's: still at its path, owned by them, inside their folders through folders of theirs. */
+const callersHeld = (held: Held, caller: Caller) => stillAt(held) && held.stats.uid === caller.uid && callersOwn(held.path, caller)
+
 /** What in this spec goes beyond what a user may ask root for without an administrator's password. */
-export function beyondPolicy(spec: NspawnSpec, caller: Caller): string[] {
+export function beyondPolicy(spec: NspawnSpec, caller: Caller, sources: { root: Held; binds: Held[] }): string[] {
   if (caller.uid === 0) return []
   const problems: string[] = []
-  const root = realPath(spec.root)
   const madeRoot = realPath(join(caller.containersDir, spec.name))
-  if (!root || !((madeRoot && root === madeRoot) || callersOwn(root, caller)))
+  if (!((madeRoot && sources.root.path === madeRoot && stillAt(sources.root)) || callersHeld(sources.root, caller)))
     problems.push(`its root ${spec.root} is neither ${join(caller.containersDir, spec.name)} nor a folder of yours`)
-  for (const mount of spec.bindMounts) {
+  for (const [i, mount] of spec.bindMounts.entries()) {
     const source = mount.hostPath ?? mount.mountPoint
-    if (!callersOwn(source, caller)) problems.push(`it mounts ${source}, which is not a folder of yours`)
+    if (!callersHeld(sources.binds[i]!, caller)) problems.push(`it mounts ${source}, which is not a folder of yours`)
   }
   const { devices, capabilities } = effectiveAccess(spec)
   for (const capability of capabilities)
@@ -76,7 +96,7 @@ function poweroffSignal(spec: NspawnSpec): number {
 }
 
 /** The supervisor's configuration, from the checked spec alone. */
-export function supervisorConfig(id: string, spec: NspawnSpec, caller: Caller, host: { systemd: boolean }): SupervisorConfig {
+export function supervisorConfig(id: string, spec: NspawnSpec, caller: Caller, host: { systemd: boolean }): Omit<SupervisorConfig, 'pinned'> {
   const argv = buildNspawnArgv(spec, host)
   // User namespaces for everyone but root: the container's root is not the host's.
   if (caller.uid !== 0) argv.splice(1, 0, '--private-users=pick')
@@ -105,19 +125,40 @@ export function runContainerVerb(
 ): unknown {
   const files = containerFiles(caller.uid, (args as { id: string }).id)
   if (verb === 'container.forget') {
+    unpinAll(caller.containersDir, caller.uid, (args as { id: string }).id)
     rmSync(files.run, { recursive: true, force: true })
     rmSync(files.logs, { recursive: true, force: true })
     return null
   }
   const { id, spec } = args as z.infer<(typeof containerVerbSchemas)['container.start']>
-  requireApproval(caller, `Starting ${spec.name}`, beyondPolicy(spec, caller), log)
-  for (const dir of ['/run/berth', dirname(dirname(files.run)), dirname(files.run), files.run, '/var/log/berth', dirname(dirname(files.logs)), dirname(files.logs), files.logs])
-    rootFolder(dir)
+  const sources = holdSources(spec)
+  let config: SupervisorConfig
+  try {
+    requireApproval(caller, `Starting ${spec.name}`, beyondPolicy(spec, caller, sources), log)
+    for (const dir of ['/run/berth', dirname(dirname(files.run)), dirname(files.run), files.run, '/var/log/berth', dirname(dirname(files.logs)), dirname(files.logs), files.logs])
+      rootFolder(dir)
+    // nspawn is given the places where what was checked is mounted, never the caller's paths.
+    unpinAll(caller.containersDir, caller.uid, id)
+    const place = pinFolder(caller.containersDir, caller.uid, id)
+    const [root, ...binds] = pin(place, [
+      { name: 'root', file: sources.root },
+      ...sources.binds.map((file, i) => ({ name: `bind${i}`, file })),
+    ])
+    const pinned = {
+      ...spec,
+      root: spec.ephemeral ? scratchOver(place, root!) : root!,
+      ephemeral: false,
+      bindMounts: spec.bindMounts.map((mount, i) => ({ ...mount, hostPath: binds[i]! })),
+    }
+    config = { ...supervisorConfig(id, pinned, caller, host), pinned: place }
+  } finally {
+    sources.release()
+  }
   // Root's own copy of the configuration, new each start (never one a caller wrote).
   rmSync(files.config, { force: true })
   const configFd = openSync(files.config, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600)
   try {
-    writeSync(configFd, JSON.stringify(supervisorConfig(id, spec, caller, host), null, 2))
+    writeSync(configFd, JSON.stringify(config, null, 2))
   } finally {
     closeSync(configFd)
   }

@@ -12,6 +12,7 @@ import { programCommand } from '../main/programs'
 import { makeBusyboxRoot, containerRoot } from '../main/testing/container-root'
 import { containerFiles } from '../main/backends/nspawn/supervisor-protocol'
 import { waitGone } from '../main/testing/cleanup'
+import { unpinAll } from './pin'
 
 const user = 'berth-hostile'
 let uid = 0
@@ -77,6 +78,8 @@ afterAll(async () => {
   rmSync(home, { recursive: true, force: true })
   rmSync(join('/run/berth', String(uid)), { recursive: true, force: true })
   rmSync(join('/var/log/berth', String(uid)), { recursive: true, force: true })
+  unpinAll('/var/lib/machines', uid, 'cccccccccccc')
+  spawnSync('rmdir', [`/var/lib/machines/.berth-pinned/${uid}`])
 })
 
 describe('the helper, asked by a user who is not root (as pkexec starts it)', () => {
@@ -145,8 +148,13 @@ describe('the helper, asked by a user who is not root (as pkexec starts it)', ()
         expect([file, info.uid, info.mode & 0o077]).toEqual([file, uid, 0])
       }
       for (const dir of [files.run, files.logs]) expect([dir, lstatSync(dir).uid, lstatSync(dir).isSymbolicLink()]).toEqual([dir, 0, false])
-      // What root keeps is root's: the configuration it wrote.
+      // What root keeps is root's: the configuration it wrote. nspawn is given the folder root checked,
+      // held and mounted in root's own folder, never the user's path.
       expect(statSync(files.config).uid).toBe(0)
+      const { nspawnArgs } = JSON.parse(readFileSync(files.config, 'utf8')) as { nspawnArgs: string[] }
+      const directory = nspawnArgs.find((a) => a.startsWith('--directory='))!.slice('--directory='.length)
+      expect(directory).toMatch(new RegExp(`^/var/lib/machines/\\.berth-pinned/${uid}/${id}\\.[0-9a-z]+/root$`))
+      expect(readdirSync(directory).sort()).toEqual(readdirSync(join(home, 'roots', 'ct')).sort())
     } finally {
       const control = createConnection(files.control)
       await new Promise((r) => control.once('connect', r))
@@ -156,6 +164,7 @@ describe('the helper, asked by a user who is not root (as pkexec starts it)', ()
     }
     expect((await ask('container.forget', { id })).ok).toBe(true)
     expect([existsSync(files.run), existsSync(files.logs)]).toEqual([false, false])
+    expect(readdirSync(`/var/lib/machines/.berth-pinned/${uid}`)).toEqual([])
   })
 
   it("acts only on links it made for the user; the host's own need an administrator", async () => {

@@ -18,7 +18,7 @@ import { cgroup2Root, containerCgroup, killCgroup, removeCgroup, allPids } from 
 import { isMadeRoot, osTreeProblem } from './roots'
 import { containerFiles, programs, supervisorStatusSchema, type ControlMessage, type SupervisorStatus } from './supervisor-protocol'
 import { hostRunsSystemd } from './host'
-import { beyondPolicy } from '../../../helper/containers'
+import { beyondPolicy, holdSources } from '../../../helper/containers'
 import { homedir } from 'node:os'
 
 type Definition = DefinitionOf<NspawnSpec>
@@ -117,13 +117,18 @@ export class NspawnBackend implements Backend<NspawnSpec>, ContainerFeatures {
 
   needsPassword(spec: NspawnSpec): string[] {
     const { paths } = this.options
-    return beyondPolicy(spec, {
-      uid: process.getuid?.() ?? 0,
-      gid: process.getgid?.() ?? 0,
-      pid: process.pid,
-      ownFolders: [homedir(), ...paths.own],
-      containersDir: paths.containers,
-    })
+    let sources
+    try {
+      sources = holdSources(spec)
+    } catch (error) {
+      return [error instanceof Error ? error.message : String(error)]
+    }
+    try {
+      const caller = { uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0, pid: process.pid, ownFolders: [homedir(), ...paths.own], containersDir: paths.containers }
+      return beyondPolicy(spec, caller, sources)
+    } finally {
+      sources.release()
+    }
   }
 
   async commandLine(definition: Definition): Promise<string[]> {

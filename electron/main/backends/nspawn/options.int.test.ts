@@ -167,11 +167,14 @@ describe('container options (real systemd-nspawn)', () => {
   it('ephemeral: changes are gone after it stops and nothing is left behind', async () => {
     const c = await boot('ephemeral', { ephemeral: true })
     await c.sh('echo scratch > /root/changed.txt')
-    const parent = join(h.home, 'roots')
-    expect(readdirSync(parent).some((f) => f.startsWith('.#machine.'))).toBe(true)
+    // The changes go to a scratch layer over the pinned root, in root's folder
+    const pinned = join(h.home, 'var-lib-machines', '.berth-pinned', '0')
+    const place = readdirSync(pinned).find((f) => f.startsWith(`${c.machine.id}.`))!
+    expect(readFileSync(join(pinned, place, 'upper', 'root', 'changed.txt'), 'utf8')).toBe('scratch\n')
     await c.stop()
     expect(existsSync(join(c.root, 'root/changed.txt'))).toBe(false)
-    expect(readdirSync(parent).filter((f) => f.startsWith('.#'))).toEqual([])
+    expect(readdirSync(pinned).filter((f) => f.startsWith(`${c.machine.id}.`))).toEqual([])
+    expect(readdirSync(join(h.home, 'roots')).filter((f) => f.startsWith('.#'))).toEqual([])
   })
 })
 

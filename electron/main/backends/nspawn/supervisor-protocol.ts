@@ -61,6 +61,8 @@ export interface SupervisorConfig {
   restartOnFailure: boolean
   /** The user the container is run for: owner of its log, status and sockets (the helper's caller). */
   owner: { uid: number; gid: number }
+  /** Where the container's root and bind sources are mounted for nspawn (pin.ts): unmounted when the supervisor ends. */
+  pinned: string
 }
 
 export const supervisorStates = ['starting', 'running', 'paused', 'stopping', 'stopped', 'crashed'] as const

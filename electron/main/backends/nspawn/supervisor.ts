@@ -9,6 +9,7 @@ import { createServer, type Server, type Socket } from 'node:net'
 import { join } from 'node:path'
 import { spawn as spawnPty, type IPty } from 'node-pty'
 import { lastLines, TAIL_BYTES } from '../../services/log-tail'
+import { unpin } from '../../../helper/pin'
 import { cgroupPids, freezeCgroup, joinCgroup, killCgroup, removeCgroup } from './cgroup'
 import {
   containerFiles,
@@ -227,6 +228,8 @@ function finish(final: Partial<SupervisorStatus>): void {
     joinCgroup(join(config.cgroup, '..', '..'), process.pid)
     removeCgroup(config.cgroup)
   }
+  // Before the final status: a start that follows finds the sources unmounted.
+  unpin(config.pinned)
   setStatus(final)
   for (const client of [...controlClients, ...consoleClients]) client.end()
   closeSync(logFd)
