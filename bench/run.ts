@@ -9,6 +9,7 @@ import { hotplugToGuest } from './hotplug'
 import { displayThroughProxy } from './display'
 import { containerReady } from './container-ready'
 import { serialConsole } from './serial-console'
+import { consoleToScreen } from './console-screen'
 import { scale } from './scale'
 import { uiResponsiveness } from './ui-responsiveness'
 import { xenBench } from './xen'
@@ -34,6 +35,7 @@ const benchmarks: [string, () => Promise<BenchResult | BenchResult[]>][] = [
   ['display', () => displayThroughProxy(runs)],
   ['container', () => containerReady(runs)],
   ['console', () => serialConsole(runs)],
+  ['screen', () => consoleToScreen(runs)],
   ['scale', () => scale()],
   ['ui', () => uiResponsiveness()],
   ['xen', () => xenBench(Math.min(runs, 5))],
