@@ -229,5 +229,16 @@ describe('the helper, asked by a user who is not root (as pkexec starts it)', ()
     )
     expect(execsLogged()).toBe(before)
     expect(existsSync('/var/lib/berth/xen') ? readdirSync('/var/lib/berth/xen').filter((f) => f.startsWith('dddddddddddd')) : []).toEqual([])
+
+    // The user's own kernel is allowed: xl is given the place where root mounted what it checked.
+    const own = await ask('xen.create', { id: 'eeeeeeeeeeee', spec: domain })
+    expect(own.ok).toBe(false) // no Xen under this host: xl create itself fails, after the config is written
+    const config = readFileSync('/var/lib/berth/xen/eeeeeeeeeeee.cfg', 'utf8')
+    const kernel = /^kernel = "(.*)"$/m.exec(config)![1]!
+    expect(kernel).toMatch(new RegExp(`^/var/lib/berth/xen/\\.berth-pinned/${uid}/eeeeeeeeeeee\\.[0-9a-z]+/kernel$`))
+    expect(readFileSync(kernel, 'utf8')).toBe('not really a kernel')
+    expect((await ask('xen.removeConfig', { id: 'eeeeeeeeeeee' })).ok).toBe(true)
+    expect(existsSync(kernel)).toBe(false)
+    expect(readFileSync(join(home, 'vmlinuz'), 'utf8')).toBe('not really a kernel')
   })
 })

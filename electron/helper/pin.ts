@@ -53,16 +53,16 @@ export function stillAt(held: Held): boolean {
   }
 }
 
-/** The folder of root's where one start of a container has its sources mounted: new for each start. */
-export function pinFolder(containersDir: string, uid: number, id: string): string {
-  const base = join(containersDir, '.berth-pinned', String(uid))
-  for (const dir of [containersDir, join(base, '..'), base]) rootFolder(dir)
+/** The folder of root's (in `rootsFolder`, root's too) where one start of a machine has its sources mounted: new for each start. */
+export function pinFolder(rootsFolder: string, uid: number, id: string): string {
+  const base = join(rootsFolder, '.berth-pinned', String(uid))
+  for (const dir of [rootsFolder, join(base, '..'), base]) rootFolder(dir)
   return join(base, `${id}.${Date.now().toString(36)}${randomBytes(3).toString('hex')}`)
 }
 
-/** Unpins what earlier starts of a container left (a supervisor that was killed cannot unpin). */
-export function unpinAll(containersDir: string, uid: number, id: string): void {
-  const base = join(containersDir, '.berth-pinned', String(uid))
+/** Unpins what earlier starts of a machine left (a supervisor that was killed cannot unpin). */
+export function unpinAll(rootsFolder: string, uid: number, id: string): void {
+  const base = join(rootsFolder, '.berth-pinned', String(uid))
   let names: string[] = []
   try {
     names = readdirSync(base)

@@ -4,11 +4,12 @@
 // an administrator approves), and the helper acts only on the domains it created for the caller.
 import { z } from 'zod'
 import { spawnSync } from 'node:child_process'
-import { mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs'
+import { closeSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { machineIdSchema } from '../../shared/model/machine'
 import { xenDomainNameSchema, xenSpecSchema, type XenSpec } from '../../shared/model/xen'
-import { callersOwn, realPath, requireApproval, type Caller } from './policy'
+import { callersOwn, requireApproval, type Caller } from './policy'
+import { hold, pin, pinFolder, stillAt, unpinAll, type Held } from './pin'
 import { readRecord, updateRecord } from './record'
 import { Refusal } from './refusal'
 import { CONFIG_DIR, configPath, xlConfig, xlMessage } from '../main/backends/xen/xl'
@@ -41,19 +42,80 @@ export interface XenContext {
   log: (entry: Record<string, unknown>) => void
 }
 
+/** The files and folders a domain uses from this computer, each held open (pin.ts) or null when missing. */
+interface XenSources {
+  kernel: Held | null
+  ramdisk: Held | null
+  disks: (Held | null)[]
+  shares: (Held | null)[]
+}
+
+function holdXenSources(spec: XenSpec): XenSources & { release(): void } {
+  const all: Held[] = []
+  const tryHold = (path: string | undefined) => {
+    if (!path) return null
+    try {
+      const held = hold(path)
+      all.push(held)
+      return held
+    } catch {
+      return null
+    }
+  }
+  return {
+    kernel: tryHold(spec.kernel),
+    ramdisk: tryHold(spec.ramdisk),
+    disks: spec.disks.map((disk) => tryHold(disk.target)),
+    shares: spec.shares.map((share) => tryHold(share.path)),
+    release: () => all.forEach((held) => closeSync(held.fd)),
+  }
+}
+
+/** Is a held file the caller's: still at its path, owned by them, inside their folders through folders of theirs. */
+const callersHeld = (held: Held | null, caller: Caller): held is Held =>
+  held !== null && stillAt(held) && held.stats.uid === caller.uid && callersOwn(held.path, caller)
+
 /** What in a domain spec reaches beyond the caller's own files: block devices, others' files, folders shared over 9p. */
-export function xenBeyondPolicy(spec: XenSpec, caller: Caller): string[] {
+export function xenBeyondPolicy(spec: XenSpec, caller: Caller, held: XenSources): string[] {
   if (caller.uid === 0) return []
   const problems: string[] = []
-  const file = (path: string, what: string) => {
-    const real = realPath(path)
-    if (!real || !callersOwn(real, caller) || !statSync(real).isFile()) problems.push(`its ${what} ${path} is not a file of yours`)
+  const file = (source: Held | null, path: string, what: string) => {
+    if (!callersHeld(source, caller) || !source.stats.isFile()) problems.push(`its ${what} ${path} is not a file of yours`)
   }
-  if (spec.kernel) file(spec.kernel, 'kernel')
-  if (spec.ramdisk) file(spec.ramdisk, 'ramdisk')
-  for (const disk of spec.disks) file(disk.target, `disk ${disk.vdev}`)
-  for (const share of spec.shares) if (!callersOwn(share.path, caller)) problems.push(`it shares ${share.path}, which is not a folder of yours`)
+  if (spec.kernel) file(held.kernel, spec.kernel, 'kernel')
+  if (spec.ramdisk) file(held.ramdisk, spec.ramdisk, 'ramdisk')
+  spec.disks.forEach((disk, i) => file(held.disks[i]!, disk.target, `disk ${disk.vdev}`))
+  spec.shares.forEach((share, i) => {
+    if (!callersHeld(held.shares[i]!, caller)) problems.push(`it shares ${share.path}, which is not a folder of yours`)
+  })
   return problems
+}
+
+/**
+ * The spec with every file and folder replaced by the place where the helper mounted what it checked
+ * (pin.ts): xl and the device model open those, whatever the caller renames or links afterwards.
+ */
+function pinnedSpec(id: string, spec: XenSpec, held: XenSources, caller: Caller): XenSpec {
+  const missing = [spec.kernel && !held.kernel && spec.kernel, spec.ramdisk && !held.ramdisk && spec.ramdisk]
+    .concat(spec.disks.map((d, i) => !held.disks[i] && d.target), spec.shares.map((s, i) => !held.shares[i] && s.path))
+    .filter(Boolean)
+  if (missing.length > 0) throw new Refusal(`${missing.join(', ')} ${missing.length === 1 ? 'does' : 'do'} not exist`)
+  unpinAll(CONFIG_DIR, caller.uid, id)
+  const place = pinFolder(CONFIG_DIR, caller.uid, id)
+  const sources = [
+    ...(held.kernel ? [{ name: 'kernel', file: held.kernel }] : []),
+    ...(held.ramdisk ? [{ name: 'ramdisk', file: held.ramdisk }] : []),
+    ...held.disks.map((file, i) => ({ name: `disk${i}`, file: file! })),
+    ...held.shares.map((file, i) => ({ name: `share${i}`, file: file! })),
+  ]
+  const places = new Map(pin(place, sources).map((path, i) => [sources[i]!.name, path]))
+  return {
+    ...spec,
+    kernel: spec.kernel && places.get('kernel'),
+    ramdisk: spec.ramdisk && places.get('ramdisk'),
+    disks: spec.disks.map((disk, i) => ({ ...disk, target: places.get(`disk${i}`)! })),
+    shares: spec.shares.map((share, i) => ({ ...share, path: places.get(`share${i}`)! })),
+  }
 }
 
 export function runXenVerb(verb: XenVerb, args: unknown, { caller, stateDir, log }: XenContext): unknown {
@@ -75,10 +137,17 @@ export function runXenVerb(verb: XenVerb, args: unknown, { caller, stateDir, log
           return { output: xl([a.what], log) }
       }
     case 'xen.create': {
-      requireApproval(caller, `Creating the Xen domain ${a.spec.name}`, xenBeyondPolicy(a.spec, caller), log)
-      mkdirSync(CONFIG_DIR, { recursive: true, mode: 0o755 })
+      const held = holdXenSources(a.spec)
+      let spec: XenSpec
+      try {
+        requireApproval(caller, `Creating the Xen domain ${a.spec.name}`, xenBeyondPolicy(a.spec, caller, held), log)
+        mkdirSync(CONFIG_DIR, { recursive: true, mode: 0o755 })
+        spec = pinnedSpec(a.id, a.spec, held, caller)
+      } finally {
+        held.release()
+      }
       const path = configPath(a.id)
-      writeFileSync(`${path}.tmp`, xlConfig(a.id, a.spec), { mode: 0o644 })
+      writeFileSync(`${path}.tmp`, xlConfig(a.id, spec), { mode: 0o644 })
       renameSync(`${path}.tmp`, path)
       updateRecord(recordFile, noDomains, (r) => ({ byId: { ...r.byId, [a.id]: a.spec.name } }))
       xl(['create', path], log, 180_000)
@@ -90,6 +159,7 @@ export function runXenVerb(verb: XenVerb, args: unknown, { caller, stateDir, log
       xl([a.action, a.name], log)
       return null
     case 'xen.removeConfig':
+      unpinAll(CONFIG_DIR, caller.uid, a.id)
       rmSync(configPath(a.id), { force: true })
       updateRecord(recordFile, noDomains, (r) => ({ byId: Object.fromEntries(Object.entries(r.byId).filter(([id]) => id !== a.id)) }))
       return null
