@@ -22,6 +22,11 @@ export interface BenchResult {
   ratio: number
   goal: string
   samples: { berth: number[]; baseline: number[] }
+  /** Which benchmark of run.ts measured it, and when (set by run.ts). */
+  benchmark?: string
+  date?: string
+  commit?: string
+  runs?: number
 }
 
 const runs = Number(process.env.BERTH_BENCH_RUNS ?? 7)
@@ -47,7 +52,7 @@ for (const [name, run] of benchmarks) {
   if (only && only !== name) continue
   const begun = performance.now()
   try {
-    results.push(...[await run()].flat())
+    results.push(...[await run()].flat().map((result) => ({ ...result, benchmark: name })))
     console.log(`bench ${name}: done in ${((performance.now() - begun) / 1000).toFixed(0)} s`)
   } catch (error) {
     const message = error instanceof Error ? error.message : String(error)
@@ -72,8 +77,10 @@ const machine = {
   node: process.version,
 }
 const commit = execFileSync('git', ['rev-parse', 'HEAD'], { encoding: 'utf8' }).trim()
-writeFileSync(
-  new URL('./results.json', import.meta.url),
-  JSON.stringify({ date: new Date().toISOString(), commit, machine, runs, results, failed }, null, 2) + '\n',
-)
+const file = new URL('./results.json', import.meta.url)
+// A run of one benchmark replaces only that benchmark's figures; each figure says when and at which commit it was measured.
+const date = new Date().toISOString()
+const kept = only && existsSync(file) ? (JSON.parse(readFileSync(file, 'utf8')) as { results: BenchResult[] }).results.filter((r) => r.benchmark !== only) : []
+const measured = results.map((r) => ({ ...r, date, commit, runs }))
+writeFileSync(file, JSON.stringify({ date, commit, machine, runs, results: [...kept, ...measured], failed }, null, 2) + '\n')
 if (failed.length > 0) process.exit(1)
