@@ -15,6 +15,7 @@ import { runXenVerb, xenVerbSchemas, type XenVerb } from './xen-verbs'
 import { containerVerbSchemas, runContainerVerb, type ContainerVerb } from './containers'
 import { requireApproval, type Caller } from './policy'
 import { readRecord, rootFolder, updateRecord } from './record'
+import { onLines } from '../main/lines'
 
 /** Longest request line accepted; longer ones are refused without being parsed. */
 export const MAX_REQUEST_BYTES = 64 * 1024
@@ -128,30 +129,10 @@ function runVerb(verb: Verb, args: unknown): null {
 }
 
 log({ started: true, pid: process.pid, user: userInfo().username, invokedBy: process.env.PKEXEC_UID ?? null })
-let buffered = ''
-let discarding = false
-process.stdin.setEncoding('utf8')
-process.stdin.on('data', (text: string) => {
-  buffered += text
-  for (;;) {
-    const newline = buffered.indexOf('\n')
-    if (newline < 0) {
-      // An over-long line is answered once and skipped up to its end, never kept in memory.
-      if (Buffer.byteLength(buffered) > MAX_REQUEST_BYTES) {
-        if (!discarding) process.stdout.write(`${handle(buffered)}\n`)
-        discarding = true
-        buffered = ''
-      }
-      return
-    }
-    const line = buffered.slice(0, newline)
-    buffered = buffered.slice(newline + 1)
-    if (discarding) {
-      discarding = false
-      continue
-    }
-    if (line.trim()) process.stdout.write(`${handle(line)}\n`)
-  }
+// An over-long line is answered once (refused) and skipped up to its end, never kept in memory.
+onLines(process.stdin, (line) => line.trim() && process.stdout.write(`${handle(line)}\n`), {
+  maxBytes: MAX_REQUEST_BYTES,
+  onOverlong: (start) => process.stdout.write(`${handle(start)}\n`),
 })
 process.stdin.on('end', () => {
   log({ stopped: true })

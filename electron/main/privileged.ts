@@ -4,6 +4,7 @@
 import { spawn, type ChildProcess } from 'node:child_process'
 import { BerthError } from '../../shared/errors'
 import { programCommand } from './programs'
+import { onLines, parseJsonLine } from './lines'
 import type { Verb, VerbArgs } from '../helper/verbs'
 
 interface Answer {
@@ -20,7 +21,6 @@ export class PrivilegedHelper {
   private child: ChildProcess | null = null
   private nextId = 1
   private readonly pending = new Map<number, { resolve: (value: unknown) => void; reject: (error: Error) => void }>()
-  private buffered = ''
 
   constructor(private readonly env: NodeJS.ProcessEnv = process.env) {}
 
@@ -29,7 +29,7 @@ export class PrivilegedHelper {
     const root = process.getuid?.() === 0
     const [command, ...args] = root ? argv : ['pkexec', INSTALLED_HELPER]
     const child = spawn(command!, args, { stdio: ['pipe', 'pipe', 'inherit'], env: { ...this.env, ...env } })
-    child.stdout!.setEncoding('utf8').on('data', (text: string) => this.onOutput(text))
+    onLines(child.stdout!, (line) => this.onAnswer(line))
     child.on('error', (error) => this.failAll(new BerthError('unavailable', `The privileged helper could not start: ${error.message}`)))
     child.on('exit', (code) => {
       this.child = null
@@ -38,18 +38,13 @@ export class PrivilegedHelper {
     return child
   }
 
-  private onOutput(text: string): void {
-    this.buffered += text
-    let newline: number
-    while ((newline = this.buffered.indexOf('\n')) >= 0) {
-      const answer = JSON.parse(this.buffered.slice(0, newline)) as Answer
-      this.buffered = this.buffered.slice(newline + 1)
-      const waiter = this.pending.get(answer.id)
-      this.pending.delete(answer.id)
-      if (!waiter) continue
-      if (answer.ok) waiter.resolve(answer.result)
-      else waiter.reject(new BerthError(answer.error!.code, answer.error!.message))
-    }
+  private onAnswer(line: string): void {
+    const answer = parseJsonLine(line) as Answer | undefined
+    const waiter = answer && this.pending.get(answer.id)
+    if (!answer || !waiter) return
+    this.pending.delete(answer.id)
+    if (answer.ok) waiter.resolve(answer.result)
+    else waiter.reject(new BerthError(answer.error!.code, answer.error!.message))
   }
 
   private failAll(error: Error): void {

@@ -17,6 +17,7 @@ import { buildNspawnArgv, nspawnUnitFile, type NspawnHost } from './argv'
 import { cgroup2Root, containerCgroup, killCgroup, removeCgroup, allPids } from './cgroup'
 import { isMadeRoot, osTreeProblem } from './roots'
 import { containerFiles, programs, supervisorStatusSchema, type ControlMessage, type SupervisorStatus } from './supervisor-protocol'
+import { onLines, parseJsonLine } from '../../lines'
 import { hostRunsSystemd } from './host'
 import { beyondPolicy, holdSources } from '../../../helper/containers'
 import { homedir } from 'node:os'
@@ -193,16 +194,9 @@ export class NspawnBackend implements Backend<NspawnSpec>, ContainerFeatures {
   private watch(id: string, socket: Socket): void {
     const run = this.run(id)
     run.control = socket
-    let buffered = ''
-    socket.setEncoding('utf8')
-    socket.on('data', (text: string) => {
-      buffered += text
-      let newline: number
-      while ((newline = buffered.indexOf('\n')) >= 0) {
-        const parsed = supervisorStatusSchema.safeParse(safeJson(buffered.slice(0, newline)))
-        buffered = buffered.slice(newline + 1)
-        if (parsed.success) this.setStatus(id, parsed.data)
-      }
+    onLines(socket, (line) => {
+      const parsed = supervisorStatusSchema.safeParse(parseJsonLine(line))
+      if (parsed.success) this.setStatus(id, parsed.data)
     })
     socket.on('error', () => undefined)
     socket.on('close', () => {
@@ -369,13 +363,6 @@ export class NspawnBackend implements Backend<NspawnSpec>, ContainerFeatures {
   }
 }
 
-function safeJson(text: string): unknown {
-  try {
-    return JSON.parse(text)
-  } catch {
-    return undefined
-  }
-}
 
 function readStatus(file: string): SupervisorStatus | null {
   try {

@@ -10,6 +10,7 @@ import { join } from 'node:path'
 import { BerthError, fieldErrors } from '../../../../shared/errors'
 import type { RootSource } from '../../../../shared/model/container'
 import type { BerthPaths } from '../../paths'
+import { onLines } from '../../lines'
 
 export interface RootProgress {
   phase: string
@@ -213,17 +214,11 @@ function runLogged(argv: string[], job: RootJob, onLine: (line: string) => void,
   return new Promise((resolve, reject) => {
     const child = spawn(argv[0]!, argv.slice(1), { stdio: [input ? 'pipe' : 'ignore', 'pipe', 'pipe'], signal: job.signal })
     let tail: string[] = []
-    for (const out of [child.stdout!, child.stderr!]) {
-      let partial = ''
-      out.setEncoding('utf8').on('data', (text: string) => {
-        const lines = (partial + text).split('\n')
-        partial = lines.pop() ?? ''
-        for (const line of lines) {
-          tail = [...tail.slice(-4), line]
-          onLine(line)
-        }
+    for (const out of [child.stdout!, child.stderr!])
+      onLines(out, (line) => {
+        tail = [...tail.slice(-4), line]
+        onLine(line)
       })
-    }
     if (input && child.stdin) {
       child.stdin.on('error', () => undefined)
       input.pipe(child.stdin)

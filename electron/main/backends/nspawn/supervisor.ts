@@ -10,6 +10,7 @@ import { join } from 'node:path'
 import { spawn as spawnPty, type IPty } from 'node-pty'
 import { lastLines, TAIL_BYTES } from '../../services/log-tail'
 import { unpin } from '../../../helper/pin'
+import { onLines, parseJsonLine } from '../../lines'
 import { cgroupPids, freezeCgroup, joinCgroup, killCgroup, removeCgroup } from './cgroup'
 import {
   containerFiles,
@@ -320,26 +321,16 @@ const servers = [
   serve(files.control, (socket) => {
     controlClients.add(socket)
     socket.write(`${JSON.stringify(status)}\n`)
-    let buffered = ''
-    socket.setEncoding('utf8')
-    socket.on('data', (text: string) => {
-      buffered += text
-      if (buffered.length > 64 * 1024) return socket.destroy()
-      let newline: number
-      while ((newline = buffered.indexOf('\n')) >= 0) {
-        const line = buffered.slice(0, newline)
-        buffered = buffered.slice(newline + 1)
-        let parsed: unknown
-        try {
-          parsed = JSON.parse(line)
-        } catch {
-          parsed = undefined
-        }
-        const message = controlMessageSchema.safeParse(parsed)
+    const refuse = () => socket.write(`${JSON.stringify({ refused: 'not a control message' })}\n`)
+    onLines(
+      socket,
+      (line) => {
+        const message = controlMessageSchema.safeParse(parseJsonLine(line))
         if (message.success) control(message.data)
-        else socket.write(`${JSON.stringify({ refused: 'not a control message' })}\n`)
-      }
-    })
+        else refuse()
+      },
+      { maxBytes: 64 * 1024, onOverlong: () => socket.destroy() },
+    )
     socket.on('error', () => undefined)
     socket.on('close', () => controlClients.delete(socket))
   }),

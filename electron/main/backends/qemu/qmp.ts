@@ -2,6 +2,7 @@
 import { createConnection, type Socket } from 'node:net'
 import { BerthError } from '../../../../shared/errors'
 import { Emitter, type Disposable } from '../../../../shared/rpc/transport'
+import { onLines, parseJsonLine } from '../../lines'
 
 export interface QmpEvent {
   event: string
@@ -26,7 +27,6 @@ export class QmpError extends BerthError {
 }
 
 export class QmpClient {
-  private buffer = ''
   private nextId = 1
   private readonly pending = new Map<string, Pending>()
   private readonly events = new Emitter<QmpEvent>()
@@ -34,8 +34,7 @@ export class QmpClient {
   private closed = false
 
   private constructor(private readonly socket: Socket) {
-    socket.setEncoding('utf8')
-    socket.on('data', (chunk: string) => this.onData(chunk))
+    onLines(socket, (line) => this.onMessage(line))
     socket.on('error', () => undefined) // 'close' follows and fails what is pending
     socket.on('close', () => this.handleClose())
   }
@@ -103,23 +102,9 @@ export class QmpClient {
     this.socket.destroy()
   }
 
-  private onData(chunk: string): void {
-    this.buffer += chunk
-    let newline: number
-    while ((newline = this.buffer.indexOf('\n')) >= 0) {
-      const line = this.buffer.slice(0, newline).trim()
-      this.buffer = this.buffer.slice(newline + 1)
-      if (line) this.onMessage(line)
-    }
-  }
-
   private onMessage(line: string): void {
-    let message: { id?: string; return?: unknown; error?: { class: string; desc: string }; event?: string }
-    try {
-      message = JSON.parse(line)
-    } catch {
-      return
-    }
+    const message = parseJsonLine(line) as { id?: string; return?: unknown; error?: { class: string; desc: string }; event?: string } | undefined
+    if (!message) return
     if (message.event) return this.events.emit(message as QmpEvent)
     const pending = message.id !== undefined ? this.pending.get(String(message.id)) : undefined
     if (!pending) return
