@@ -1,12 +1,11 @@
 // Electron entry: one instance, one hardened window, the RPC over IPC. Machines outlive the window.
-import { app, BrowserWindow, ipcMain, session, type IpcMainEvent, type WebContents } from 'electron'
+import { app, BrowserWindow, ipcMain, session, type WebContents } from 'electron'
 import { join } from 'node:path'
 import { pathToFileURL } from 'node:url'
 import { createBerthServer, type BerthServer } from './server'
-import { ipcTransport, type IpcTransport } from './transports/ipc'
+import { IPC_CHANNEL, ipcTransport, trustedSender, type IpcTransport } from './transports/ipc'
 import { CONTENT_SECURITY_POLICY } from './csp'
 
-const CHANNEL = 'berth:frame'
 const rendererIndex = join(__dirname, '..', 'renderer', 'index.html')
 const rendererUrl = pathToFileURL(rendererIndex).href
 
@@ -18,24 +17,12 @@ const transports = new Map<number, IpcTransport>()
 function connect(contents: WebContents): IpcTransport {
   transports.get(contents.id)?.end()
   const transport = ipcTransport({
-    post: (frame) => contents.send(CHANNEL, frame),
+    post: (frame) => contents.send(IPC_CHANNEL, frame),
     alive: () => !contents.isDestroyed(),
   })
   transports.set(contents.id, transport)
   berth?.rpc.accept(transport)
   return transport
-}
-
-/** Only Berth's own top-level page in Berth's own window may talk to the main process. */
-function trustedSender(event: IpcMainEvent): boolean {
-  const frame = event.senderFrame
-  return (
-    window !== null &&
-    event.sender === window.webContents &&
-    frame !== null &&
-    frame === event.sender.mainFrame &&
-    frame.url.split('#')[0] === rendererUrl
-  )
 }
 
 function createWindow(): BrowserWindow {
@@ -78,8 +65,8 @@ if (!app.requestSingleInstanceLock()) {
     contents.on('will-attach-webview', (event) => event.preventDefault())
   })
 
-  ipcMain.on(CHANNEL, (event, frame: unknown) => {
-    if (!trustedSender(event)) return
+  ipcMain.on(IPC_CHANNEL, (event, frame: unknown) => {
+    if (!trustedSender(event, window, rendererUrl)) return
     transports.get(event.sender.id)?.receive(frame)
   })
 

@@ -1,8 +1,7 @@
 // The preload is a frame pipe only (it knows no method names), plus the path of a dropped file.
 // Sandboxed, context-isolated.
 import { contextBridge, ipcRenderer, webUtils, type IpcRendererEvent } from 'electron'
-
-const CHANNEL = 'berth:frame'
+import { IPC_CHANNEL as CHANNEL } from '../main/transports/ipc'
 
 contextBridge.exposeInMainWorld('berthBridge', {
   send(frame: unknown): void {

@@ -1,19 +1,7 @@
 // Picks the transport: the Electron preload's frame pipe when present, else the WebSocket of browser mode.
 import { RpcClient } from '../../shared/rpc/client'
-import { Emitter, type Transport } from '../../shared/rpc/transport'
+import { bridgeTransport } from '../../shared/rpc/transport'
 import { tokenProtocol, webSocketTransport, WS_PROTOCOL } from '../../shared/rpc/websocket'
-
-function bridgeTransport(bridge: NonNullable<Window['berthBridge']>): Transport {
-  const frames = new Emitter<unknown>()
-  const closes = new Emitter<void>()
-  bridge.onFrame((frame) => frames.emit(frame))
-  return {
-    send: (frame) => bridge.send(frame),
-    onFrame: (l) => frames.on(l),
-    onClose: (l) => closes.on(l),
-    close: () => closes.emit(),
-  }
-}
 
 /**
  * The session token arrives in the URL fragment (never sent to a server). Taken out of the address

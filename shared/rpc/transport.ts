@@ -27,6 +27,19 @@ export class Emitter<T> {
   }
 }
 
+/** The renderer's side of the Electron window's frame pipe (the preload's berthBridge). */
+export function bridgeTransport(bridge: { send(frame: Frame): void; onFrame(listener: (frame: unknown) => void): () => void }): Transport {
+  const frames = new Emitter<unknown>()
+  const closes = new Emitter<void>()
+  bridge.onFrame((frame) => frames.emit(frame))
+  return {
+    send: (frame) => bridge.send(frame),
+    onFrame: (l) => frames.on(l),
+    onClose: (l) => closes.on(l),
+    close: () => closes.emit(),
+  }
+}
+
 /** Two connected in-memory transports, for unit tests. Frames go through JSON like on a real wire. */
 export function createTransportPair(): [Transport, Transport] {
   const make = () => ({ frames: new Emitter<unknown>(), closed: new Emitter<void>(), open: true })

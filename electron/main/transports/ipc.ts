@@ -2,6 +2,27 @@
 import { Emitter, type Transport } from '../../../shared/rpc/transport'
 import type { Frame } from '../../../shared/rpc/protocol'
 
+/** The one IPC channel of Berth's frames, for main and preload alike. */
+export const IPC_CHANNEL = 'berth:frame'
+
+/** What trustedSender needs of an IPC event (Electron's IpcMainEvent has it). */
+export interface IpcSenderInfo {
+  sender: { id: number; mainFrame: unknown }
+  senderFrame: { url: string } | null
+}
+
+/** Only Berth's own top-level page in Berth's own window may talk to the main process. */
+export function trustedSender(event: IpcSenderInfo, window: { webContents: unknown } | null, rendererUrl: string): boolean {
+  const frame = event.senderFrame
+  return (
+    window !== null &&
+    event.sender === window.webContents &&
+    frame !== null &&
+    frame === event.sender.mainFrame &&
+    frame.url.split('#')[0] === rendererUrl
+  )
+}
+
 export interface IpcPipe {
   /** Frames to the renderer (webContents.send). */
   post(frame: Frame): void
