@@ -71,11 +71,9 @@ export async function hotplugToGuest(runs: number): Promise<BenchResult> {
       await qmp.execute('device_add', device)
       await seen()
       samples.baseline.push(performance.now() - begun)
-      const deleted = new Promise<void>((resolve) => {
-        const sub = qmp!.onEvent((e) => e.event === 'DEVICE_DELETED' && e.data?.device === device.id && (sub.dispose(), resolve()))
-      })
+      const deleted = qmp.waitFor('DEVICE_DELETED', (data) => data.device === device.id, 20_000)
       await qmp.execute('device_del', { id: device.id })
-      await deleted
+      if (!(await deleted)) throw new Error(`The baseline guest did not release ${device.id} within 20 s`)
       await qmp.execute('blockdev-del', { 'node-name': drive.id })
     }
     qmp.close()

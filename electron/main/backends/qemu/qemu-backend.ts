@@ -600,16 +600,7 @@ export class QemuBackend implements Backend<QemuSpec>, QemuFeatures {
     this.setDrive(definition.id, driveId, { ...live, state: 'detaching', error: null })
     const device = `${driveId}-dev`
     // The guest must let go of a PCI disk first: QEMU says so with DEVICE_DELETED for this device.
-    const deleted = new Promise<boolean>((resolve) => {
-      const timer = setTimeout(() => (sub.dispose(), resolve(false)), 20_000)
-      const sub = qmp.onEvent((event) => {
-        if (event.event === 'DEVICE_DELETED' && event.data?.device === device) {
-          clearTimeout(timer)
-          sub.dispose()
-          resolve(true)
-        }
-      })
-    })
+    const deleted = qmp.waitFor('DEVICE_DELETED', (data) => data.device === device, 20_000)
     try {
       await qmp.execute('device_del', { id: device })
       if (!(await deleted)) throw new BerthError('failed', 'The guest did not release the disk within 20 s (is it mounted?)')

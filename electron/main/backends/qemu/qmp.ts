@@ -90,6 +90,24 @@ export class QmpClient {
     return this.events.on(listener)
   }
 
+  /**
+   * The next event of that name for which matches() holds, or null after timeoutMs or when the
+   * connection closes. Subscribe before the command that causes it, so that it cannot be missed.
+   */
+  waitFor(event: string, matches: (data: Record<string, unknown>) => boolean, timeoutMs: number): Promise<QmpEvent | null> {
+    return new Promise((resolve) => {
+      const done = (found: QmpEvent | null) => {
+        clearTimeout(timer)
+        sub.dispose()
+        closed.dispose()
+        resolve(found)
+      }
+      const timer = setTimeout(() => done(null), timeoutMs)
+      const sub = this.onEvent((e) => e.event === event && matches(e.data ?? {}) && done(e))
+      const closed = this.onClose(() => done(null))
+    })
+  }
+
   onClose(listener: () => void): Disposable {
     if (this.closed) {
       queueMicrotask(listener)
