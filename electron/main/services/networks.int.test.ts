@@ -7,7 +7,7 @@ import { join } from 'node:path'
 import type { BerthError } from '../../../shared/errors'
 import { startHarness, tinyGuestSpec, watchConsole, type Harness } from '../testing/harness'
 import { containerRoot, makeBusyboxRoot } from '../testing/container-root'
-import { tapName } from '../backends/qemu/argv'
+import { tapName } from '../backends/qemu/ids'
 
 let h: Harness
 const bridge = 'br-berthnet'

@@ -1,9 +1,9 @@
 // spec → QEMU argv: a pure function, golden-tested. No shell ever sees these strings.
-import { createHash } from 'node:crypto'
 import { basename } from 'node:path'
 import { join } from 'node:path'
 import type { QemuSpec } from '../../../../shared/model/machine'
 import type { Drive, ImageLink } from '../../../../shared/model/drives'
+import { backingNode, CDROM_DEVICE, CDROM_ID, controllers, deviceId, diskNode, HOTPLUG_ROOT_PORTS, macAddress, rootPort, tapName, vlanTapName } from './ids'
 
 export type Accelerator = 'kvm' | 'tcg'
 
@@ -20,22 +20,6 @@ export interface QemuLaunch {
   /** UEFI: the firmware's code (read-only) and this VM's own copy of the variable store. */
   uefi?: { code: string; vars: string } | null
 }
-
-/** A VM's tap device: its name comes from the machine id (15 characters, the kernel's limit). */
-export const tapName = (id: string) => `bt-${id}`.slice(0, 15)
-/** The tap of a VM's card on a vlan, and the bridge every VM on that vlan joins. */
-export const vlanTapName = (id: string, vlan: number) => `bv${vlan}-${id}`.slice(0, 15)
-export const vlanBridgeName = (vlan: number) => `berth-vlan${vlan}`
-
-/** A stable MAC per VM and card: cards that share a bridge must differ (QEMU's default is one MAC for all). */
-export function macAddress(id: string, card: string): string {
-  const hash = createHash('sha256').update(`${id}:${card}`).digest()
-  return `52:54:00:${[...hash.subarray(0, 3)].map((b) => b.toString(16).padStart(2, '0')).join(':')}`
-}
-
-/** Free PCIe slots a q35 VM gets at launch, so disks can be hot-plugged into it. */
-export const HOTPLUG_ROOT_PORTS = 4
-export const rootPort = (n: number) => `rp${n}`
 
 export const runtimeFiles = {
   qmp: 'qmp.sock',
@@ -127,11 +111,11 @@ export function buildQemuArgv(launch: QemuLaunch): string[] {
     ...(launch.emptyDisks ?? []).map((path) => ({ path, format: 'qcow2' as const, backing: [], boot: false })),
   ]
   disks.forEach((disk, i) => {
-    const node = `disk${i}`
+    const node = diskNode(i)
     const image = imageNode(node, { file: disk.path, format: disk.format }, disk.backing ?? [], { readOnly: false, direct: false, noFlush: false })
     argv.push('-blockdev', JSON.stringify(image))
     const bus = diskBus === 'virtio' ? 'virtio-blk-pci' : diskBus === 'scsi' ? `scsi-hd,bus=${controllers.scsi}.0` : `ide-hd,bus=ide.0,unit=${i}`
-    argv.push('-device', `${bus},drive=${node},id=${node}-dev${disk.boot ? ',bootindex=1' : ''}`)
+    argv.push('-device', `${bus},drive=${node},id=${deviceId(node)}${disk.boot ? ',bootindex=1' : ''}`)
   })
   for (const drive of spec.drives) {
     const { blockdev, device } = driveOptions(drive)
@@ -164,9 +148,6 @@ function machineOption(spec: QemuSpec): string {
   return spec.firmware.kind === 'efi' && spec.firmware.secureBoot ? 'q35,smm=on' : 'q35'
 }
 
-export const controllers = { scsi: 'scsi0', usb: 'usb0' } as const
-export const CDROM_ID = 'cd0'
-export const CDROM_DEVICE = 'cd0-dev'
 
 type Options = Record<string, string | number | boolean>
 type BlockNode = { [key: string]: string | boolean | null | BlockNode }
@@ -194,7 +175,7 @@ export function imageNode(
     const readOnly = depth > 0 || options.readOnly
     const current: BlockNode = {
       driver: format,
-      'node-name': depth === 0 ? node : `${node}-b${depth}`,
+      'node-name': depth === 0 ? node : backingNode(node, depth),
       'read-only': readOnly,
       cache,
       file: { driver: 'file', filename: file, 'read-only': readOnly, ...(options.direct ? { aio: 'native' } : {}) },
@@ -220,7 +201,7 @@ export function driveOptions(drive: Drive): { blockdev: BlockNode; device: Optio
     noFlush: drive.cache === 'unsafe',
   })
   const device: Options = {
-    id: `${drive.id}-dev`,
+    id: deviceId(drive.id),
     drive: drive.id,
     ...(drive.cache === 'writethrough' || drive.cache === 'directsync' ? { 'write-cache': 'off' } : {}),
     ...(drive.bootIndex !== null ? { bootindex: drive.bootIndex } : {}),

@@ -16,7 +16,8 @@ import type { Backend, ConsoleStream, LiveDrive, MachineStatus, QemuFeatures } f
 import { driveSchema, type Drive, type ImageLink } from '../../../../shared/model/drives'
 import { SerialConsole } from '../../services/serial-console'
 import { chooseAccelerator, hostProbe, type AcceleratorChoice } from './accel'
-import { buildQemuArgv, CDROM_DEVICE, driveOptions, HOTPLUG_ROOT_PORTS, rootPort, runtimeFiles, tapName, vlanBridgeName, vlanTapName, type Accelerator } from './argv'
+import { buildQemuArgv, driveOptions, runtimeFiles, type Accelerator } from './argv'
+import { CDROM_DEVICE, deviceId, HOTPLUG_ROOT_PORTS, rootPort, tapName, vlanBridgeName, vlanTapName } from './ids'
 import type { PrivilegedHelper } from '../../privileged'
 import { programCommand } from '../../programs'
 import { existsSync, readdirSync } from 'node:fs'
@@ -598,7 +599,7 @@ export class QemuBackend implements Backend<QemuSpec>, QemuFeatures {
     const live = this.status(definition.id).drives.get(driveId)
     if (!live) throw new BerthError('not_found', `No drive ${driveId} is attached to ${definition.spec.name}`)
     this.setDrive(definition.id, driveId, { ...live, state: 'detaching', error: null })
-    const device = `${driveId}-dev`
+    const device = deviceId(driveId)
     // The guest must let go of a PCI disk first: QEMU says so with DEVICE_DELETED for this device.
     const deleted = qmp.waitFor('DEVICE_DELETED', (data) => data.device === device, 20_000)
     try {
