@@ -3,10 +3,9 @@ import type { DefinitionOf, MachineSpec, MachineState, QemuSpec } from '../../..
 import type { NspawnSpec } from '../../../shared/model/container'
 import type { GuestInfo } from '../../../shared/model/guest-agent'
 import type { Drive } from '../../../shared/model/drives'
-import type { StreamControl, StreamServerControl } from '../../../shared/contract'
-import type { ServerStream } from '../../../shared/rpc/server'
+import type { ConsoleStream } from '../consoles/serial-console'
 
-export type ConsoleStream = ServerStream<StreamControl<'console.open'>, StreamServerControl<'console.open'>>
+export type { ConsoleStream }
 
 export interface LiveDrive {
   drive: Drive

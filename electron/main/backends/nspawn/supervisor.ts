@@ -8,7 +8,7 @@ import { chmodSync, chownSync, closeSync, constants, existsSync, fchownSync, fst
 import { createServer, type Server, type Socket } from 'node:net'
 import { join } from 'node:path'
 import { spawn as spawnPty, type IPty } from 'node-pty'
-import { lastLines, TAIL_BYTES } from '../../services/log-tail'
+import { lastLines, TAIL_BYTES } from '../../consoles/log-tail'
 import { unpin } from '../../../helper/pin'
 import { onLines, parseJsonLine } from '../../lines'
 import { cgroupPids, freezeCgroup, joinCgroup, killCgroup, removeCgroup } from './cgroup'

@@ -1,7 +1,7 @@
 // Xen domains on Xen hosts (dom0s), through xl on the host each domain belongs to. Berth finds a
 // domain by its name; its state comes from `xl list` (polled), its console from one `xl console`
 // per running domain, appended to a local log and fanned out to viewers like the other backends'.
-import { appendFileSync, mkdirSync, statSync } from 'node:fs'
+import { mkdirSync, statSync } from 'node:fs'
 import { rm } from 'node:fs/promises'
 import { join } from 'node:path'
 import { BerthError, type FieldErrors } from '../../../../shared/errors'
@@ -11,7 +11,8 @@ import type { XenSpec } from '../../../../shared/model/xen'
 import type { BerthPaths } from '../../paths'
 import type { HostService } from '../../hosts/host-service'
 import type { Terminal } from '../../hosts/connection'
-import { SerialConsole, type ConsoleSource } from '../../services/serial-console'
+import { SerialConsole, type ConsoleSource } from '../../consoles/serial-console'
+import { LogAppender } from '../../consoles/log-appender'
 import type { Backend, ConsoleStream, MachineStatus } from '../backend'
 import type { DomainAction } from './toolstack'
 import { configPath, xlConfig } from './xl'
@@ -172,15 +173,13 @@ export class XenBackend implements Backend<XenSpec>, XenFeatures {
     }
     const held: Buffer[] = []
     let deliver: ((chunk: Buffer) => void) | null = null
-    terminal.onData((chunk) => {
-      appendFileSync(log, chunk, { mode: 0o600 })
-      if (deliver) deliver(chunk)
-      else held.push(chunk)
-    })
+    const appender = new LogAppender(log)
+    terminal.onData((chunk) => appender.append(chunk, (written) => (deliver ? deliver(written) : held.push(written))))
     const closeListeners: (() => void)[] = []
     terminal.onExit(() => {
       if (this.pumps.get(id) === terminal) this.pumps.delete(id)
-      for (const listener of closeListeners) listener()
+      // The last bytes reach the log and the viewers before they hear that the console closed.
+      void appender.close().then(() => closeListeners.forEach((listener) => listener()))
     })
     const source: ConsoleSource = {
       write: (bytes) => terminal.write(bytes),

@@ -4,7 +4,11 @@
 // a viewer gets the log up to that offset, then live bytes, so the scrollback survives app restarts.
 import { createConnection, type Socket } from 'node:net'
 import { open, stat } from 'node:fs/promises'
-import type { ConsoleStream } from '../backends/backend'
+import type { StreamControl, StreamServerControl } from '../../../shared/contract'
+import type { ServerStream } from '../../../shared/rpc/server'
+
+/** A viewer's console stream, as the RPC hands it to the machine service and the backends. */
+export type ConsoleStream = ServerStream<StreamControl<'console.open'>, StreamServerControl<'console.open'>>
 
 /** Where live console bytes come from and keystrokes go: a console socket, or a terminal (Xen's xl console). */
 export interface ConsoleSource {
