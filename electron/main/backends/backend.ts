@@ -4,6 +4,7 @@ import type { NspawnSpec } from '../../../shared/model/container'
 import type { GuestInfo } from '../../../shared/model/guest-agent'
 import type { Drive } from '../../../shared/model/drives'
 import type { ConsoleStream } from '../consoles/serial-console'
+import type { Disposable } from '../../../shared/rpc/transport'
 
 export type { ConsoleStream }
 
@@ -46,7 +47,7 @@ export interface Backend<S extends MachineSpec = MachineSpec> {
   openConsole(definition: DefinitionOf<S>, stream: ConsoleStream): Promise<void>
   /** Deletes what the machine left on disk (logs, runtime files, and images Berth made when asked). */
   forget(definition: DefinitionOf<S>, options: { deleteImages: boolean }): Promise<void>
-  onDidChange(listener: (id: string) => void): void
+  onDidChange(listener: (id: string) => void): Disposable
   /** Lets go of running machines without stopping them (they outlive Berth). */
   dispose(): void
 }

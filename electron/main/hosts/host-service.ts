@@ -20,6 +20,7 @@ import type { PrivilegedHelper } from '../privileged'
 import type { HostConnection } from './connection'
 import { LocalConnection } from './local-connection'
 import { describeTarget, probeHostKey, SshConnection, type HostKey } from './ssh-connection'
+import { Emitter, type Disposable } from '../../../shared/rpc/transport'
 
 export const LOCAL_HOST = 'local'
 
@@ -36,7 +37,7 @@ const newHostId = () => `h${[...randomBytes(10)].map((b) => 'abcdefghijklmnopqrs
 export class HostService {
   private remotes: RemoteHost[] = []
   private readonly states = new Map<string, HostState>()
-  private readonly listeners: (() => void)[] = []
+  private readonly changes = new Emitter<void>()
 
   constructor(
     private readonly file: string,
@@ -51,12 +52,12 @@ export class HostService {
     this.remotes = parsed.success ? parsed.data : []
   }
 
-  onDidChange(listener: () => void): void {
-    this.listeners.push(listener)
+  onDidChange(listener: () => void): Disposable {
+    return this.changes.on(listener)
   }
 
   private changed(): void {
-    for (const listener of this.listeners) listener()
+    this.changes.emit()
   }
 
   private remote(id: string): RemoteHost | undefined {

@@ -12,6 +12,7 @@ import { driveSchema, hotplugBuses, type Drive, type DriveBus, type DriveView, t
 import { ImageError, inspectImage } from '../backends/qemu/image'
 import type { Backend, ConsoleStream, ContainerFeatures, MachineStatus, QemuFeatures } from '../backends/backend'
 import { MachineStore } from '../store/machine-store'
+import { Emitter, type Disposable } from '../../../shared/rpc/transport'
 
 const ideRefusal = 'IDE disks cannot be added while the machine runs: choose virtio, SCSI or USB'
 const newDriveId = () => `d${randomBytes(5).toString('hex')}`
@@ -21,7 +22,7 @@ export class MachineService {
   private broken: BrokenDefinition[] = []
   /** One operation at a time per machine: a second start waits, then finds it running. */
   private readonly locks = new Map<string, Promise<unknown>>()
-  private readonly listeners: ((id: string) => void)[] = []
+  private readonly changes = new Emitter<string>()
 
   constructor(
     private readonly store: MachineStore,
@@ -49,12 +50,12 @@ export class MachineService {
         void this.start(d.id).catch(() => undefined)
   }
 
-  onDidChange(listener: (id: string) => void): void {
-    this.listeners.push(listener)
+  onDidChange(listener: (id: string) => void): Disposable {
+    return this.changes.on(listener)
   }
 
   private changed(id: string): void {
-    for (const listener of this.listeners) listener(id)
+    this.changes.emit(id)
   }
 
   private backend(definition: MachineDefinition): Backend {

@@ -21,6 +21,7 @@ import { onLines, parseJsonLine } from '../../lines'
 import { hostRunsSystemd } from './host'
 import { beyondPolicy, holdSources } from '../../../helper/containers'
 import { homedir } from 'node:os'
+import { Emitter, type Disposable } from '../../../../shared/rpc/transport'
 
 type Definition = DefinitionOf<NspawnSpec>
 
@@ -46,17 +47,17 @@ export class NspawnBackend implements Backend<NspawnSpec>, ContainerFeatures {
   readonly host: NspawnHost = { systemd: hostRunsSystemd() }
   private readonly runs = new Map<string, Run>()
   private readonly consoles = new Map<string, SerialConsole>()
-  private readonly listeners: ((id: string) => void)[] = []
+  private readonly changes = new Emitter<string>()
   private disposed = false
 
   constructor(private readonly options: NspawnBackendOptions) {}
 
-  onDidChange(listener: (id: string) => void): void {
-    this.listeners.push(listener)
+  onDidChange(listener: (id: string) => void): Disposable {
+    return this.changes.on(listener)
   }
 
   private changed(id: string): void {
-    for (const listener of this.listeners) listener(id)
+    this.changes.emit(id)
   }
 
   private run(id: string): Run {

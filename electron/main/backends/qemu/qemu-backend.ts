@@ -26,6 +26,7 @@ import { chainProblem, createQcow2, imageProblem, inspectImage, probeFormat } fr
 import { QmpClient, QmpError, type QmpEvent } from './qmp'
 import { queryGuestAgent } from './guest-agent'
 import type { GuestInfo } from '../../../../shared/model/guest-agent'
+import { Emitter, type Disposable } from '../../../../shared/rpc/transport'
 
 export interface QemuBackendOptions {
   paths: BerthPaths
@@ -79,7 +80,7 @@ export class QemuBackend implements Backend<QemuSpec>, QemuFeatures {
   readonly qemuImg: string
   private readonly runs = new Map<string, Run>()
   private readonly consoles = new Map<string, SerialConsole>()
-  private readonly listeners: ((id: string) => void)[] = []
+  private readonly changes = new Emitter<string>()
   private acceleratorChoice: Promise<AcceleratorChoice> | null
   private disposed = false
 
@@ -94,8 +95,8 @@ export class QemuBackend implements Backend<QemuSpec>, QemuFeatures {
     return this.acceleratorChoice
   }
 
-  onDidChange(listener: (id: string) => void): void {
-    this.listeners.push(listener)
+  onDidChange(listener: (id: string) => void): Disposable {
+    return this.changes.on(listener)
   }
 
   status(id: string): MachineStatus {
@@ -129,7 +130,7 @@ export class QemuBackend implements Backend<QemuSpec>, QemuFeatures {
   private update(id: string, change: Partial<Run>): Run {
     const run = { ...(this.runs.get(id) ?? idle()), ...change }
     this.runs.set(id, run)
-    for (const listener of this.listeners) listener(id)
+    this.changes.emit(id)
     return run
   }
 

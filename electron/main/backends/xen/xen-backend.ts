@@ -16,6 +16,7 @@ import { LogAppender } from '../../consoles/log-appender'
 import type { Backend, ConsoleStream, MachineStatus } from '../backend'
 import type { DomainAction } from './toolstack'
 import { configPath, xlConfig } from './xl'
+import { Emitter, type Disposable } from '../../../../shared/rpc/transport'
 
 type XenDefinition = DefinitionOf<XenSpec>
 
@@ -54,7 +55,7 @@ export class XenBackend implements Backend<XenSpec>, XenFeatures {
   private readonly pumps = new Map<string, Terminal>()
   /** Machines an operation is changing right now: polling leaves their state alone. */
   private readonly busy = new Set<string>()
-  private readonly listeners: ((id: string) => void)[] = []
+  private readonly changes = new Emitter<string>()
   private timer: NodeJS.Timeout | null = null
   private polling = false
 
@@ -96,11 +97,11 @@ export class XenBackend implements Backend<XenSpec>, XenFeatures {
     const previous = this.statuses.get(id)
     if (previous?.state === state && previous.lastError === lastError) return
     this.statuses.set(id, { state, lastError })
-    for (const listener of this.listeners) listener(id)
+    this.changes.emit(id)
   }
 
-  onDidChange(listener: (id: string) => void): void {
-    this.listeners.push(listener)
+  onDidChange(listener: (id: string) => void): Disposable {
+    return this.changes.on(listener)
   }
 
   async reattach(definition: XenDefinition): Promise<void> {
