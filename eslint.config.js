@@ -50,4 +50,20 @@ export default tseslint.config(
     ignores: ['electron/main/index.ts', 'electron/preload/**'],
     rules: restrict(['electron'], [], "Only electron/main/index.ts and the preload import 'electron'"),
   },
+  // The main process in layers, each importing only those below it (tests may reach further):
+  // consoles, hosts → backends → services → transports and the server that joins them.
+  ...[
+    ['consoles', ['backends', 'hosts', 'services', 'transports']],
+    ['hosts', ['backends', 'services', 'transports']],
+    ['backends', ['services', 'transports']],
+    ['services', ['transports']],
+  ].map(([layer, above]) => ({
+    files: [`electron/main/${layer}/**`],
+    ignores: ['**/*.test.ts'],
+    rules: restrict(
+      ['electron'],
+      [...above.flatMap((dir) => [`**/${dir}/*`, `../${dir}/*`]), '../server', '../../server'],
+      `electron/main/${layer}/ is below ${above.join(', ')} and the server: it must not import them`,
+    ),
+  })),
 )

@@ -49,9 +49,10 @@ export async function createBerthServer(options: BerthServerOptions = {}): Promi
   const nspawn = new NspawnBackend({ paths, privileged })
   // Hosts and machines refer to each other (a host with machines cannot be removed): resolved lazily.
   let machines: MachineService | null = null
-  const hosts = new HostService(join(dirname(paths.machines), 'hosts.json'), (hostId) => machines?.machinesOnHost(hostId) ?? [], privileged)
+  const hosts = new HostService(join(dirname(paths.machines), 'hosts.json'), (hostId) => machines?.machinesOnHost(hostId) ?? [])
   await hosts.init()
-  const xen = new XenBackend({ hosts, paths })
+  const xen = new XenBackend({ hosts, paths, privileged })
+  hosts.probeXenWith(async (id) => void (await xen.dom0(id)))
   machines = new MachineService(new MachineStore(paths.machines), { qemu, nspawn, xen }, qemu.qemuImg, [paths.images])
   await machines.init()
   hosts.checkAll()
@@ -96,7 +97,7 @@ export async function createBerthServer(options: BerthServerOptions = {}): Promi
     'hosts.probe': async ({ ssh }) => hosts.probe(ssh),
     'hosts.add': async ({ spec }) => hosts.add(spec),
     'hosts.remove': async ({ id }) => (await hosts.remove(id), { removed: true as const }),
-    'hosts.dom0': async ({ id }) => hosts.dom0(id),
+    'hosts.dom0': async ({ id }) => xen.dom0(id),
     'machines.remove': async ({ id, deleteImages }) => machines.remove(id, { deleteImages }),
     'display.open': async ({ id }) => {
       const { socket, protocol } = machines.displaySocket(id)

@@ -6,17 +6,12 @@ import { randomBytes } from 'node:crypto'
 import { BerthError, fieldErrors } from '../../../shared/errors'
 import {
   remoteHostSchema,
-  type Dom0Info,
-  type Domain,
   type HostView,
   type RemoteHost,
   type RemoteHostSpec,
   type SshTarget,
 } from '../../../shared/model/remote-host'
 import { writeFileAtomic } from '../store/atomic-write'
-import { ConnectionToolstack, type XenToolstack } from '../backends/xen/toolstack'
-import { HelperToolstack } from '../backends/xen/helper-toolstack'
-import type { PrivilegedHelper } from '../privileged'
 import type { HostConnection } from './connection'
 import { LocalConnection } from './local-connection'
 import { describeTarget, probeHostKey, SshConnection, type HostKey } from './ssh-connection'
@@ -43,8 +38,14 @@ export class HostService {
     private readonly file: string,
     /** Machines defined on a host (it cannot be removed while it has any). */
     private readonly machinesOn: (hostId: string) => string[],
-    private readonly privileged: PrivilegedHelper,
   ) {}
+
+  /** Finds out whether Xen works on a host and reports it (reportXen); the Xen backend gives it. */
+  private probeXen: (id: string) => Promise<void> = async () => undefined
+
+  probeXenWith(probe: (id: string) => Promise<void>): void {
+    this.probeXen = probe
+  }
 
   async init(): Promise<void> {
     const text = await readFile(this.file, 'utf8').catch(() => '[]')
@@ -123,7 +124,7 @@ export class HostService {
     }
     this.remotes = [...this.remotes, host]
     await writeFileAtomic(this.file, JSON.stringify(this.remotes, null, 2))
-    await this.refreshXen(host.id)
+    await this.probeXen(host.id).catch(() => undefined)
     this.changed()
     return this.list().find((h) => h.id === host.id)!
   }
@@ -139,36 +140,18 @@ export class HostService {
     this.changed()
   }
 
-  /** xl on a host: this computer's through the privileged helper, a remote one's over SSH. */
-  xen(id: string): XenToolstack {
-    const { connection } = this.state(id)
-    return connection instanceof LocalConnection ? new HelperToolstack(this.privileged, connection) : new ConnectionToolstack(connection)
-  }
-
-  /** The dom0 panel: Xen's version and command line, memory, caps, daemons, and every domain. */
-  async dom0(id: string): Promise<{ info: Dom0Info; domains: Domain[] }> {
-    const tools = this.xen(id)
-    try {
-      const panel = await tools.dom0()
-      this.setXen(id, true, null)
-      return panel
-    } catch (error) {
-      this.setXen(id, false, error instanceof Error ? error.message : String(error))
-      throw error
-    }
+  /** The connection to a host: this computer's, or a remote one's over SSH (kept, reconnected). */
+  connection(id: string): HostConnection {
+    return this.state(id).connection
   }
 
   /** Finds out, in the background, which hosts run Xen (for the wizard's machine kinds). */
   checkAll(): void {
-    for (const { id } of this.list()) void this.refreshXen(id)
+    for (const { id } of this.list()) void this.probeXen(id).catch(() => undefined)
   }
 
-  /** Finds out whether Xen works on the host: sets its xen flag, or its error. */
-  private async refreshXen(id: string): Promise<void> {
-    await this.dom0(id).catch(() => undefined)
-  }
-
-  private setXen(id: string, xen: boolean, error: string | null): void {
+  /** Whether Xen works on the host (the wizard offers Xen domains there), or why not. */
+  reportXen(id: string, xen: boolean, error: string | null): void {
     const state = this.state(id)
     if (state.xen === xen && state.error === error) return
     state.xen = xen

@@ -8,7 +8,7 @@ import { createConnection } from 'node:net'
 import { randomBytes } from 'node:crypto'
 import type { Duplex } from 'node:stream'
 import { WebSocketServer, type WebSocket } from 'ws'
-import { sameToken } from '../transports/browser-server'
+import { sameToken } from '../tokens'
 
 const HOST = '127.0.0.1'
 

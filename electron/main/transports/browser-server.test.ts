@@ -6,7 +6,8 @@ import { WebSocket } from 'ws'
 import { RpcServer, type MethodHandlers, type StreamHandlers } from '../../../shared/rpc/server'
 import { RpcClient } from '../../../shared/rpc/client'
 import { tokenProtocol, webSocketTransport, WS_PROTOCOL } from '../../../shared/rpc/websocket'
-import { sameToken, startBrowserServer, type BrowserServer } from './browser-server'
+import { startBrowserServer, type BrowserServer } from './browser-server'
+import { sameToken } from '../tokens'
 
 let root: string
 let server: BrowserServer

@@ -6,15 +6,18 @@ import { rm } from 'node:fs/promises'
 import { join } from 'node:path'
 import { BerthError, type FieldErrors } from '../../../../shared/errors'
 import type { DefinitionOf, MachineState } from '../../../../shared/model/machine'
-import type { Domain } from '../../../../shared/model/remote-host'
+import type { Dom0Info, Domain } from '../../../../shared/model/remote-host'
 import type { XenSpec } from '../../../../shared/model/xen'
 import type { BerthPaths } from '../../paths'
 import type { HostService } from '../../hosts/host-service'
 import type { Terminal } from '../../hosts/connection'
+import { LocalConnection } from '../../hosts/local-connection'
+import type { PrivilegedHelper } from '../../privileged'
 import { SerialConsole, type ConsoleSource } from '../../consoles/serial-console'
 import { LogAppender } from '../../consoles/log-appender'
 import type { Backend, ConsoleStream, MachineStatus } from '../backend'
-import type { DomainAction } from './toolstack'
+import { ConnectionToolstack, type DomainAction, type XenToolstack } from './toolstack'
+import { HelperToolstack } from './helper-toolstack'
 import { configPath, xlConfig } from './xl'
 import { Emitter, type Disposable } from '../../../../shared/rpc/transport'
 
@@ -59,14 +62,32 @@ export class XenBackend implements Backend<XenSpec>, XenFeatures {
   private timer: NodeJS.Timeout | null = null
   private polling = false
 
-  constructor(private readonly options: { hosts: HostService; paths: BerthPaths }) {}
+  constructor(private readonly options: { hosts: HostService; paths: BerthPaths; privileged: PrivilegedHelper }) {}
+
+  /** xl on a host: this computer's through the privileged helper, a remote one's over SSH. */
+  toolstack(hostId: string): XenToolstack {
+    const connection = this.options.hosts.connection(hostId)
+    return connection instanceof LocalConnection ? new HelperToolstack(this.options.privileged, connection) : new ConnectionToolstack(connection)
+  }
+
+  /** The dom0 panel: Xen's version and command line, memory, caps, daemons, and every domain; tells the host service whether Xen works there. */
+  async dom0(hostId: string): Promise<{ info: Dom0Info; domains: Domain[] }> {
+    try {
+      const panel = await this.toolstack(hostId).dom0()
+      this.options.hosts.reportXen(hostId, true, null)
+      return panel
+    } catch (error) {
+      this.options.hosts.reportXen(hostId, false, error instanceof Error ? error.message : String(error))
+      throw error
+    }
+  }
 
   private filesDir(id: string): string {
     return join(this.options.paths.machineFiles, id)
   }
 
   private tools(spec: XenSpec) {
-    return this.options.hosts.xen(spec.host)
+    return this.toolstack(spec.host)
   }
 
   async validate(spec: XenSpec): Promise<FieldErrors> {
@@ -132,7 +153,7 @@ export class XenBackend implements Backend<XenSpec>, XenFeatures {
     if (!definitions.length) return
     let domains: Domain[]
     try {
-      domains = await this.options.hosts.xen(host).list()
+      domains = await this.toolstack(host).list()
     } catch (error) {
       // Unreachable: what runs there is unknown, and the machine says why.
       for (const d of definitions) this.set(d.id, 'unknown', error instanceof Error ? error.message : String(error))
