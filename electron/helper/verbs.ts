@@ -37,6 +37,14 @@ export const verbSchemas = {
 export type Verb = keyof typeof verbSchemas
 export type VerbArgs<V extends Verb> = z.infer<(typeof verbSchemas)[V]>
 
+/** What each verb answers, as the RPC's method table says for its methods: the client is typed by it. */
+export type VerbResults = { [V in Verb]: V extends keyof SpecialResults ? SpecialResults[V] : null }
+interface SpecialResults {
+  'container.start': { pid: number }
+  /** capabilities, info, list: { output }; daemons: whether xenstored and xenconsoled run. */
+  'xen.query': { output: string | null } | { xenstored: boolean; xenconsoled: boolean }
+}
+
 export const requestSchema = z
   .object({
     id: z.number().int().min(0).max(2 ** 53),

@@ -5,7 +5,7 @@ import { spawn, type ChildProcess } from 'node:child_process'
 import { BerthError } from '../../shared/errors'
 import { programCommand } from './programs'
 import { onLines, parseJsonLine } from './lines'
-import type { Verb, VerbArgs } from '../helper/verbs'
+import type { Verb, VerbArgs, VerbResults } from '../helper/verbs'
 
 interface Answer {
   id: number
@@ -52,11 +52,11 @@ export class PrivilegedHelper {
     this.pending.clear()
   }
 
-  request<V extends Verb>(verb: V, args: VerbArgs<V>): Promise<unknown> {
+  request<V extends Verb>(verb: V, args: VerbArgs<V>): Promise<VerbResults[V]> {
     this.child ??= this.start()
     const id = this.nextId++
     return new Promise((resolve, reject) => {
-      this.pending.set(id, { resolve, reject })
+      this.pending.set(id, { resolve: resolve as (value: unknown) => void, reject })
       this.child!.stdin!.write(`${JSON.stringify({ id, verb, args })}\n`)
     })
   }

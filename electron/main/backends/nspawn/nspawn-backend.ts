@@ -150,7 +150,7 @@ export class NspawnBackend implements Backend<NspawnSpec>, ContainerFeatures {
     this.changed(id)
     try {
       // The helper starts the supervisor from the spec (what goes beyond the policy asks for a password).
-      const { pid } = (await this.options.privileged.request('container.start', { id, spec })) as { pid: number }
+      const { pid } = await this.options.privileged.request('container.start', { id, spec })
       await this.connect(id, pid)
       // Attached at once: viewers see the container's first bytes as they come.
       await this.console(id).attach(files.console, { offsetHeader: true }).catch(() => undefined)
