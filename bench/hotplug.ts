@@ -11,6 +11,7 @@ import { qemuSpecSchema } from '../shared/model/machine'
 import { median } from './stats'
 import type { BenchResult } from './run'
 import { berthMachineFolders, rawArgv, rawConsole, startRaw, type GuestConsole, type RawQemu } from './raw-qemu'
+import { vmRuntime } from '../shared/model/machine'
 
 let trial = 0
 /** Starts a watcher in the guest that prints a marker once a virtio disk appears; returns its wait. */
@@ -60,7 +61,7 @@ export async function hotplugToGuest(runs: number): Promise<BenchResult> {
       const machine = await h.client.call('drives.attach', { id: vm.id, path: disk, persist: false })
       await seen()
       samples.berth.push(performance.now() - begun)
-      await h.client.call('drives.detach', { id: vm.id, driveId: machine.drives[0]!.id })
+      await h.client.call('drives.detach', { id: vm.id, driveId: vmRuntime(machine).drives[0]!.id })
 
       // Bare QMP on the raw VM, with the same options.
       const drive = driveSchema.parse({ id: `dbench${run}`, file: disk, format: 'qcow2', bus: 'virtio', readOnly: false })

@@ -59,7 +59,7 @@ export async function createBerthServer(options: BerthServerOptions = {}): Promi
   const networks = new NetworkService(
     join(dirname(paths.machines), 'networks.json'),
     privileged,
-    () => machines.definitionsList(),
+    () => machines.bridgeUsers(),
     (id) => ['running', 'paused', 'starting', 'stopping'].includes(machines.status(id).state),
   )
   await networks.init()

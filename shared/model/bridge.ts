@@ -39,6 +39,6 @@ export const bridgeViewSchema = z.object({
   /** Interfaces enslaved to it now (taps, veths, an uplink). */
   members: z.array(z.string()),
   /** Machines whose definition puts them on it. */
-  usedBy: z.array(z.object({ id: z.string(), name: z.string(), kind: z.enum(['qemu', 'nspawn']) })),
+  usedBy: z.array(z.object({ id: z.string(), name: z.string(), kind: z.enum(['qemu', 'nspawn', 'xen']) })),
 })
 export type BridgeView = z.infer<typeof bridgeViewSchema>

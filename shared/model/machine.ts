@@ -129,23 +129,57 @@ export type MachineKind = MachineSpec['kind']
 
 export const acceleratorSchema = z.enum(['kvm', 'tcg'])
 
+/**
+ * What a machine has, as its backend says (the page shows a tab or button only for these): a screen,
+ * drives and a CD drive, a shell inside it, a reboot Berth can ask for, pause, a guest agent.
+ */
+export const capabilities = ['display', 'drives', 'shell', 'reboot', 'pause', 'guestAgent'] as const
+export const capabilitySchema = z.enum(capabilities)
+export type Capability = z.infer<typeof capabilitySchema>
+
+/** What can be done to a machine, and from which states (each backend's table, checked in one place). */
+export const machineActions = ['start', 'stop', 'pause', 'resume', 'reboot', 'edit', 'remove'] as const
+export const machineActionSchema = z.enum(machineActions)
+export type MachineAction = z.infer<typeof machineActionSchema>
+
+/** What only one kind of machine has while it runs. */
+export const machineRuntimeSchema = z.discriminatedUnion('kind', [
+  z.object({
+    kind: z.literal('qemu'),
+    /** Set while the machine runs: which accelerator QEMU uses. */
+    accelerator: acceleratorSchema.nullable(),
+    /** The definition's drives and, while it runs, the ones attached live only. */
+    drives: z.array(driveViewSchema),
+    /** The disc in the CD drive now (null: no CD drive). */
+    cdrom: cdromSchema.nullable(),
+  }),
+  z.object({ kind: z.literal('nspawn') }),
+  z.object({ kind: z.literal('xen') }),
+])
+export type MachineRuntime = z.infer<typeof machineRuntimeSchema>
+
 export const machineSchema = z.object({
   id: machineIdSchema,
   spec: machineSpecSchema,
   state: machineStateSchema,
-  /** Set while the machine runs: which accelerator QEMU uses. */
-  accelerator: acceleratorSchema.nullable(),
   /** Why the machine last stopped unexpectedly or failed to start. */
   lastError: z.string().nullable(),
   /** While stopping: how (ACPI power button sent, the guest shuts down, quitting) and when Berth quits it. */
   stopping: z.object({ how: z.string(), quitsAt: z.string().nullable() }).nullable().default(null),
-  /** The definition's drives and, while it runs, the ones attached live only. */
-  drives: z.array(driveViewSchema),
-  /** The disc in the CD drive now (null: no CD drive). */
-  cdrom: cdromSchema.nullable(),
+  capabilities: z.array(capabilitySchema),
+  /** The actions its state allows now. */
+  actions: z.array(machineActionSchema),
+  runtime: machineRuntimeSchema,
   createdAt: z.string(),
 })
 export type Machine = z.infer<typeof machineSchema>
+export type QemuRuntime = Extract<MachineRuntime, { kind: 'qemu' }>
+
+/** A virtual machine's runtime (accelerator, drives, disc); a machine of another kind has none. */
+export function vmRuntime(machine: Machine): QemuRuntime {
+  if (machine.runtime.kind !== 'qemu') throw new Error(`${machine.spec.name} is not a virtual machine`)
+  return machine.runtime
+}
 
 /** A definition file that could not be loaded: shown to the person, never silently dropped. */
 export const brokenDefinitionSchema = z.object({ file: z.string(), reason: z.string() })

@@ -9,11 +9,11 @@ import { qemuSpecSchema, type Machine } from '../model/machine'
 const machine: Machine = {
   id: 'abcdefghijkl',
   spec: qemuSpecSchema.parse({ kind: 'qemu', name: 'm', memoryMiB: 64, cores: 1, boot: { type: 'disk' }, disk: { sizeMiB: 1 } }),
-  drives: [],
-  cdrom: null,
   state: 'stopped',
-  accelerator: null,
   lastError: null,
+  capabilities: ['drives', 'pause'],
+  actions: ['start', 'edit', 'remove'],
+  runtime: { kind: 'qemu', accelerator: null, drives: [], cdrom: null },
   stopping: null,
   createdAt: 'now',
 }

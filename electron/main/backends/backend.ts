@@ -1,5 +1,5 @@
 import type { FieldErrors } from '../../../shared/errors'
-import type { DefinitionOf, MachineSpec, MachineState, QemuSpec } from '../../../shared/model/machine'
+import type { Capability, DefinitionOf, MachineAction, MachineRuntime, MachineSpec, MachineState, QemuSpec } from '../../../shared/model/machine'
 import type { NspawnSpec } from '../../../shared/model/container'
 import type { GuestInfo } from '../../../shared/model/guest-agent'
 import type { Drive } from '../../../shared/model/drives'
@@ -18,25 +18,57 @@ export interface LiveDrive {
   port?: string
 }
 
+/** What every kind of machine reports about its state; what only one kind has is in its runtime(). */
 export interface MachineStatus {
   state: MachineState
-  accelerator: 'kvm' | 'tcg' | null
   lastError: string | null
-  /** While running: every drive attached now (from the definition or hot-plugged), by id. */
-  drives: Map<string, LiveDrive>
-  /** While running: the disc in the CD drive (null: empty). Undefined when not running. */
-  cdrom: string | null | undefined
   /** While stopping: how, and when Berth quits it if the guest has not. */
   stopping?: { how: string; quitsAt: string | null } | null
+}
+
+/** From which states each action may be taken; an action missing here is not one this kind has. */
+export type Transitions = Partial<Record<MachineAction, readonly MachineState[]>>
+
+/** The table the three kinds share; a backend adds or removes what differs for its kind. */
+export const commonTransitions = {
+  start: ['stopped', 'crashed'],
+  stop: ['running', 'paused', 'stopping', 'unknown'],
+  pause: ['running'],
+  resume: ['paused'],
+  edit: ['stopped', 'crashed'],
+  remove: ['stopped', 'crashed'],
+} as const satisfies Transitions
+
+/** The command line (and, for Xen, the xl.cfg) a definition runs as, and what of it needs a password. */
+export interface Preview {
+  argv: string[]
+  config?: string
+  needsPassword?: string[]
 }
 
 /** What every kind of machine (QEMU, nspawn; Xen next) offers the machine service. */
 export interface Backend<S extends MachineSpec = MachineSpec> {
   readonly kind: S['kind']
+  /** From which states each action may be taken (the machine service checks it, once, for every kind). */
+  readonly transitions: Transitions
+  /** What a machine with this spec has (a screen, drives, a shell...): the page offers only these. */
+  capabilities(spec: S): Capability[]
+  /** What only this kind has while it runs (QEMU: accelerator, live drives, disc). */
+  runtime(definition: DefinitionOf<S>): MachineRuntime
+  /** Bridges on this computer the machine joins (a bridge in use says by whom). */
+  bridgesOf(spec: S): string[]
+  /** The host the machine runs on ('local': this computer). */
+  hostOf(spec: S): string
+  /** Started when Berth starts (containers.nix's autoStart). */
+  startsWithBerth(spec: S): boolean
+  /** The spec as it is stored: what the backend records from the host itself (QEMU: image formats), never taken from the caller. */
+  record(spec: S, previous: S | null): Promise<S>
+  /** What a definition runs as, for the wizard's preview. */
+  preview(definition: DefinitionOf<S>): Promise<Preview>
+  /** Reboots a running machine (only kinds with the reboot capability). */
+  reboot?(definition: DefinitionOf<S>): Promise<void>
   /** Host-side checks of a spec (files exist, images are images); field path → message. */
   validate(spec: S): Promise<FieldErrors>
-  /** The command line a definition runs as. */
-  commandLine(definition: DefinitionOf<S>): Promise<string[]>
   status(id: string): MachineStatus
   /** Finds a machine still running from an earlier Berth process and takes it over. */
   reattach(definition: DefinitionOf<S>): Promise<void>
@@ -56,8 +88,8 @@ type QemuDefinition = DefinitionOf<QemuSpec>
 
 /** Disks, discs and screens: what virtual machines have and containers do not. */
 export interface QemuFeatures {
-  /** The spec with the format and backing chain of each image recorded (read from the file once, never from the caller). */
-  recordImages(spec: QemuSpec, previous: QemuSpec | null): Promise<QemuSpec>
+  /** Every drive attached to the running machine now (from the definition or hot-plugged), by id. */
+  liveDrives(id: string): Map<string, LiveDrive>
   /** Hot-plugs a disk into the running machine. */
   attachDrive(definition: QemuDefinition, drive: Drive, options: { persistent: boolean }): Promise<void>
   /** Unplugs a disk from the running machine once the guest has let go of it. */
@@ -74,8 +106,6 @@ export interface QemuFeatures {
 
 /** What containers have and virtual machines do not. */
 export interface ContainerFeatures {
-  /** What in this container goes beyond the helper's policy for this user (each start asks for a password). */
-  needsPassword(spec: NspawnSpec): string[]
   /** A login shell inside the running container, for as long as the stream is open. */
   openShell(definition: DefinitionOf<NspawnSpec>, stream: ConsoleStream): Promise<void>
 }

@@ -7,6 +7,7 @@ import { join } from 'node:path'
 import type { BerthError } from '../../../shared/errors'
 import type { Machine } from '../../../shared/model/machine'
 import { startHarness, tinyGuestSpec, watchConsole, type Harness } from '../testing/harness'
+import { vmRuntime } from '../../../shared/model/machine'
 
 let h: Harness
 let dir: string
@@ -49,7 +50,7 @@ describe('concurrent operations on one VM (real QEMU)', () => {
 
     // Unplugging needs the guest's cooperation: wait until it is up.
     await (await watchConsole(h.client, vm.id)).waitFor('guest# ')
-    const driveC = afterStart.drives.find((x) => x.file === c)!
+    const driveC = vmRuntime(afterStart).drives.find((x) => x.file === c)!
     await Promise.all([h.client.call('drives.detach', { id: vm.id, driveId: driveC.id }), attach(vm.id, d!)])
 
     // What is on disk, read back by a Berth started again.

@@ -1,16 +1,14 @@
 // Machine definitions (store) + their runtime (backend): the methods the contract names.
-import { totalmem } from 'node:os'
 import { BerthError, fieldErrors, type FieldErrors } from '../../../shared/errors'
 import { join, resolve } from 'node:path'
 import { readdir, stat } from 'node:fs/promises'
 import { randomBytes } from 'node:crypto'
-import type { BrokenDefinition, DefinitionOf, Machine, MachineDefinition, MachineSpec, QemuSpec } from '../../../shared/model/machine'
+import { machineActions, type BrokenDefinition, type Capability, type DefinitionOf, type Machine, type MachineAction, type MachineDefinition, type MachineSpec, type QemuSpec } from '../../../shared/model/machine'
 import type { NspawnSpec } from '../../../shared/model/container'
 import type { XenSpec } from '../../../shared/model/xen'
-import type { XenFeatures } from '../backends/xen/xen-backend'
-import { driveSchema, hotplugBuses, type Drive, type DriveBus, type DriveView, type ImageInfo } from '../../../shared/model/drives'
+import { driveSchema, hotplugBuses, type Drive, type DriveBus, type ImageInfo } from '../../../shared/model/drives'
 import { ImageError, inspectImage } from '../backends/qemu/image'
-import type { Backend, ConsoleStream, ContainerFeatures, MachineStatus, QemuFeatures } from '../backends/backend'
+import type { Backend, ConsoleStream, ContainerFeatures, MachineStatus, Preview, QemuFeatures } from '../backends/backend'
 import { MachineStore } from '../store/machine-store'
 import { Emitter, type Disposable } from '../../../shared/rpc/transport'
 
@@ -29,7 +27,7 @@ export class MachineService {
     private readonly backends: {
       qemu: Backend<QemuSpec> & QemuFeatures
       nspawn: Backend<NspawnSpec> & ContainerFeatures
-      xen: Backend<XenSpec> & XenFeatures
+      xen: Backend<XenSpec>
     },
     private readonly qemuImg: string,
     /** Where backing files may live without the person's confirmation. */
@@ -46,8 +44,7 @@ export class MachineService {
     await Promise.all(definitions.map((d) => this.backend(d).reattach(d).catch(() => undefined)))
     // containers.nix's autoStart: started with Berth's service (failures show on the machine).
     for (const d of definitions)
-      if (d.spec.kind === 'nspawn' && d.spec.autoStart && this.status(d.id).state === 'stopped')
-        void this.start(d.id).catch(() => undefined)
+      if (this.backend(d).startsWithBerth(d.spec) && this.status(d.id).state === 'stopped') void this.start(d.id).catch(() => undefined)
   }
 
   onDidChange(listener: (id: string) => void): Disposable {
@@ -58,34 +55,51 @@ export class MachineService {
     this.changes.emit(id)
   }
 
-  private backend(definition: MachineDefinition): Backend {
+  private backend(definition: { spec: MachineSpec }): Backend {
     return this.backends[definition.spec.kind] as Backend
   }
 
   /** Status of a machine by id, whatever its kind (a removed one is stopped). */
   status(id: string): MachineStatus {
     const definition = this.definitions.get(id)
-    return definition
-      ? this.backend(definition).status(id)
-      : { state: 'stopped', accelerator: null, lastError: null, drives: new Map(), cdrom: undefined }
+    return definition ? this.backend(definition).status(id) : { state: 'stopped', lastError: null }
   }
 
-  /** The definition of a virtual machine, for what only virtual machines have (drives, discs, screens). */
-  private vm(id: string): DefinitionOf<QemuSpec> {
+  /** The definition of a machine that has this capability (only virtual machines have drives, screens and a guest agent; only containers a shell). */
+  private having(id: string, capability: Capability, refusal: string): MachineDefinition {
     const definition = this.get(id)
-    if (definition.spec.kind !== 'qemu') {
-      const what = definition.spec.kind === 'xen' ? 'a Xen domain: Berth manages its disks in its settings' : 'a container'
-      throw new BerthError('conflict', `${definition.spec.name} is ${what}: it has no drives, discs or screen here`)
+    if (!this.backend(definition).capabilities(definition.spec).includes(capability))
+      throw new BerthError('conflict', `${definition.spec.name} ${refusal}`)
+    return definition
+  }
+
+  /** A virtual machine's definition, for its drives and disc. */
+  private vm(id: string): DefinitionOf<QemuSpec> {
+    return this.having(id, 'drives', 'has no drives or discs Berth attaches: a container has none, a Xen domain has its disks in its settings') as DefinitionOf<QemuSpec>
+  }
+
+  /** Refuses an action the machine's state does not allow, saying why in the person's terms. */
+  private allow(definition: MachineDefinition, action: MachineAction): void {
+    const from = this.backend(definition).transitions[action]
+    const { state } = this.status(definition.id)
+    const name = definition.spec.name
+    if (!from) throw new BerthError('conflict', `${name} cannot be asked to ${action} from Berth`)
+    if (from.includes(state)) return
+    if (state === 'unknown') throw new BerthError('conflict', `The state of ${name} is not known (is its host reachable?): try again once it is`)
+    const refusals: Record<MachineAction, string> = {
+      start: `${name} is already ${state}`,
+      stop: state === 'starting' ? `${name} is still starting: stop it once it runs` : `${name} is not running`,
+      pause: state === 'paused' ? `${name} is already paused` : `${name} is not running`,
+      resume: `${name} is not paused`,
+      reboot: `${name} is not running`,
+      edit: `Stop ${name} before changing its settings`,
+      remove: `Stop ${name} before deleting it`,
     }
-    return definition as DefinitionOf<QemuSpec>
+    throw new BerthError('conflict', refusals[action])
   }
 
   list(): { machines: Machine[]; broken: BrokenDefinition[] } {
     return { machines: [...this.definitions.values()].map((d) => this.view(d)), broken: this.broken }
-  }
-
-  definitionsList(): MachineDefinition[] {
-    return [...this.definitions.values()]
   }
 
   get(id: string): MachineDefinition {
@@ -95,18 +109,19 @@ export class MachineService {
   }
 
   view(definition: MachineDefinition): Machine {
-    const { state, accelerator, lastError, drives: live, cdrom, stopping } = this.backend(definition).status(definition.id)
-    const base = { id: definition.id, createdAt: definition.createdAt, state, accelerator, lastError, stopping: state === 'stopping' ? (stopping ?? null) : null }
-    if (definition.spec.kind !== 'qemu') return { ...base, spec: definition.spec, drives: [], cdrom: null }
-    const running = this.isRunning(definition.id)
-    const drives: DriveView[] = definition.spec.drives.map((drive) => {
-      const now = live.get(drive.id)
-      return { ...drive, persistent: true, state: running && now ? now.state : 'defined', error: now?.error ?? null }
-    })
-    for (const { drive, persistent, state: driveState, error } of live.values())
-      if (!persistent) drives.push({ ...drive, persistent, state: driveState, error })
-    const disc = definition.spec.cdrom ? { file: cdrom !== undefined ? cdrom : definition.spec.cdrom.file } : null
-    return { ...base, spec: definition.spec, drives, cdrom: disc }
+    const backend = this.backend(definition)
+    const { state, lastError, stopping } = backend.status(definition.id)
+    return {
+      id: definition.id,
+      createdAt: definition.createdAt,
+      spec: definition.spec,
+      state,
+      lastError,
+      stopping: state === 'stopping' ? (stopping ?? null) : null,
+      capabilities: backend.capabilities(definition.spec),
+      actions: machineActions.filter((action) => backend.transitions[action]?.includes(state)),
+      runtime: backend.runtime(definition),
+    }
   }
 
   private isRunning(id: string): boolean {
@@ -123,12 +138,13 @@ export class MachineService {
     return next
   }
 
-  /** Every file a machine uses (root disk, drives, disc), for "already attached" and "in use" checks. */
+  /** Every file a virtual machine uses (root disk, drives, disc), for "already attached" and "in use" checks. */
   private filesOf(definition: MachineDefinition): string[] {
-    const { spec } = definition
-    if (spec.kind !== 'qemu') return []
-    const live = [...this.status(definition.id).drives.values()].map((d) => d.drive.file)
-    const disc = this.view(definition).cdrom?.file
+    const runtime = this.backend(definition).runtime(definition)
+    if (runtime.kind !== 'qemu') return []
+    const spec = definition.spec as QemuSpec
+    const live = [...this.backends.qemu.liveDrives(definition.id).values()].map((d) => d.drive.file)
+    const disc = runtime.cdrom?.file
     return [...(spec.disk?.image ? [spec.disk.image] : []), ...spec.drives.map((d) => d.file), ...live, ...(disc ? [disc] : [])]
   }
 
@@ -199,7 +215,7 @@ export class MachineService {
     return this.locked(id, async (d) => {
       const definition = d as DefinitionOf<QemuSpec>
       const inSpec = definition.spec.drives.some((d) => d.id === driveId)
-      const live = this.status(id).drives.has(driveId)
+      const live = this.backends.qemu.liveDrives(id).has(driveId)
       if (!inSpec && !live) throw new BerthError('not_found', `No drive ${driveId} on ${definition.spec.name}`)
       if (live) await this.backends.qemu.detachDrive(definition, driveId)
       if (inSpec) await this.update(definition, { ...definition.spec, drives: definition.spec.drives.filter((d) => d.id !== driveId) })
@@ -225,29 +241,29 @@ export class MachineService {
       (d) => d.id !== exceptId && d.spec.name.toLowerCase() === spec.name.toLowerCase(),
     )
     if (clash) fields.name = `A machine named ${clash.spec.name} already exists: choose another name`
-    const hostMiB = Math.floor(totalmem() / 1024 / 1024)
-    if (spec.kind === 'qemu' && spec.memoryMiB > hostMiB) fields.memoryMiB = `This host has ${hostMiB} MiB of memory: give the machine less`
-    Object.assign(fields, await (this.backends[spec.kind] as Backend).validate(spec))
+    Object.assign(fields, await this.backend({ spec }).validate(spec))
     if (Object.keys(fields).length > 0) throw fieldErrors(fields)
   }
 
-  async preview(spec: MachineSpec, editing?: string): Promise<{ argv: string[]; config?: string; needsPassword?: string[] }> {
+  async preview(spec: MachineSpec, editing?: string): Promise<Preview> {
     await this.check(spec, editing)
     const definition = editing ? { ...this.get(editing), spec } : MachineStore.define(spec)
-    const argv = await this.backend(definition).commandLine(definition)
-    if (definition.spec.kind === 'nspawn') return { argv, needsPassword: this.backends.nspawn.needsPassword(definition.spec) }
-    if (definition.spec.kind !== 'xen') return { argv }
-    return { argv, config: this.backends.xen.configText(definition as DefinitionOf<XenSpec>) }
+    return this.backend(definition).preview(definition)
   }
 
-  /** The machines Berth has on a Xen host, by name. */
+  /** The machines Berth has on a remote host, by name. */
   machinesOnHost(hostId: string): string[] {
-    return [...this.definitions.values()].filter((d) => d.spec.kind === 'xen' && d.spec.host === hostId).map((d) => d.spec.name)
+    return [...this.definitions.values()].filter((d) => this.backend(d).hostOf(d.spec) === hostId).map((d) => d.spec.name)
+  }
+
+  /** Each machine with the bridges on this computer it joins. */
+  bridgeUsers(): { id: string; name: string; kind: MachineSpec['kind']; bridges: string[] }[] {
+    return [...this.definitions.values()].map((d) => ({ id: d.id, name: d.spec.name, kind: d.spec.kind, bridges: this.backend(d).bridgesOf(d.spec) }))
   }
 
   async create(spec: MachineSpec): Promise<Machine> {
     await this.check(spec)
-    const definition = MachineStore.define(await this.recordFormats(spec, null))
+    const definition = MachineStore.define(await this.record(spec, null))
     await this.store.save(definition)
     this.definitions.set(definition.id, definition)
     this.changed(definition.id)
@@ -257,19 +273,16 @@ export class MachineService {
   /** New settings for a stopped machine; its drives and disc stay as they are unless the spec changes them. */
   updateSpec(id: string, spec: MachineSpec): Promise<Machine> {
     return this.locked(id, async (definition) => {
-      const state = this.status(id).state
-      if (state !== 'stopped' && state !== 'crashed')
-        throw new BerthError('conflict', `Stop ${definition.spec.name} before changing its settings`)
+      this.allow(definition, 'edit')
       await this.check(spec, id)
-      return this.view(await this.update(definition, await this.recordFormats(spec, definition.spec)))
+      return this.view(await this.update(definition, await this.record(spec, definition.spec)))
     })
   }
 
-  /** A VM's image formats and backing chains, recorded by Berth from the files (a definition older than that gets them now). */
-  private async recordFormats(spec: MachineSpec, previous: MachineSpec | null): Promise<MachineSpec> {
-    if (spec.kind !== 'qemu') return spec
+  /** The spec as its backend records it from the host (a VM's image formats and backing chains); a definition older than that gets it now. */
+  private async record(spec: MachineSpec, previous: MachineSpec | null): Promise<MachineSpec> {
     try {
-      return await this.backends.qemu.recordImages(spec, previous?.kind === 'qemu' ? previous : null)
+      return await this.backend({ spec }).record(spec as never, previous?.kind === spec.kind ? (previous as never) : null)
     } catch (error) {
       if (error instanceof ImageError) throw fieldErrors({ 'disk.image': error.message }, error.message)
       throw error
@@ -278,9 +291,10 @@ export class MachineService {
 
   start(id: string): Promise<Machine> {
     return this.locked(id, async (definition) => {
-      const d = definition.spec.kind === 'qemu' && definition.spec.disk && !definition.spec.disk.backing
-        ? await this.update(definition, await this.recordFormats(definition.spec, null))
-        : definition
+      this.allow(definition, 'start')
+      // What is recorded stays as it was (the definition is its own previous); only what is missing is added.
+      const recorded = await this.record(definition.spec, definition.spec)
+      const d = JSON.stringify(recorded) === JSON.stringify(definition.spec) ? definition : await this.update(definition, recorded)
       await this.backend(d).start(d)
       return this.view(d)
     })
@@ -289,27 +303,35 @@ export class MachineService {
   stop(id: string, options: { force: boolean; timeoutSec: number }): Promise<Machine> {
     // Not locked: Force stop must be able to cut short a graceful stop that is still waiting.
     const definition = this.get(id)
+    // Stopping what is already stopped is done at once: nothing to do.
+    const { state } = this.status(id)
+    if (state === 'stopped' || state === 'crashed') return Promise.resolve(this.view(definition))
+    this.allow(definition, 'stop')
     return this.backend(definition).stop(definition, options).then(() => this.view(definition))
   }
 
   pause(id: string): Promise<Machine> {
-    return this.locked(id, async (d) => (await this.backend(d).pause(d), this.view(d)))
+    return this.locked(id, async (d) => (this.allow(d, 'pause'), await this.backend(d).pause(d), this.view(d)))
   }
 
   reboot(id: string): Promise<Machine> {
     return this.locked(id, async (d) => {
-      if (d.spec.kind !== 'xen') throw new BerthError('conflict', `${d.spec.name} cannot be rebooted from Berth: stop and start it`)
-      await this.backends.xen.reboot(d as DefinitionOf<XenSpec>)
+      const backend = this.backend(d)
+      if (!backend.reboot || !backend.capabilities(d.spec).includes('reboot'))
+        throw new BerthError('conflict', `${d.spec.name} cannot be rebooted from Berth: stop and start it`)
+      this.allow(d, 'reboot')
+      await backend.reboot(d)
       return this.view(d)
     })
   }
 
   resume(id: string): Promise<Machine> {
-    return this.locked(id, async (d) => (await this.backend(d).resume(d), this.view(d)))
+    return this.locked(id, async (d) => (this.allow(d, 'resume'), await this.backend(d).resume(d), this.view(d)))
   }
 
   remove(id: string, options: { deleteImages: boolean }): Promise<{ removed: true }> {
     return this.locked(id, async (d) => {
+      this.allow(d, 'remove')
       await this.backend(d).forget(d, options)
       await this.store.remove(id)
       this.definitions.delete(id)
@@ -319,24 +341,21 @@ export class MachineService {
   }
 
   displaySocket(id: string): { socket: string; protocol: 'vnc' | 'spice' } {
-    const definition = this.vm(id)
-    if (!definition.spec.display) throw new BerthError('conflict', `${definition.spec.name} has no screen: it uses the serial console only`)
-    return { socket: this.backends.qemu.displaySocket(definition), protocol: definition.spec.display.protocol }
+    const definition = this.having(id, 'display', 'has no screen: it uses the serial console only') as DefinitionOf<QemuSpec>
+    return { socket: this.backends.qemu.displaySocket(definition), protocol: definition.spec.display!.protocol }
   }
 
   guestInfo(id: string) {
-    return this.backends.qemu.guestInfo(this.vm(id))
+    return this.backends.qemu.guestInfo(this.having(id, 'guestAgent', 'has no guest agent channel: turn it on in its settings') as DefinitionOf<QemuSpec>)
   }
 
   screenshot(id: string): Promise<Uint8Array> {
-    return this.backends.qemu.screenshot(this.vm(id))
+    return this.backends.qemu.screenshot(this.having(id, 'display', 'has no screen: it uses the serial console only') as DefinitionOf<QemuSpec>)
   }
 
   openShell(id: string, stream: ConsoleStream): Promise<void> {
-    const definition = this.get(id)
-    if (definition.spec.kind !== 'nspawn')
-      throw new BerthError('conflict', `${definition.spec.name} is a virtual machine: use its console`)
-    return this.backends.nspawn.openShell(definition as DefinitionOf<NspawnSpec>, stream)
+    const definition = this.having(id, 'shell', 'is a virtual machine: use its console') as DefinitionOf<NspawnSpec>
+    return this.backends.nspawn.openShell(definition, stream)
   }
 
   openConsole(id: string, stream: ConsoleStream): Promise<void> {

@@ -5,7 +5,7 @@ import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { BerthError, fieldErrors, type FieldErrors } from '../../../shared/errors'
 import { bridgeSpecSchema, type BridgeSpec, type BridgeView } from '../../../shared/model/bridge'
-import type { MachineDefinition } from '../../../shared/model/machine'
+import type { MachineKind } from '../../../shared/model/machine'
 import { exec } from '../exec'
 import type { PrivilegedHelper } from '../privileged'
 import { writeFileAtomic } from '../store/atomic-write'
@@ -59,7 +59,8 @@ export class NetworkService {
   constructor(
     private readonly file: string,
     private readonly privileged: PrivilegedHelper,
-    private readonly definitions: () => MachineDefinition[],
+    /** Each machine with the bridges on this computer it joins (its backend says which). */
+    private readonly bridgeUsers: () => { id: string; name: string; kind: MachineKind; bridges: string[] }[],
     private readonly isRunning: (id: string) => boolean,
   ) {}
 
@@ -74,16 +75,9 @@ export class NetworkService {
   }
 
   private usersOf(bridge: string): BridgeView['usedBy'] {
-    return this.definitions()
-      .flatMap(({ id, spec }) => {
-        // Xen domains join bridges on their Xen host, not on this computer.
-        if (spec.kind === 'xen') return []
-        const uses =
-          spec.kind === 'qemu'
-            ? spec.network?.bridge === bridge
-            : spec.hostBridge === bridge || spec.extraVeths.some((v) => v.hostBridge === bridge)
-        return uses ? [{ id, name: spec.name, kind: spec.kind }] : []
-      })
+    return this.bridgeUsers()
+      .filter((user) => user.bridges.includes(bridge))
+      .map(({ id, name, kind }) => ({ id, name, kind }))
   }
 
   async list(): Promise<BridgeView[]> {

@@ -1,8 +1,33 @@
-import type { MachineKind } from '../../../shared/model/machine'
+import type { Component } from 'vue'
+import type { DisplaySpec, Machine, MachineKind } from '../../../shared/model/machine'
+import MachineOverview from './MachineOverview.vue'
+import ContainerOverview from '../containers/ContainerOverview.vue'
+import XenOverview from '../xen/XenOverview.vue'
+import CreateWizard from '../create/CreateWizard.vue'
+import ContainerWizard from '../containers/ContainerWizard.vue'
+import XenWizard from '../xen/XenWizard.vue'
 
-/** How each kind of machine is named in lists (short) and headings (long). */
-export const kindNames: Record<MachineKind, { short: string; long: string }> = {
-  qemu: { short: 'VM', long: 'virtual machine' },
-  nspawn: { short: 'CT', long: 'container' },
-  xen: { short: 'Xen', long: 'Xen domain' },
+/** How each kind of machine is named in lists (short), headings (long) and on its console's tab. */
+export const kindNames: Record<MachineKind, { short: string; long: string; console: string }> = {
+  qemu: { short: 'VM', long: 'virtual machine', console: 'Serial console' },
+  nspawn: { short: 'CT', long: 'container', console: 'Console' },
+  xen: { short: 'Xen', long: 'Xen domain', console: 'Console' },
+}
+
+/** The screen a machine has (only virtual machines have one, when their spec says so). */
+export const displayOf = (machine: Machine): DisplaySpec | null =>
+  machine.capabilities.includes('display') && machine.spec.kind === 'qemu' ? machine.spec.display : null
+
+/** Each kind's overview (it takes the machine and shows its spec). */
+export const overviews: Record<MachineKind, Component> = {
+  qemu: MachineOverview,
+  nspawn: ContainerOverview,
+  xen: XenOverview,
+}
+
+/** Each kind's wizard, which also edits a stopped machine's settings (edit-id). */
+export const wizards: Record<MachineKind, Component> = {
+  qemu: CreateWizard,
+  nspawn: ContainerWizard,
+  xen: XenWizard,
 }

@@ -7,12 +7,12 @@ import { createConnection, type Socket } from 'node:net'
 import { join } from 'node:path'
 import { BerthError, fieldErrors, type FieldErrors } from '../../../../shared/errors'
 import type { NspawnSpec } from '../../../../shared/model/container'
-import type { DefinitionOf } from '../../../../shared/model/machine'
+import type { Capability, DefinitionOf, MachineRuntime } from '../../../../shared/model/machine'
 import type { BerthPaths } from '../../paths'
 import { writeFileAtomic } from '../../store/atomic-write'
 import { SerialConsole } from '../../consoles/serial-console'
 import type { PrivilegedHelper } from '../../privileged'
-import type { Backend, ConsoleStream, ContainerFeatures, MachineStatus } from '../backend'
+import { commonTransitions, type Backend, type ConsoleStream, type ContainerFeatures, type MachineStatus, type Preview } from '../backend'
 import { buildNspawnArgv, nspawnUnitFile, type NspawnHost } from './argv'
 import { cgroup2Root, containerCgroup, killCgroup, removeCgroup, allPids } from './cgroup'
 import { isMadeRoot, osTreeProblem } from './roots'
@@ -43,6 +43,7 @@ const final = (status: SupervisorStatus | null) => !status || status.state === '
 
 export class NspawnBackend implements Backend<NspawnSpec>, ContainerFeatures {
   readonly kind = 'nspawn' as const
+  readonly transitions = commonTransitions
   readonly nspawnBinary = programs.nspawn
   readonly host: NspawnHost = { systemd: hostRunsSystemd() }
   private readonly runs = new Map<string, Run>()
@@ -68,13 +69,36 @@ export class NspawnBackend implements Backend<NspawnSpec>, ContainerFeatures {
 
   status(id: string): MachineStatus {
     const status = this.runs.get(id)?.status ?? null
-    return {
-      state: status?.state ?? 'stopped',
-      accelerator: null,
-      lastError: status?.lastError ?? null,
-      drives: new Map(),
-      cdrom: undefined,
-    }
+    return { state: status?.state ?? 'stopped', lastError: status?.lastError ?? null }
+  }
+
+  capabilities(): Capability[] {
+    return ['shell', 'pause']
+  }
+
+  runtime(): MachineRuntime {
+    return { kind: 'nspawn' }
+  }
+
+  bridgesOf(spec: NspawnSpec): string[] {
+    return [...(spec.hostBridge ? [spec.hostBridge] : []), ...spec.extraVeths.flatMap((v) => (v.hostBridge ? [v.hostBridge] : []))]
+  }
+
+  hostOf(): string {
+    return 'local'
+  }
+
+  /** containers.nix's autoStart: started with Berth's service. */
+  startsWithBerth(spec: NspawnSpec): boolean {
+    return spec.autoStart
+  }
+
+  async record(spec: NspawnSpec): Promise<NspawnSpec> {
+    return spec
+  }
+
+  async preview(definition: Definition): Promise<Preview> {
+    return { argv: buildNspawnArgv(definition.spec, this.host, programs.nspawn), needsPassword: this.needsPassword(definition.spec) }
   }
 
   private files(id: string) {
@@ -117,7 +141,8 @@ export class NspawnBackend implements Backend<NspawnSpec>, ContainerFeatures {
     return fields
   }
 
-  needsPassword(spec: NspawnSpec): string[] {
+  /** What in this container goes beyond the helper's policy for this user (each start asks for a password). */
+  private needsPassword(spec: NspawnSpec): string[] {
     const { paths } = this.options
     let sources
     try {
@@ -133,14 +158,8 @@ export class NspawnBackend implements Backend<NspawnSpec>, ContainerFeatures {
     }
   }
 
-  async commandLine(definition: Definition): Promise<string[]> {
-    return buildNspawnArgv(definition.spec, this.host, programs.nspawn)
-  }
-
   async start(definition: Definition): Promise<void> {
     const { id, spec } = definition
-    const current = this.status(id).state
-    if (current !== 'stopped' && current !== 'crashed') throw new BerthError('conflict', `${spec.name} is already ${current}`)
     const problems = await this.validate(spec)
     if (Object.keys(problems).length > 0) throw fieldErrors(problems)
     if (this.host.systemd) await this.writeUnitFile(spec)
@@ -344,8 +363,6 @@ export class NspawnBackend implements Backend<NspawnSpec>, ContainerFeatures {
 
   async forget(definition: Definition, options: { deleteImages: boolean }): Promise<void> {
     const { id, spec } = definition
-    const state = this.status(id).state
-    if (state !== 'stopped' && state !== 'crashed') throw new BerthError('conflict', `Stop ${spec.name} before deleting it`)
     this.consoles.get(id)?.close()
     this.consoles.delete(id)
     this.runs.delete(id)

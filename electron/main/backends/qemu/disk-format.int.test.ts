@@ -8,6 +8,7 @@ import { closeSync, mkdirSync, openSync, readdirSync, readFileSync, readlinkSync
 import { join } from 'node:path'
 import type { BerthError } from '../../../../shared/errors'
 import { startHarness, tinyGuestSpec, waitForState, watchConsole, type Harness } from '../../testing/harness'
+import { vmRuntime } from '../../../../shared/model/machine'
 
 let h: Harness
 let dir: string
@@ -125,7 +126,7 @@ describe('disk formats are recorded, never probed (real QEMU)', () => {
       expect(refused.message).toContain(`names ${backing} as its backing file: only plain files are allowed`)
     }
     const machine = (await h.client.call('machines.list', {})).machines.find((m) => m.id === vm.id)!
-    expect(machine.drives).toEqual([])
+    expect(vmRuntime(machine).drives).toEqual([])
     expect(readFileSync(target(), 'utf8')).toBe('ORIGINAL\n')
   })
 
@@ -153,7 +154,7 @@ describe('disk formats are recorded, never probed (real QEMU)', () => {
     overlayWithoutBackingFormat(overlay, shared)
     const vm = await h.client.call('machines.create', { spec: tinyGuestSpec('pinned') })
     const attached = await h.client.call('drives.attach', { id: vm.id, path: overlay, persist: true, allowOutsideBacking: true })
-    expect(attached.drives[0]).toMatchObject({ format: 'qcow2', backing: [{ file: shared, format: 'raw' }] })
+    expect(vmRuntime(attached).drives[0]).toMatchObject({ format: 'qcow2', backing: [{ file: shared, format: 'raw' }] })
 
     // The guest that owns the raw base disk writes a qcow2 header into it, naming a host file as its backing file.
     const header = join(dir, 'planted.qcow2')

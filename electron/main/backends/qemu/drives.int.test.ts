@@ -6,6 +6,7 @@ import { join } from 'node:path'
 import type { BerthError } from '../../../../shared/errors'
 import type { Machine } from '../../../../shared/model/machine'
 import { startHarness, tinyGuestSpec, watchConsole, type Harness } from '../../testing/harness'
+import { vmRuntime } from '../../../../shared/model/machine'
 
 let h: Harness
 let vm: Machine
@@ -66,7 +67,7 @@ describe('drives on a running VM (real QEMU)', () => {
 
     let machine = await h.client.call('drives.attach', { id: vm.id, path: qcow2, persist: false })
     machine = await h.client.call('drives.attach', { id: vm.id, path: raw, bus: 'scsi', persist: false })
-    expect(machine.drives.map((d) => [d.file, d.format, d.bus, d.state, d.persistent])).toEqual([
+    expect(vmRuntime(machine).drives.map((d) => [d.file, d.format, d.bus, d.state, d.persistent])).toEqual([
       [qcow2, 'qcow2', 'virtio', 'attached', false],
       [raw, 'raw', 'scsi', 'attached', false],
     ])
@@ -75,18 +76,18 @@ describe('drives on a running VM (real QEMU)', () => {
     // Write through the guest, detach, read the bytes on the host.
     const sd = /16384 (sd[a-z])/.exec(seen)![1]
     await guest(`echo -n written-by-the-guest > /dev/${sd}; sync`)
-    const scsi = machine.drives.find((d) => d.bus === 'scsi')!
+    const scsi = vmRuntime(machine).drives.find((d) => d.bus === 'scsi')!
     machine = await h.client.call('drives.detach', { id: vm.id, driveId: scsi.id })
-    expect(machine.drives.map((d) => d.file)).toEqual([qcow2])
+    expect(vmRuntime(machine).drives.map((d) => d.file)).toEqual([qcow2])
     const fd = openSync(raw, 'r')
     const head = Buffer.alloc(20)
     readSync(fd, head, 0, 20, 0)
     closeSync(fd)
     expect(head.toString()).toBe('written-by-the-guest')
 
-    const virtio = machine.drives[0]!
+    const virtio = vmRuntime(machine).drives[0]!
     machine = await h.client.call('drives.detach', { id: vm.id, driveId: virtio.id })
-    expect(machine.drives).toEqual([])
+    expect(vmRuntime(machine).drives).toEqual([])
     const after = await until('cat /proc/partitions', /major/)
     expect(after).not.toMatch(/vda/)
     expect(after).not.toMatch(new RegExp(`${sd}\\b`))
@@ -101,11 +102,11 @@ describe('drives on a running VM (real QEMU)', () => {
     expect(await h.client.call('images.inspect', { path: iso })).toMatchObject({ format: 'raw', kind: 'iso' })
 
     let machine = await h.client.call('drives.attach', { id: vm.id, path: iso, persist: false })
-    expect(machine.cdrom).toEqual({ file: iso })
+    expect(vmRuntime(machine).cdrom).toEqual({ file: iso })
     await guest('mkdir -p /cd')
     await until('mount -t iso9660 -o ro /dev/sr0 /cd 2>&1; cat /cd/hello.txt; umount /cd', /hello from the disc/)
     machine = await h.client.call('drives.eject', { id: vm.id })
-    expect(machine.cdrom).toEqual({ file: null })
+    expect(vmRuntime(machine).cdrom).toEqual({ file: null })
   })
 
   it('refuses what cannot be attached, with a clear reason, and changes nothing', async () => {
@@ -138,11 +139,11 @@ describe('drives on a running VM (real QEMU)', () => {
     const spare = join(dir, 'spare.qcow2')
     qemuImg('create', '-q', '-f', 'qcow2', spare, '8M')
     const stopped = await h.client.call('drives.attach', { id: other.id, path: spare, persist: false })
-    expect(stopped.drives).toMatchObject([{ file: spare, state: 'defined', persistent: true }])
+    expect(vmRuntime(stopped).drives).toMatchObject([{ file: spare, state: 'defined', persistent: true }])
 
     const { machines } = await h.client.call('machines.list', {})
-    expect(machines.find((m) => m.id === vm.id)!.drives.map((d) => d.file)).toEqual([disk])
-    await h.client.call('drives.detach', { id: vm.id, driveId: machines.find((m) => m.id === vm.id)!.drives[0]!.id })
+    expect(vmRuntime(machines.find((m) => m.id === vm.id)!).drives.map((d) => d.file)).toEqual([disk])
+    await h.client.call('drives.detach', { id: vm.id, driveId: vmRuntime(machines.find((m) => m.id === vm.id)!).drives[0]!.id })
   })
 
   it('asks before using backing files outside the allowed folders', async () => {
@@ -158,7 +159,7 @@ describe('drives on a running VM (real QEMU)', () => {
     const refused = await failure(h.client.call('drives.attach', { id: vm.id, path: overlay, persist: false }))
     expect(refused).toMatchObject({ code: 'conflict', details: { needsConfirmation: 'backing', files: [base] } })
     const machine = await h.client.call('drives.attach', { id: vm.id, path: overlay, persist: false, allowOutsideBacking: true })
-    const drive = machine.drives.find((d) => d.file === overlay)!
+    const drive = vmRuntime(machine).drives.find((d) => d.file === overlay)!
     await h.client.call('drives.detach', { id: vm.id, driveId: drive.id })
   })
 
@@ -166,11 +167,11 @@ describe('drives on a running VM (real QEMU)', () => {
     const disk = join(dir, 'kept.qcow2')
     qemuImg('create', '-q', '-f', 'qcow2', disk, '24M')
     let machine = await h.client.call('drives.attach', { id: vm.id, path: disk, bus: 'usb', persist: true })
-    expect(machine.drives.find((d) => d.file === disk)).toMatchObject({ persistent: true, state: 'attached', bus: 'usb' })
+    expect(vmRuntime(machine).drives.find((d) => d.file === disk)).toMatchObject({ persistent: true, state: 'attached', bus: 'usb' })
     await until('cat /proc/partitions', /24576 sd[a-z]/)
     await h.client.call('machines.stop', { id: vm.id, force: true })
     machine = (await h.client.call('machines.list', {})).machines.find((m) => m.id === vm.id)!
-    expect(machine.drives.find((d) => d.file === disk)).toMatchObject({ state: 'defined' })
+    expect(vmRuntime(machine).drives.find((d) => d.file === disk)).toMatchObject({ state: 'defined' })
 
     await h.client.call('machines.start', { id: vm.id })
     console_ = await watchConsole(h.client, vm.id)
@@ -178,7 +179,7 @@ describe('drives on a running VM (real QEMU)', () => {
     await h.restart()
     console_ = await watchConsole(h.client, vm.id)
     machine = (await h.client.call('machines.list', {})).machines.find((m) => m.id === vm.id)!
-    expect(machine.drives.find((d) => d.file === disk)).toMatchObject({ state: 'attached', persistent: true })
+    expect(vmRuntime(machine).drives.find((d) => d.file === disk)).toMatchObject({ state: 'attached', persistent: true })
     await until('cat /proc/partitions', /24576 sd[a-z]/)
   })
 })

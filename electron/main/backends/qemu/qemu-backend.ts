@@ -7,13 +7,14 @@ import { join } from 'node:path'
 import { createServer } from 'node:net'
 import { createSocket } from 'node:dgram'
 import { BerthError, type FieldErrors } from '../../../../shared/errors'
-import type { DefinitionOf, MachineState, QemuSpec } from '../../../../shared/model/machine'
+import type { Capability, DefinitionOf, MachineRuntime, MachineState, QemuSpec } from '../../../../shared/model/machine'
 
 type QemuDefinition = DefinitionOf<QemuSpec>
 import { exec } from '../../exec'
 import type { BerthPaths } from '../../paths'
-import type { Backend, ConsoleStream, LiveDrive, MachineStatus, QemuFeatures } from '../backend'
-import { driveSchema, type Drive, type ImageLink } from '../../../../shared/model/drives'
+import { commonTransitions, type Backend, type ConsoleStream, type LiveDrive, type MachineStatus, type Preview, type QemuFeatures } from '../backend'
+import { driveSchema, type Drive, type DriveView, type ImageLink } from '../../../../shared/model/drives'
+import { totalmem } from 'node:os'
 import { SerialConsole } from '../../consoles/serial-console'
 import { chooseAccelerator, hostProbe, type AcceleratorChoice } from './accel'
 import { buildQemuArgv, driveOptions, runtimeFiles, type Accelerator } from './argv'
@@ -76,6 +77,7 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 
 export class QemuBackend implements Backend<QemuSpec>, QemuFeatures {
   readonly kind = 'qemu' as const
+  readonly transitions = commonTransitions
   readonly qemuBinary: string
   readonly qemuImg: string
   private readonly runs = new Map<string, Run>()
@@ -101,7 +103,44 @@ export class QemuBackend implements Backend<QemuSpec>, QemuFeatures {
 
   status(id: string): MachineStatus {
     const run = this.runs.get(id) ?? idle()
-    return { state: run.state, accelerator: run.accelerator, lastError: run.lastError, drives: run.drives, cdrom: run.cdrom, stopping: run.stopping }
+    return { state: run.state, lastError: run.lastError, stopping: run.stopping }
+  }
+
+  liveDrives(id: string): Map<string, LiveDrive> {
+    return (this.runs.get(id) ?? idle()).drives
+  }
+
+  capabilities(spec: QemuSpec): Capability[] {
+    return ['drives', 'pause', ...(spec.display ? (['display'] as const) : []), ...(spec.guestAgent ? (['guestAgent'] as const) : [])]
+  }
+
+  /** The accelerator, the definition's drives with their live state and the ones attached live only, and the disc in the drive now. */
+  runtime(definition: QemuDefinition): MachineRuntime {
+    const run = this.runs.get(definition.id) ?? idle()
+    const running = run.state === 'running' || run.state === 'paused'
+    const drives: DriveView[] = definition.spec.drives.map((drive) => {
+      const now = run.drives.get(drive.id)
+      return { ...drive, persistent: true, state: running && now ? now.state : 'defined', error: now?.error ?? null }
+    })
+    for (const { drive, persistent, state, error } of run.drives.values()) if (!persistent) drives.push({ ...drive, persistent, state, error })
+    const cdrom = definition.spec.cdrom ? { file: run.cdrom !== undefined ? run.cdrom : definition.spec.cdrom.file } : null
+    return { kind: 'qemu', accelerator: run.accelerator, drives, cdrom }
+  }
+
+  bridgesOf(spec: QemuSpec): string[] {
+    return spec.network?.bridge ? [spec.network.bridge] : []
+  }
+
+  hostOf(): string {
+    return 'local'
+  }
+
+  startsWithBerth(): boolean {
+    return false
+  }
+
+  async preview(definition: QemuDefinition): Promise<Preview> {
+    return { argv: await this.commandLine(definition) }
   }
 
   private runtimeDir(id: string) {
@@ -139,7 +178,7 @@ export class QemuBackend implements Backend<QemuSpec>, QemuFeatures {
    * person chose (an image Berth will make is a plain qcow2) and kept while the file stays the same;
    * never taken from the caller.
    */
-  async recordImages(spec: QemuSpec, previous: QemuSpec | null): Promise<QemuSpec> {
+  async record(spec: QemuSpec, previous: QemuSpec | null): Promise<QemuSpec> {
     const drives = []
     for (const drive of spec.drives) {
       const kept = previous?.drives.find((d) => d.id === drive.id && d.file === drive.file)
@@ -191,6 +230,8 @@ export class QemuBackend implements Backend<QemuSpec>, QemuFeatures {
 
   async validate(spec: QemuSpec): Promise<FieldErrors> {
     const fields: FieldErrors = {}
+    const hostMiB = Math.floor(totalmem() / 1024 / 1024)
+    if (spec.memoryMiB > hostMiB) fields.memoryMiB = `This host has ${hostMiB} MiB of memory: give the machine less`
     const checkFile = async (field: string, path: string, what: string) => {
       try {
         const info = await stat(path)
@@ -260,15 +301,16 @@ export class QemuBackend implements Backend<QemuSpec>, QemuFeatures {
     return fields
   }
 
-  async commandLine(definition: QemuDefinition): Promise<string[]> {
+  private async commandLine(definition: QemuDefinition): Promise<string[]> {
     const disk = this.diskPath(definition)
     const format = definition.spec.disk?.format ?? 'qcow2'
+    const backing = definition.spec.disk?.backing ?? []
     return buildQemuArgv({
       spec: definition.spec,
       binary: this.qemuBinary,
       accelerator: (await this.accelerator()).accelerator,
       runtimeDir: this.runtimeDir(definition.id),
-      disk: disk ? { path: disk, format } : null,
+      disk: disk ? { path: disk, format, backing } : null,
       emptyDisks: definition.spec.emptyDiskImages.map((_, i) => join(this.filesDir(definition.id), `empty${i}.qcow2`)),
       uefi: await this.uefi(definition, false),
     })
@@ -315,9 +357,6 @@ export class QemuBackend implements Backend<QemuSpec>, QemuFeatures {
 
   async start(definition: QemuDefinition): Promise<void> {
     const id = definition.id
-    const current = this.status(id).state
-    if (current !== 'stopped' && current !== 'crashed')
-      throw new BerthError('conflict', `${definition.spec.name} is already ${current}`)
     this.update(id, { ...idle(), state: 'starting' })
     let child: ChildProcess | null = null
     try {
@@ -597,7 +636,7 @@ export class QemuBackend implements Backend<QemuSpec>, QemuFeatures {
 
   async detachDrive(definition: QemuDefinition, driveId: string): Promise<void> {
     const qmp = this.requireQmp(definition)
-    const live = this.status(definition.id).drives.get(driveId)
+    const live = this.liveDrives(definition.id).get(driveId)
     if (!live) throw new BerthError('not_found', `No drive ${driveId} is attached to ${definition.spec.name}`)
     this.setDrive(definition.id, driveId, { ...live, state: 'detaching', error: null })
     const device = deviceId(driveId)
@@ -628,13 +667,13 @@ export class QemuBackend implements Backend<QemuSpec>, QemuFeatures {
 
   /** A q35 VM takes PCIe hot-plugs only in the root ports it got at launch: the first free one. */
   private freeRootPort(definition: QemuDefinition): string {
-    const used = new Set([...this.status(definition.id).drives.values()].map((d) => d.port))
+    const used = new Set([...this.liveDrives(definition.id).values()].map((d) => d.port))
     for (let n = 1; n <= HOTPLUG_ROOT_PORTS; n++) if (!used.has(rootPort(n))) return rootPort(n)
     throw new BerthError('conflict', `${definition.spec.name} has no free PCIe slot for another virtio disk: use SCSI or USB`)
   }
 
   private setDrive(id: string, driveId: string, live: LiveDrive | null): void {
-    const drives = new Map(this.status(id).drives)
+    const drives = new Map(this.liveDrives(id))
     if (live) drives.set(driveId, live)
     else drives.delete(driveId)
     this.update(id, { drives })
@@ -691,9 +730,6 @@ export class QemuBackend implements Backend<QemuSpec>, QemuFeatures {
 
   async forget(definition: QemuDefinition, options: { deleteImages: boolean }): Promise<void> {
     const id = definition.id
-    const state = this.status(id).state
-    if (state !== 'stopped' && state !== 'crashed')
-      throw new BerthError('conflict', `Stop ${definition.spec.name} before deleting it`)
     this.consoles.get(id)?.close()
     this.consoles.delete(id)
     this.runs.delete(id)

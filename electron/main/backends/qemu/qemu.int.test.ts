@@ -6,6 +6,7 @@ import { join } from 'node:path'
 import { BerthError } from '../../../../shared/errors'
 import type { MethodOutput } from '../../../../shared/contract'
 import { startHarness, tinyGuestSpec, waitForState, watchConsole, type Harness } from '../../testing/harness'
+import { vmRuntime } from '../../../../shared/model/machine'
 
 let h: Harness
 beforeAll(async () => {
@@ -41,7 +42,7 @@ describe('QEMU backend (real QEMU)', () => {
     expect(machine.state).toBe('stopped')
     const started = await h.client.call('machines.start', { id: machine.id })
     expect(started.state).toBe('running')
-    expect(started.accelerator).toMatch(/kvm|tcg/)
+    expect(vmRuntime(started).accelerator).toMatch(/kvm|tcg/)
 
     const viewer = await watchConsole(h.client, machine.id)
     await viewer.waitFor('BERTH-GUEST-READY')

@@ -4,8 +4,8 @@
 import { mkdirSync, statSync } from 'node:fs'
 import { rm } from 'node:fs/promises'
 import { join } from 'node:path'
-import { BerthError, type FieldErrors } from '../../../../shared/errors'
-import type { DefinitionOf, MachineState } from '../../../../shared/model/machine'
+import type { FieldErrors } from '../../../../shared/errors'
+import type { Capability, DefinitionOf, MachineRuntime, MachineState } from '../../../../shared/model/machine'
 import type { Dom0Info, Domain } from '../../../../shared/model/remote-host'
 import type { XenSpec } from '../../../../shared/model/xen'
 import type { BerthPaths } from '../../paths'
@@ -15,7 +15,7 @@ import { LocalConnection } from '../../hosts/local-connection'
 import type { PrivilegedHelper } from '../../privileged'
 import { SerialConsole, type ConsoleSource } from '../../consoles/serial-console'
 import { LogAppender } from '../../consoles/log-appender'
-import type { Backend, ConsoleStream, MachineStatus } from '../backend'
+import { commonTransitions, type Backend, type ConsoleStream, type MachineStatus, type Preview } from '../backend'
 import { ConnectionToolstack, type DomainAction, type XenToolstack } from './toolstack'
 import { HelperToolstack } from './helper-toolstack'
 import { configPath, xlConfig } from './xl'
@@ -44,14 +44,10 @@ const stateOf = (domain: Domain | undefined): MachineState => {
 }
 
 /** What Xen domains offer besides the common backend: reboot and their xl.cfg. */
-export interface XenFeatures {
-  reboot(definition: XenDefinition): Promise<void>
-  /** The xl.cfg Berth writes on the host for this definition. */
-  configText(definition: XenDefinition): string
-}
-
-export class XenBackend implements Backend<XenSpec>, XenFeatures {
+export class XenBackend implements Backend<XenSpec> {
   readonly kind = 'xen' as const
+  // unknown: its host cannot be reached; Berth may forget the domain without touching it.
+  readonly transitions = { ...commonTransitions, reboot: ['running'], remove: ['stopped', 'crashed', 'unknown'] } as const
   private readonly statuses = new Map<string, { state: MachineState; lastError: string | null }>()
   private readonly known = new Map<string, XenDefinition>()
   private readonly consoles = new Map<string, SerialConsole>()
@@ -101,17 +97,39 @@ export class XenBackend implements Backend<XenSpec>, XenFeatures {
     return clash ? { name: `${this.options.hosts.label(spec.host)} already has a domain named ${spec.name}: choose another name` } : {}
   }
 
-  configText(definition: XenDefinition): string {
-    return xlConfig(definition.id, definition.spec)
+  /** xl create with the xl.cfg Berth writes on the host for this definition. */
+  async preview(definition: XenDefinition): Promise<Preview> {
+    return { argv: ['xl', 'create', configPath(definition.id)], config: xlConfig(definition.id, definition.spec) }
   }
 
-  async commandLine(definition: XenDefinition): Promise<string[]> {
-    return ['xl', 'create', configPath(definition.id)]
+  capabilities(): Capability[] {
+    return ['reboot', 'pause']
+  }
+
+  runtime(): MachineRuntime {
+    return { kind: 'xen' }
+  }
+
+  /** A domain's cards join bridges on its Xen host, none on this computer. */
+  bridgesOf(): string[] {
+    return []
+  }
+
+  hostOf(spec: XenSpec): string {
+    return spec.host
+  }
+
+  startsWithBerth(): boolean {
+    return false
+  }
+
+  async record(spec: XenSpec): Promise<XenSpec> {
+    return spec
   }
 
   status(id: string): MachineStatus {
     const status = this.statuses.get(id) ?? { state: 'stopped', lastError: null }
-    return { ...status, accelerator: null, drives: new Map(), cdrom: undefined }
+    return status
   }
 
   private set(id: string, state: MachineState, lastError: string | null = this.statuses.get(id)?.lastError ?? null): void {
@@ -236,8 +254,6 @@ export class XenBackend implements Backend<XenSpec>, XenFeatures {
   }
 
   async start(definition: XenDefinition): Promise<void> {
-    const state = this.status(definition.id).state
-    if (state === 'running' || state === 'paused') return
     await this.operate(definition, 'starting', async () => {
       await this.tools(definition.spec).create(definition.id, definition.spec)
       await this.openPump(definition)
@@ -267,8 +283,6 @@ export class XenBackend implements Backend<XenSpec>, XenFeatures {
   }
 
   private act(definition: XenDefinition, action: DomainAction, during: MachineState): Promise<void> {
-    const state = this.status(definition.id).state
-    if (state !== 'running' && state !== 'paused') throw new BerthError('conflict', `${definition.spec.name} is not running`)
     return this.operate(definition, during, () => this.tools(definition.spec).act(action, definition.spec.name))
   }
 
@@ -292,9 +306,6 @@ export class XenBackend implements Backend<XenSpec>, XenFeatures {
 
   async forget(definition: XenDefinition, _options: { deleteImages: boolean }): Promise<void> {
     const { id, spec } = definition
-    const state = this.status(id).state
-    // unknown: its host cannot be reached; Berth forgets the domain without touching it.
-    if (state !== 'stopped' && state !== 'crashed' && state !== 'unknown') throw new BerthError('conflict', `Stop ${spec.name} before deleting it`)
     // The xl.cfg on the host goes too; an unreachable host keeps it (harmless: Berth rewrites it at start).
     await this.tools(spec).removeConfig(id).catch(() => undefined)
     this.closePump(id)
