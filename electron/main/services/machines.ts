@@ -176,7 +176,7 @@ export class MachineService {
     }
   }
 
-  attach(id: string, request: { path: string; bus: DriveBus; persist: boolean; allowOutsideBacking: boolean }): Promise<Machine> {
+  async attach(id: string, request: { path: string; bus: DriveBus; persist: boolean; allowOutsideBacking: boolean }): Promise<Machine> {
     this.vm(id)
     return this.locked(id, async (d) => {
       const definition = d as DefinitionOf<QemuSpec>
@@ -210,7 +210,7 @@ export class MachineService {
     })
   }
 
-  detach(id: string, driveId: string): Promise<Machine> {
+  async detach(id: string, driveId: string): Promise<Machine> {
     this.vm(id)
     return this.locked(id, async (d) => {
       const definition = d as DefinitionOf<QemuSpec>
@@ -223,7 +223,7 @@ export class MachineService {
     })
   }
 
-  eject(id: string): Promise<Machine> {
+  async eject(id: string): Promise<Machine> {
     this.vm(id)
     return this.locked(id, async (d) => {
       const definition = d as DefinitionOf<QemuSpec>
@@ -345,15 +345,15 @@ export class MachineService {
     return { socket: this.backends.qemu.displaySocket(definition), protocol: definition.spec.display!.protocol }
   }
 
-  guestInfo(id: string) {
+  async guestInfo(id: string) {
     return this.backends.qemu.guestInfo(this.having(id, 'guestAgent', 'has no guest agent channel: turn it on in its settings') as DefinitionOf<QemuSpec>)
   }
 
-  screenshot(id: string): Promise<Uint8Array> {
+  async screenshot(id: string): Promise<Uint8Array> {
     return this.backends.qemu.screenshot(this.having(id, 'display', 'has no screen: it uses the serial console only') as DefinitionOf<QemuSpec>)
   }
 
-  openShell(id: string, stream: ConsoleStream): Promise<void> {
+  async openShell(id: string, stream: ConsoleStream): Promise<void> {
     const definition = this.having(id, 'shell', 'is a virtual machine: use its console') as DefinitionOf<NspawnSpec>
     return this.backends.nspawn.openShell(definition, stream)
   }
