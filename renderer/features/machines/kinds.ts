@@ -3,7 +3,7 @@ import type { DisplaySpec, Machine, MachineKind } from '../../../shared/model/ma
 import MachineOverview from './MachineOverview.vue'
 import ContainerOverview from '../containers/ContainerOverview.vue'
 import XenOverview from '../xen/XenOverview.vue'
-import CreateWizard from '../create/CreateWizard.vue'
+import CreateWizard from '../vm-wizard/CreateWizard.vue'
 import ContainerWizard from '../containers/ContainerWizard.vue'
 import XenWizard from '../xen/XenWizard.vue'
 
