@@ -346,7 +346,7 @@ export class MachineService {
   }
 
   async guestInfo(id: string) {
-    return this.backends.qemu.guestInfo(this.having(id, 'guestAgent', 'has no guest agent channel: turn it on in its settings') as DefinitionOf<QemuSpec>)
+    return this.backends.qemu.guestInfo(this.having(id, 'guestAgent', 'has no guest agent channel: turn it on in its settings (General → Devices)') as DefinitionOf<QemuSpec>)
   }
 
   async screenshot(id: string): Promise<Uint8Array> {

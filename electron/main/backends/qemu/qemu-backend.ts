@@ -700,14 +700,11 @@ export class QemuBackend implements Backend<QemuSpec>, QemuFeatures {
 
   displaySocket(definition: QemuDefinition): string {
     this.requireQmp(definition)
-    const display = definition.spec.display
-    if (!display) throw new BerthError('conflict', `${definition.spec.name} has no graphical display (serial console only)`)
-    return join(this.runtimeDir(definition.id), display.protocol === 'vnc' ? runtimeFiles.vnc : runtimeFiles.spice)
+    return join(this.runtimeDir(definition.id), definition.spec.display?.protocol === 'spice' ? runtimeFiles.spice : runtimeFiles.vnc)
   }
 
   async screenshot(definition: QemuDefinition): Promise<Uint8Array> {
     const qmp = this.requireQmp(definition)
-    if (!definition.spec.display) throw new BerthError('conflict', `${definition.spec.name} has no graphical display`)
     const file = join(this.runtimeDir(definition.id), 'screen.png')
     await qmp.execute('screendump', { filename: file, format: 'png' })
     try {
@@ -719,8 +716,6 @@ export class QemuBackend implements Backend<QemuSpec>, QemuFeatures {
 
   async guestInfo(definition: QemuDefinition): Promise<GuestInfo> {
     this.requireQmp(definition)
-    if (!definition.spec.guestAgent)
-      throw new BerthError('conflict', `${definition.spec.name} has no guest agent channel: turn it on in its settings (General → Devices)`)
     return queryGuestAgent(join(this.runtimeDir(definition.id), runtimeFiles.agent))
   }
 
