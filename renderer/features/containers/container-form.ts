@@ -1,8 +1,6 @@
 // The container wizard's values, as typed, and how they become a container spec (containers.nix).
 import { reactive } from 'vue'
-import { nspawnSpecSchema, type NspawnSpec, type NspawnSpecInput } from '../../../shared/model/container'
-import { zodFieldErrors } from '../../../shared/model/zod-fields'
-import type { FieldErrors } from '../../../shared/errors'
+import type { NspawnSpec, NspawnSpecInput } from '../../../shared/model/container'
 
 export interface PortRow {
   protocol: 'tcp' | 'udp'
@@ -174,10 +172,4 @@ export function fromContainerSpec(spec: NspawnSpec): ContainerForm {
     timeoutStartSec: spec.timeoutStartSec,
     extraFlags: spec.extraFlags.join('\n'),
   }
-}
-
-/** The checks that need no host: the same schema the main process enforces. */
-export function checkContainerLocally(form: ContainerForm): FieldErrors {
-  const result = nspawnSpecSchema.safeParse(toContainerSpec(form))
-  return result.success ? {} : zodFieldErrors(result.error)
 }

@@ -203,11 +203,6 @@ export function errorsForStep(errors: FieldErrors, step: StepId): FieldErrors {
   return Object.fromEntries(Object.entries(errors).filter(([field]) => stepOfField(field) === step))
 }
 
-/** Field errors from the main process name paths in the request ({ spec }); the form's are in the spec. */
-export function specFieldErrors(errors: FieldErrors): FieldErrors {
-  return Object.fromEntries(Object.entries(errors).map(([field, message]) => [field.replace(/^spec\./, ''), message]))
-}
-
 /** A machine's settings as the wizard shows them, for editing a stopped machine. */
 export function fromSpec(spec: QemuSpec): WizardForm {
   const base = blank()
