@@ -11,7 +11,7 @@ import type {
   StreamName,
   StreamServerControl,
 } from '../contract'
-import { decodeBytes, encodeBytes, type Frame, type ServerFrame } from './protocol'
+import type { Frame, ServerFrame } from './protocol'
 import { IncomingBytes, OutgoingBytes } from './flow'
 import { Emitter, type Disposable, type Transport } from './transport'
 
@@ -36,7 +36,7 @@ export class ClientStream<C, S = never> {
     private readonly client: RpcClient,
     /** @internal */ readonly handlers: StreamHandlers<S>,
   ) {
-    this.outgoing = new OutgoingBytes((chunk) => client.sendFrame({ t: 'data', id, data: encodeBytes(chunk) }))
+    this.outgoing = new OutgoingBytes((chunk) => client.sendFrame({ t: 'data', id, data: chunk }))
     this.incoming = new IncomingBytes(
       (bytes) => handlers.onData?.(bytes),
       (bytes) => !this.isClosed && client.sendFrame({ t: 'ack', id, bytes }),
@@ -180,7 +180,7 @@ export class RpcClient {
         this.events.emit({ name: frame.name, payload: frame.payload })
         return
       case 'data':
-        this.streams.get(frame.id)?.incoming.receive(decodeBytes(frame.data))
+        this.streams.get(frame.id)?.incoming.receive(frame.data)
         return
       case 'ack':
         this.streams.get(frame.id)?.receiveAck(frame.bytes)

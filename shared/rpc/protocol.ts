@@ -1,10 +1,12 @@
-// The wire protocol: JSON frames, the same over Electron IPC and WebSocket.
+// The wire protocol: the same frames over Electron IPC and WebSocket. Stream bytes are bytes in a
+// frame (Electron's IPC carries them as they are); only a JSON carrier writes them as base64, through
+// toJsonWire/fromJsonWire.
 import { z } from 'zod'
 import { errorCodes, type WireError } from '../errors'
 
 /** Largest frame a peer accepts (serialized). Stream data is chunked well below it. */
 export const MAX_FRAME_BYTES = 1024 * 1024
-/** Largest payload in one data frame, before base64. */
+/** Largest payload in one data frame (before base64 on a JSON carrier). */
 export const MAX_DATA_CHUNK = 64 * 1024
 /** Bytes a stream may have in flight before the receiver acknowledges them. */
 export const STREAM_WINDOW = 256 * 1024
@@ -18,12 +20,11 @@ export const clientFrameSchema = z.discriminatedUnion('t', [
   z.object({ t: z.literal('cancel'), id }),
   /** Open a stream; answered by a res frame (ok, or the reason it could not open). */
   z.object({ t: z.literal('open'), id, stream: z.string().max(100), input: z.unknown() }),
-  /** Stream bytes, base64 (both directions). */
+  /** Stream bytes (both directions). A JSON carrier's base64 that is not base64 arrives as a string: refused here. */
   z.object({
     t: z.literal('data'),
     id,
-    // Checked here, so that a frame that is not base64 is refused like any malformed frame.
-    data: z.string().max(Math.ceil(MAX_DATA_CHUNK / 3) * 4).regex(/^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/, 'Not base64'),
+    data: z.instanceof(Uint8Array).refine((bytes) => bytes.length <= MAX_DATA_CHUNK, 'Too many bytes in one frame'),
   }),
   /** The receiver consumed this many bytes: the sender may send that many more. */
   z.object({ t: z.literal('ack'), id, bytes: z.number().int().positive().max(STREAM_WINDOW) }),
@@ -37,21 +38,36 @@ export type ServerFrame =
   | { t: 'res'; id: number; ok: true; output: unknown }
   | { t: 'res'; id: number; ok: false; error: WireError }
   | { t: 'evt'; name: string; payload: unknown }
-  | { t: 'data'; id: number; data: string }
+  | { t: 'data'; id: number; data: Uint8Array }
   | { t: 'ack'; id: number; bytes: number }
   | { t: 'ctl'; id: number; payload: unknown }
   | { t: 'close'; id: number; error?: WireError }
 
 export type Frame = ClientFrame | ServerFrame
 
-export function encodeBytes(bytes: Uint8Array): string {
+const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/
+
+/** A frame as a JSON carrier sends it: stream bytes as base64. */
+export function toJsonWire(frame: Frame): string {
+  return JSON.stringify(frame?.t === 'data' ? { ...frame, data: encodeBytes(frame.data) } : frame)
+}
+
+/** A frame a JSON carrier received: base64 stream bytes as bytes again (anything else is left for the schema to refuse). */
+export function fromJsonWire(text: string): unknown {
+  const frame = JSON.parse(text) as { t?: unknown; data?: unknown } | null
+  if (frame?.t === 'data' && typeof frame.data === 'string' && frame.data.length <= Math.ceil(MAX_DATA_CHUNK / 3) * 4 && BASE64.test(frame.data))
+    return { ...frame, data: decodeBytes(frame.data) }
+  return frame
+}
+
+function encodeBytes(bytes: Uint8Array): string {
   let binary = ''
   for (let i = 0; i < bytes.length; i += 0x8000)
     binary += String.fromCharCode(...bytes.subarray(i, i + 0x8000))
   return btoa(binary)
 }
 
-export function decodeBytes(data: string): Uint8Array {
+function decodeBytes(data: string): Uint8Array {
   const binary = atob(data)
   const bytes = new Uint8Array(binary.length)
   for (let i = 0; i < binary.length; i++) bytes[i] = binary.charCodeAt(i)

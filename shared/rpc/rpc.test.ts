@@ -227,12 +227,17 @@ describe('rpc', () => {
 })
 
 describe('data frames', () => {
-  it('carry base64 only: anything else is a malformed frame, refused before decoding', async () => {
-    const { clientFrameSchema, encodeBytes } = await import('./protocol')
-    for (const data of ['', encodeBytes(new Uint8Array([1])), encodeBytes(new Uint8Array([1, 2])), encodeBytes(new Uint8Array([1, 2, 3]))])
-      expect(clientFrameSchema.safeParse({ t: 'data', id: 1, data }).success, data).toBe(true)
-    for (const data of ['%%%', 'AAA', 'AA=A', 'A===', 'QUJD\n'])
-      expect(clientFrameSchema.safeParse({ t: 'data', id: 1, data }).success, data).toBe(false)
+  it('carry bytes; a JSON carrier writes them as base64, and what is not base64 stays a malformed frame', async () => {
+    const { clientFrameSchema, fromJsonWire, toJsonWire, MAX_DATA_CHUNK } = await import('./protocol')
+    for (const bytes of [[], [1], [1, 2], [1, 2, 3], [0, 255, 10, 13]]) {
+      const text = toJsonWire({ t: 'data', id: 1, data: new Uint8Array(bytes) })
+      expect(JSON.parse(text).data).toBe(btoa(String.fromCharCode(...bytes)))
+      const frame = clientFrameSchema.parse(fromJsonWire(text))
+      expect(frame.t === 'data' && [...frame.data]).toEqual(bytes)
+    }
+    for (const data of ['%%%', 'AAA', 'AA=A', 'A===', 'QUJD\n', 42])
+      expect(clientFrameSchema.safeParse(fromJsonWire(JSON.stringify({ t: 'data', id: 1, data }))).success, String(data)).toBe(false)
+    expect(clientFrameSchema.safeParse({ t: 'data', id: 1, data: new Uint8Array(MAX_DATA_CHUNK + 1) }).success).toBe(false)
   })
 })
 

@@ -14,7 +14,7 @@ import {
   type StreamServerControl,
 } from '../contract'
 import { zodFieldErrors } from '../model/zod-fields'
-import { decodeBytes, encodeBytes, clientFrameSchema, type Frame } from './protocol'
+import { clientFrameSchema, type Frame } from './protocol'
 import { IncomingBytes, OutgoingBytes } from './flow'
 import { Emitter, type Disposable, type Transport } from './transport'
 
@@ -59,7 +59,7 @@ export class ServerStream<C, S = never> {
     private readonly sendFrame: (frame: Frame) => void,
     private readonly controlSchema: z.ZodType<C>,
   ) {
-    this.outgoing = new OutgoingBytes((chunk) => this.sendFrame({ t: 'data', id, data: encodeBytes(chunk) }))
+    this.outgoing = new OutgoingBytes((chunk) => this.sendFrame({ t: 'data', id, data: chunk }))
     this.incoming = new IncomingBytes(
       (bytes) => this.inputHandler(bytes),
       (bytes) => !this.isClosed && this.sendFrame({ t: 'ack', id, bytes }),
@@ -205,7 +205,7 @@ export class RpcServer {
       case 'close': {
         const stream = conn.streams.get(frame.id)
         if (!stream) return this.refuse(conn, `No open stream ${frame.id}`)
-        if (frame.t === 'data') stream.receiveData(decodeBytes(frame.data))
+        if (frame.t === 'data') stream.receiveData(frame.data)
         else if (frame.t === 'ack') stream.receiveAck(frame.bytes)
         else if (frame.t === 'ctl') {
           if (!stream.receiveControl(frame.payload)) this.refuse(conn, 'Invalid stream control')

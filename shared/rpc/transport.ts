@@ -1,4 +1,4 @@
-import type { Frame } from './protocol'
+import { fromJsonWire, toJsonWire, type Frame } from './protocol'
 
 export interface Disposable {
   dispose(): void
@@ -40,7 +40,7 @@ export function bridgeTransport(bridge: { send(frame: Frame): void; onFrame(list
   }
 }
 
-/** Two connected in-memory transports, for unit tests. Frames go through JSON like on a real wire. */
+/** Two connected in-memory transports, for unit tests. Frames go through JSON like on a real wire (a WebSocket's). */
 export function createTransportPair(): [Transport, Transport] {
   const make = () => ({ frames: new Emitter<unknown>(), closed: new Emitter<void>(), open: true })
   const a = make()
@@ -48,7 +48,7 @@ export function createTransportPair(): [Transport, Transport] {
   const side = (self: typeof a, peer: typeof a): Transport => ({
     send(frame) {
       if (!self.open) return
-      const copy: unknown = JSON.parse(JSON.stringify(frame))
+      const copy = fromJsonWire(toJsonWire(frame))
       queueMicrotask(() => peer.open && peer.frames.emit(copy))
     },
     onFrame: (l) => self.frames.on(l),

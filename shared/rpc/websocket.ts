@@ -1,5 +1,5 @@
 // A Transport over a WebSocket: the browser's, or the ws package's in Node (same event API).
-import { MAX_FRAME_BYTES, type Frame } from './protocol'
+import { fromJsonWire, MAX_FRAME_BYTES, toJsonWire, type Frame } from './protocol'
 import { Emitter, type Transport } from './transport'
 
 export interface WebSocketLike {
@@ -19,7 +19,7 @@ export function webSocketTransport(socket: WebSocketLike): Transport {
     if (typeof data !== 'string' || data.length > MAX_FRAME_BYTES) return frames.emit(null)
     let frame: unknown = null
     try {
-      frame = JSON.parse(data)
+      frame = fromJsonWire(data)
     } catch {
       // a malformed frame is handed on as null: the server answers it, a client ignores it
     }
@@ -28,7 +28,7 @@ export function webSocketTransport(socket: WebSocketLike): Transport {
   socket.addEventListener('close', () => closes.emit())
   return {
     send(frame: Frame) {
-      if (socket.readyState === OPEN) socket.send(JSON.stringify(frame))
+      if (socket.readyState === OPEN) socket.send(toJsonWire(frame))
     },
     onFrame: (listener) => frames.on(listener),
     onClose: (listener) => closes.on(listener),

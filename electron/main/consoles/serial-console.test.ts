@@ -4,7 +4,7 @@ import { appendFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { ServerStream } from '../../../shared/rpc/server'
-import { decodeBytes, STREAM_WINDOW, type Frame } from '../../../shared/rpc/protocol'
+import { STREAM_WINDOW, type Frame } from '../../../shared/rpc/protocol'
 import { contract } from '../../../shared/contract'
 import { SerialConsole, VIEWER_BACKLOG_LIMIT } from './serial-console'
 
@@ -46,7 +46,7 @@ function viewer(ack = true) {
     1,
     (frame: Frame) => {
       if (frame.t === 'data') {
-        const bytes = decodeBytes(frame.data)
+        const bytes = frame.data
         text += new TextDecoder().decode(bytes)
         if (ack) queueMicrotask(() => stream.receiveAck(bytes.length))
       } else if (frame.t === 'close') closes.push(frame.error)
