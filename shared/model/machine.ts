@@ -1,7 +1,7 @@
 import { z } from 'zod'
 import { absolutePath } from './zod-fields'
 import { backingSchema, cdromSchema, driveSchema, driveViewSchema, imageFormatSchema } from './drives'
-import { networkSchema } from './network'
+import { networkSchema, nicModels } from './network'
 import { sharedDirectorySchema } from './shares'
 import { firmwareSchema } from './firmware'
 import { machineNameSchema } from './machine-name'
@@ -85,6 +85,8 @@ export const qemuSpecSchema = z
     cdrom: cdromSchema.nullable().default({ file: null }),
     display: displaySchema.nullable().default(null),
     network: networkSchema.nullable().default({ forwardPorts: [], bridge: null }),
+    /** The model of every network card (the main one and the vlans'). */
+    nicModel: z.enum(nicModels).default('virtio'),
     /** The 2010 module's vlans: one more network card per number; VMs that share a number reach each other. */
     vlans: z
       .array(z.number({ error: 'Enter a vlan number' }).int('Use a whole number').min(1, 'Vlan numbers start at 1').max(4094, 'Vlan numbers end at 4094'))

@@ -7,6 +7,9 @@ const ipv4 = z
   .trim()
   .refine((a) => a === '' || /^(25[0-5]|2[0-4]\d|1?\d?\d)(\.(25[0-5]|2[0-4]\d|1?\d?\d)){3}$/.test(a), 'Enter an IPv4 address like 127.0.0.1 (QEMU forwards IPv4 only)')
 
+/** The network card models a guest may see (qemu.networkingOptions' -device): virtio, or emulated Intel and Realtek cards for systems without virtio drivers. */
+export const nicModels = ['virtio', 'e1000', 'e1000e', 'rtl8139'] as const
+
 /** qemu-vm.nix's virtualisation.forwardPorts entry, with the module's assertions. */
 export const forwardPortSchema = z
   .object({

@@ -1,5 +1,6 @@
 // The create wizard's values, as typed, and how they become a spec.
 import { reactive } from 'vue'
+import type { nicModels } from '../../../shared/model/network'
 import { qemuSpecSchema, type QemuSpec, type QemuSpecInput } from '../../../shared/model/machine'
 import { zodFieldErrors } from '../../../shared/model/zod-fields'
 import type { FieldErrors } from '../../../shared/errors'
@@ -29,6 +30,8 @@ export interface WizardForm {
   bridge: string
   /** Vlan numbers, space-separated: one more card each; VMs that share a number reach each other. */
   vlans: string
+  /** The model of every network card. */
+  nicModel: (typeof nicModels)[number]
   forwards: ForwardRow[]
   shares: ShareRow[]
   consoles: string
@@ -78,7 +81,7 @@ export const steps = [
   { id: 'boot', title: 'Boot & firmware', fields: ['boot', 'firmware', 'chipset'] },
   { id: 'disk', title: 'Disk', fields: ['disk', 'emptyDiskImages'] },
   { id: 'shares', title: 'Shared folders', fields: ['sharedDirectories'] },
-  { id: 'network', title: 'Network', fields: ['network', 'vlans'] },
+  { id: 'network', title: 'Network', fields: ['network', 'vlans', 'nicModel'] },
   { id: 'review', title: 'Review', fields: [] },
 ] as const
 export type StepId = (typeof steps)[number]['id']
@@ -105,6 +108,7 @@ export const blank = (): WizardForm => ({
   network: true,
   bridge: '',
   vlans: '',
+  nicModel: 'virtio',
   forwards: [],
   shares: [],
   consoles: '',
@@ -159,6 +163,7 @@ export function toSpec(form: WizardForm): QemuSpecInput {
           },
     emptyDiskImages: form.emptyDisks.split(/\s+/).filter(Boolean).map(Number),
     vlans: form.vlans.split(/[\s,]+/).filter(Boolean).map(Number),
+    nicModel: form.nicModel,
     display:
       form.display === 'none'
         ? null
@@ -231,6 +236,7 @@ export function fromSpec(spec: QemuSpec): WizardForm {
     network: network !== null,
     bridge: network?.bridge ?? '',
     vlans: spec.vlans.join(' '),
+    nicModel: spec.nicModel,
     forwards: (network?.forwardPorts ?? []).map((f) => ({
       from: f.from,
       proto: f.proto,

@@ -79,6 +79,12 @@ describe('buildQemuArgv', () => {
     ])
   })
 
+  it('every network card is of the chosen model (qemu.networkingOptions), the vlans\' too', () => {
+    const argv = launch({ nicModel: 'e1000e', vlans: [3] })
+    expect(argv.filter((a) => /netdev=/.test(a))).toEqual([expect.stringMatching(/^e1000e,netdev=net0,id=net0-dev/), expect.stringMatching(/^e1000e,netdev=vlan3,/)])
+    expect(launch({}).find((a) => a.includes('netdev=net0'))).toMatch(/^virtio-net-pci,/)
+  })
+
   it('the guest agent channel is on by default (guestAgent.enable) and can be left out', () => {
     expect(launch({ guestAgent: false }).join(' ')).not.toMatch(/qga|virtio-serial/)
   })

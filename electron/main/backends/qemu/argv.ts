@@ -32,6 +32,9 @@ export const runtimeFiles = {
   console: 'console.sock',
 } as const
 
+/** QEMU's device for each network card model. */
+const nicDevice = { virtio: 'virtio-net-pci', e1000: 'e1000', e1000e: 'e1000e', rtl8139: 'rtl8139' } as const
+
 /** QEMU's option parser splits on commas; a literal comma in a value is written twice. */
 export function qemuOptionValue(value: string): string {
   return value.replaceAll(',', ',,')
@@ -85,7 +88,7 @@ export function buildQemuArgv(launch: QemuLaunch): string[] {
   const id = basename(launch.runtimeDir)
   if (spec.network?.bridge) {
     argv.push('-netdev', `tap,id=net0,ifname=${tapName(id)},script=no,downscript=no`)
-    argv.push('-device', `virtio-net-pci,netdev=net0,id=net0-dev,mac=${macAddress(id, 'net0')}`)
+    argv.push('-device', `${nicDevice[spec.nicModel]},netdev=net0,id=net0-dev,mac=${macAddress(id, 'net0')}`)
   } else if (spec.network) {
     // guestfwd goes to a chardev (tcp:ADDR:PORT), never to "cmd:", which QEMU would run in a shell.
     const rules = spec.network.forwardPorts.map(({ from, proto, host, guest }) =>
@@ -93,7 +96,7 @@ export function buildQemuArgv(launch: QemuLaunch): string[] {
         ? `hostfwd=${proto}:${host.address}:${host.port}-${guest.address}:${guest.port}`
         : `guestfwd=${proto}:${guest.address}:${guest.port}-tcp:${host.address || '127.0.0.1'}:${host.port}`,
     )
-    argv.push('-netdev', ['user', 'id=net0', ...rules].join(','), '-device', 'virtio-net-pci,netdev=net0,id=net0-dev')
+    argv.push('-netdev', ['user', 'id=net0', ...rules].join(','), '-device', `${nicDevice[spec.nicModel]},netdev=net0,id=net0-dev`)
   }
   if (spec.guestAgent) {
     argv.push('-chardev', `socket,id=qga0,path=${at(runtimeFiles.agent)},server=on,wait=off`)
@@ -101,7 +104,7 @@ export function buildQemuArgv(launch: QemuLaunch): string[] {
   }
   for (const vlan of spec.vlans) {
     argv.push('-netdev', `tap,id=vlan${vlan},ifname=${vlanTapName(id, vlan)},script=no,downscript=no`)
-    argv.push('-device', `virtio-net-pci,netdev=vlan${vlan},id=vlan${vlan}-dev,mac=${macAddress(id, `vlan${vlan}`)}`)
+    argv.push('-device', `${nicDevice[spec.nicModel]},netdev=vlan${vlan},id=vlan${vlan}-dev,mac=${macAddress(id, `vlan${vlan}`)}`)
   }
   // Controllers that take disks while the guest runs: SCSI and USB hot-plug need their bus present.
   argv.push('-device', `virtio-scsi-pci,id=${controllers.scsi}`, '-device', `qemu-xhci,id=${controllers.usb}`)
