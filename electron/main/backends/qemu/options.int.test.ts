@@ -1,5 +1,5 @@
 // qemu-vm.nix's options seen from inside the real test guest: the network card models, a forward
-// from the guest to the host, and the consoles on the kernel command line.
+// from the guest to the host, the consoles on the kernel command line, an extra QEMU option.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createServer, type Server } from 'node:net'
 import { startHarness, tinyGuestSpec, watchConsole, type Harness } from '../../testing/harness'
@@ -65,5 +65,10 @@ describe('qemu-vm.nix options in the guest (real QEMU)', () => {
     const boot = { ...(spec.boot as object), consoles: ['tty0', 'ttyS0'] } as QemuSpecInput['boot']
     const text = await inGuest('consoles', { boot }, 'cat /proc/cmdline')
     expect(text).toMatch(/console=tty0 console=ttyS0\r?\n/)
+  })
+
+  it('qemu.options (extraArgs): an allowed option takes effect in the guest (-rtc sets the clock it boots with)', async () => {
+    const text = await inGuest('extra-args', { extraArgs: ['-rtc', 'base=2001-02-03T04:05:06'] }, 'date -u +year-%Y')
+    expect(text).toMatch(/\nyear-2001\r?\n/)
   })
 })
