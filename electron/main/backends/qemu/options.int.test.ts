@@ -1,7 +1,9 @@
 // qemu-vm.nix's options seen from inside the real test guest: the network card models, a forward
-// from the guest to the host, the consoles on the kernel command line, an extra QEMU option.
+// from the guest to the host, the consoles on the kernel command line, an extra QEMU option, a BIOS file.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createServer, type Server } from 'node:net'
+import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs'
+import { dirname, join } from 'node:path'
 import { startHarness, tinyGuestSpec, watchConsole, type Harness } from '../../testing/harness'
 import { freePort } from '../../testing/free-port'
 import type { QemuSpecInput } from '../../../../shared/model/machine'
@@ -70,5 +72,17 @@ describe('qemu-vm.nix options in the guest (real QEMU)', () => {
   it('qemu.options (extraArgs): an allowed option takes effect in the guest (-rtc sets the clock it boots with)', async () => {
     const text = await inGuest('extra-args', { extraArgs: ['-rtc', 'base=2001-02-03T04:05:06'] }, 'date -u +year-%Y')
     expect(text).toMatch(/\nyear-2001\r?\n/)
+  })
+
+  it('bios: the VM boots with an alternate BIOS file, and QEMU runs with that file', async () => {
+    const bios = join(h.home, 'firmware', 'my-seabios.bin')
+    mkdirSync(dirname(bios), { recursive: true })
+    copyFileSync('/usr/share/seabios/bios-256k.bin', bios)
+    const text = await inGuest('alt-bios', { firmware: { kind: 'bios', file: bios } }, 'echo booted')
+    expect(text).toContain('BERTH-GUEST-READY')
+    // qemu.log starts each run with the argv QEMU ran with
+    const machines = join(h.home, 'data', 'machines')
+    const runs = readdirSync(machines).map((id) => join(machines, id, 'qemu.log')).filter(existsSync).map((log) => readFileSync(log, 'utf8'))
+    expect(runs.some((log) => log.includes(JSON.stringify(['-bios', bios]).slice(1, -1)))).toBe(true)
   })
 })
