@@ -13,6 +13,7 @@ describe('the container form', () => {
       hostAddress: '10.0.0.1',
       localAddress: '10.0.0.2',
       forwardPorts: [{ protocol: 'tcp', hostPort: 8080, containerPort: 80 }],
+      extraVeths: [{ name: 'vx0', hostAddress6: 'fc00:1::1', localAddress6: 'fc00:1::2' }],
       bindMounts: [{ mountPoint: '/srv', hostPath: '/home/me/srv', isReadOnly: true }],
       additionalCapabilities: ['CAP_NET_ADMIN'],
       init: { type: 'command', argv: ['/bin/sh', '-c', 'sleep 1'] },

@@ -83,6 +83,27 @@ describe('container options (real systemd-nspawn)', () => {
     expect(existsSync('/sys/class/net/ve-net')).toBe(false) // the veth goes with the container
   })
 
+  it('IPv6: host and container reach each other over the veth and over an extra veth (hostAddress6, localAddress6)', async () => {
+    const c = await boot('net6', {
+      privateNetwork: true,
+      hostAddress6: 'fc00:b1::1',
+      localAddress6: 'fc00:b1::2',
+      extraVeths: [{ name: 'vx-six', hostAddress6: 'fc00:b2::1', localAddress6: 'fc00:b2::2' }],
+    })
+    try {
+      expect(await c.sh('ip -6 addr show eth0')).toContain('inet6 fc00:b1::2')
+      expect(await c.sh('ip -6 addr show vx-six')).toContain('inet6 fc00:b2::2')
+      // Container → host, on both links (addresses need a moment for duplicate address detection).
+      for (const address of ['fc00:b1::1', 'fc00:b2::1'])
+        expect(await c.sh(`for i in 1 2 3 4 5; do ping6 -c 1 -W 2 ${address} >/dev/null && break; sleep 1; done; echo ping-$?`)).toContain('ping-0')
+      // Host → container.
+      await c.sh('mkdir -p /www && echo over-ipv6 > /www/index.html && httpd -p 80 -h /www')
+      for (const address of ['fc00:b1::2', 'fc00:b2::2']) expect(await fetchText(`http://[${address}]/`)).toContain('over-ipv6')
+    } finally {
+      await c.stop()
+    }
+  })
+
   it('extraVeths get their own addresses on both sides', async () => {
     const c = await boot('veths', {
       privateNetwork: true,
@@ -185,7 +206,7 @@ function ip(...args: string[]): void {
 function fetchText(url: string): Promise<string> {
   return new Promise((resolve, reject) => {
     const { hostname, port } = new URL(url)
-    const socket = connect(Number(port || 80), hostname)
+    const socket = connect(Number(port || 80), hostname.replace(/^\[|\]$/g, ''))
     let text = ''
     socket.setTimeout(5000, () => socket.destroy(new Error(`${url}: no answer in 5 s`)))
     socket.on('connect', () => socket.write(`GET / HTTP/1.0\r\nHost: ${hostname}\r\n\r\n`))
