@@ -141,6 +141,29 @@ describe('container options (real systemd-nspawn)', () => {
     }
   })
 
+  it("extraVeths' hostBridge: two containers' extra veths join one bridge and reach each other on it", async () => {
+    const bridge = 'br-berthveth'
+    ip('link', 'add', bridge, 'type', 'bridge')
+    try {
+      ip('link', 'set', bridge, 'up')
+      // An extra veth's name is its name on the host too: each container's is its own.
+      const veth = (name: string, address: string) => ({ privateNetwork: true, extraVeths: [{ name, hostBridge: bridge, localAddress: address }] })
+      const a = await boot('lan-a', veth('vx-a', '10.231.139.2/24'))
+      const b = await boot('lan-b', veth('vx-b', '10.231.139.3/24'))
+      try {
+        expect(readdirSync(`/sys/class/net/${bridge}/brif`).length).toBe(2)
+        expect(await a.sh('ping -c 1 -W 5 10.231.139.3')).toContain('1 packets received')
+        await b.sh('mkdir -p /www && echo from-b > /www/index.html && httpd -p 80 -h /www')
+        expect(await a.sh('wget -q -O- http://10.231.139.3/')).toContain('from-b')
+      } finally {
+        await a.stop()
+        await b.stop()
+      }
+    } finally {
+      ip('link', 'del', bridge)
+    }
+  })
+
   it('bind mounts: read-only refuses writes, read-write accepts them; tmpfs is a tmpfs', async () => {
     const ro = join(h.home, 'shared-ro')
     const rw = join(h.home, 'shared-rw')
