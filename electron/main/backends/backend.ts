@@ -57,6 +57,8 @@ export interface Backend<S extends MachineSpec = MachineSpec> {
   runtime(definition: DefinitionOf<S>): MachineRuntime
   /** Bridges on this computer the machine joins (a bridge in use says by whom). */
   bridgesOf(spec: S): string[]
+  /** Network links on this computer named by the spec (an extra veth's name), with the field that names each: two machines cannot share one. */
+  linksOf(spec: S): { field: string; name: string }[]
   /** The host the machine runs on ('local': this computer). */
   hostOf(spec: S): string
   /** Started when Berth starts (containers.nix's autoStart). */

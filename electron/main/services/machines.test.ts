@@ -27,6 +27,7 @@ function fakeBackend(kind: MachineSpec['kind'], capabilities: Capability[], tran
     capabilities: () => capabilities,
     runtime: () => (kind === 'qemu' ? { kind, accelerator: null, drives: [], cdrom: null } : { kind }),
     bridgesOf: () => [],
+    linksOf: (spec: { extraVeths?: { name: string }[] }) => (spec.extraVeths ?? []).map((v, i) => ({ field: `extraVeths.${i}.name`, name: v.name })),
     hostOf: () => 'local',
     startsWithBerth: () => false,
     record: async (spec: MachineSpec) => spec,
@@ -98,6 +99,14 @@ describe('MachineService with the backends as they declare themselves', () => {
     expect(await refusal(machines.openShell(vm, {} as never))).toBe('vm is a virtual machine: use its console')
     expect(await refusal(machines.detach(ct, 'dabcdef'))).toMatch(/^ct has no drives or discs Berth attaches/)
     expect(() => machines.displaySocket(dom)).toThrow('dom has no screen: it uses the serial console only')
+  })
+
+  it("refuses a network link another machine already names (an extra veth's name is its name on the host)", async () => {
+    const { machines } = await service()
+    const spec = (name: string) => machineSpecSchema.parse({ kind: 'nspawn', name, root: `/var/lib/machines/${name}`, privateNetwork: true, extraVeths: [{ name: 'vx-lan' }] })
+    await machines.create(spec('lan-a'))
+    const refused = await machines.create(spec('lan-b')).then(() => null, (e: BerthError) => e.details)
+    expect(refused).toEqual({ fields: { 'extraVeths.0.name': 'lan-a already has a network link named vx-lan on this host: choose another name' } })
   })
 
   it('a stop of a stopped machine is done at once; a machine whose state is unknown says so', async () => {

@@ -241,6 +241,10 @@ export class MachineService {
       (d) => d.id !== exceptId && d.spec.name.toLowerCase() === spec.name.toLowerCase(),
     )
     if (clash) fields.name = `A machine named ${clash.spec.name} already exists: choose another name`
+    for (const link of this.backend({ spec }).linksOf(spec)) {
+      const user = [...this.definitions.values()].find((d) => d.id !== exceptId && this.backend(d).linksOf(d.spec).some((l) => l.name === link.name))
+      if (user) fields[link.field] = `${user.spec.name} already has a network link named ${link.name} on this host: choose another name`
+    }
     Object.assign(fields, await this.backend({ spec }).validate(spec))
     if (Object.keys(fields).length > 0) throw fieldErrors(fields)
   }

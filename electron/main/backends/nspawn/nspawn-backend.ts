@@ -84,6 +84,11 @@ export class NspawnBackend implements Backend<NspawnSpec>, ContainerFeatures {
     return [...(spec.hostBridge ? [spec.hostBridge] : []), ...spec.extraVeths.flatMap((v) => (v.hostBridge ? [v.hostBridge] : []))]
   }
 
+  /** An extra veth's name is its name on the host as well. */
+  linksOf(spec: NspawnSpec): { field: string; name: string }[] {
+    return spec.extraVeths.map((veth, i) => ({ field: `extraVeths.${i}.name`, name: veth.name }))
+  }
+
   hostOf(): string {
     return 'local'
   }

@@ -131,6 +131,10 @@ export class QemuBackend implements Backend<QemuSpec>, QemuFeatures {
     return spec.network?.bridge ? [spec.network.bridge] : []
   }
 
+  linksOf(): { field: string; name: string }[] {
+    return []
+  }
+
   hostOf(): string {
     return 'local'
   }

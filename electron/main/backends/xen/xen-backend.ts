@@ -115,6 +115,10 @@ export class XenBackend implements Backend<XenSpec> {
     return []
   }
 
+  linksOf(): { field: string; name: string }[] {
+    return []
+  }
+
   hostOf(spec: XenSpec): string {
     return spec.host
   }
