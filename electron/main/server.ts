@@ -110,6 +110,7 @@ export async function createBerthServer(options: BerthServerOptions = {}): Promi
     'drives.detach': async ({ id, driveId }) => machines.detach(id, driveId),
     'drives.eject': async ({ id }) => machines.eject(id),
     'machines.guestInfo': async ({ id }) => machines.guestInfo(id),
+    'machines.resetFirmwareVars': async ({ id }) => machines.resetFirmwareVars(id),
     'networks.list': async () => ({ bridges: await networks.list() }),
     'networks.create': async ({ spec }) => {
       const view = await networks.create(spec)

@@ -104,6 +104,8 @@ export const contract = {
     'drives.eject': { input: byId, output: machineSchema },
     /** Asks a running VM's QEMU guest agent about the guest. */
     'machines.guestInfo': { input: byId, output: guestInfoSchema },
+    /** A stopped UEFI VM's variable store made anew from the firmware's template (boot entries and settings gone). */
+    'machines.resetFirmwareVars': { input: byId, output: machineSchema },
     /** This computer and the remote hosts (SSH), with their connection state. */
     'hosts.list': { input: empty, output: z.object({ hosts: z.array(hostViewSchema) }) },
     /** The host key an SSH host presents, for the person to compare before adding it. */

@@ -102,6 +102,8 @@ export interface QemuFeatures {
   displaySocket(definition: QemuDefinition): string
   /** The running machine's screen now, as PNG. */
   screenshot(definition: QemuDefinition): Promise<Uint8Array>
+  /** A stopped UEFI machine's variable store, made anew from the firmware's template. */
+  resetFirmwareVars(definition: QemuDefinition): Promise<void>
   /** What the guest agent in the running machine says about the guest. */
   guestInfo(definition: QemuDefinition): Promise<GuestInfo>
 }

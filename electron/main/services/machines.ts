@@ -353,6 +353,16 @@ export class MachineService {
     return this.backends.qemu.guestInfo(this.having(id, 'guestAgent', 'has no guest agent channel: turn it on in its settings (General → Devices)') as DefinitionOf<QemuSpec>)
   }
 
+  /** Only while stopped: QEMU holds the store while the machine runs. */
+  resetFirmwareVars(id: string): Promise<Machine> {
+    this.vm(id)
+    return this.locked(id, async (d) => {
+      this.allow(d, 'edit')
+      await this.backends.qemu.resetFirmwareVars(d as DefinitionOf<QemuSpec>)
+      return this.view(d)
+    })
+  }
+
   async screenshot(id: string): Promise<Uint8Array> {
     return this.backends.qemu.screenshot(this.having(id, 'display', 'has no screen: it uses the serial console only') as DefinitionOf<QemuSpec>)
   }

@@ -1,10 +1,10 @@
 // UEFI and the q35 chipset on the real test guest.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { execFileSync } from 'node:child_process'
-import { mkdirSync, statSync } from 'node:fs'
+import { mkdirSync, readFileSync, statSync } from 'node:fs'
 import { join } from 'node:path'
 import { qemuSpecSchema } from '../../../../shared/model/machine'
-import { startHarness, tinyGuestSpec, watchConsole, type Harness } from '../../testing/harness'
+import { startHarness, tinyGuestSpec, waitForState, watchConsole, type Harness } from '../../testing/harness'
 import { requireTestGuest } from '../../testing/guest'
 import { findUefiFirmware } from './firmware'
 
@@ -17,7 +17,7 @@ afterAll(async () => {
 })
 
 describe('firmware and chipset (real QEMU)', () => {
-  it('a UEFI VM has OVMF drive its serial console and boots the kernel through the EFI stub', async () => {
+  it('a UEFI VM has OVMF drive its serial console and boots the kernel through the EFI stub; its variables can be reset', async () => {
     const guest = requireTestGuest()
     const spec = tinyGuestSpec('uefi', {
       firmware: { kind: 'efi' },
@@ -34,7 +34,15 @@ describe('firmware and chipset (real QEMU)', () => {
     const vars = join(h.home, 'data', 'machines', id, 'efi-vars.fd')
     const template = (await findUefiFirmware()).find((f) => !f.secureBoot)!.varsTemplate
     expect(statSync(vars).size).toBe(statSync(template).size)
+    // efiVars: while it runs QEMU holds the store; stopped, it is made anew from the template.
+    const refused = await h.client.call('machines.resetFirmwareVars', { id }).catch((e: Error) => e.message)
+    expect(refused).toBe('Stop uefi before changing its settings')
     await h.client.call('machines.stop', { id, force: true })
+    await waitForState(h.client, id, 'stopped')
+    // OVMF recorded its boot entries for this machine's devices in the store while it booted.
+    expect(readFileSync(vars).equals(readFileSync(template))).toBe(false)
+    await h.client.call('machines.resetFirmwareVars', { id })
+    expect(readFileSync(vars).equals(readFileSync(template))).toBe(true)
   })
 
   it('Secure Boot picks the firmware with enrolled keys, and needs Q35', async () => {

@@ -1,7 +1,7 @@
 // QEMU machines: detached processes with QMP and serial sockets in a per-VM runtime directory.
 import { spawn, type ChildProcess } from 'node:child_process'
 import { closeSync, openSync, writeSync } from 'node:fs'
-import { access, constants, copyFile, mkdir, open, readFile, rm, stat } from 'node:fs/promises'
+import { access, constants, copyFile, mkdir, open, readFile, rename, rm, stat } from 'node:fs/promises'
 import { lastLines, TAIL_BYTES } from '../../consoles/log-tail'
 import { join } from 'node:path'
 import { createServer } from 'node:net'
@@ -420,6 +420,16 @@ export class QemuBackend implements Backend<QemuSpec>, QemuFeatures {
       await copyFile(chosen.varsTemplate, vars)
     }
     return { code: chosen.code, vars }
+  }
+
+  async resetFirmwareVars(definition: QemuDefinition): Promise<void> {
+    if (definition.spec.firmware.kind !== 'efi') throw new BerthError('conflict', `${definition.spec.name} boots with a BIOS: it has no UEFI variables`)
+    const chosen = chooseUefi(await findUefiFirmware(), definition.spec.firmware.secureBoot, definition.spec.chipset)
+    const vars = join(this.filesDir(definition.id), 'efi-vars.fd')
+    await mkdir(this.filesDir(definition.id), { recursive: true, mode: 0o700 })
+    // Replaced whole, never half-written: a copy beside it, then renamed over it.
+    await copyFile(chosen.varsTemplate, `${vars}.new`)
+    await rename(`${vars}.new`, vars)
   }
 
   /** QEMU runs in its own session with stdout/stderr in qemu.log, so it outlives Berth. */
