@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest'
+import { describe, expect, it, vi } from 'vitest'
 import { BerthError } from '../errors'
 import { RpcClient } from './client'
 import { RpcServer, type MethodHandlers, type StreamHandlers, type ServerStream } from './server'
@@ -244,13 +244,23 @@ describe('data frames', () => {
 describe('frames', () => {
   it('coalesce bytes that come one at a time: the first goes out at once, the rest together', async () => {
     const { OutgoingBytes, COALESCE_MS } = await import('./flow')
-    const frames: Uint8Array[] = []
-    const out = new OutgoingBytes((frame) => frames.push(frame))
-    out.enable()
-    for (let i = 0; i < 1000; i++) out.push(new Uint8Array([i % 256]))
-    expect(frames.map((f) => f.length)).toEqual([1])
-    await new Promise((r) => setTimeout(r, COALESCE_MS + 20))
-    expect(frames.map((f) => f.length)).toEqual([1, 999])
-    expect(Array.from(frames[1]!.subarray(0, 3))).toEqual([1, 2, 3])
+    // The clock is the test's: a busy machine cannot stretch the pushes past the coalescing window.
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'performance'] })
+    try {
+      const frames: Uint8Array[] = []
+      const out = new OutgoingBytes((frame) => frames.push(frame))
+      out.enable()
+      for (let i = 0; i < 1000; i++) out.push(new Uint8Array([i % 256]))
+      expect(frames.map((f) => f.length)).toEqual([1])
+      vi.advanceTimersByTime(COALESCE_MS)
+      expect(frames.map((f) => f.length)).toEqual([1, 999])
+      expect(Array.from(frames[1]!.subarray(0, 3))).toEqual([1, 2, 3])
+      // After a quiet moment the next byte goes out at once again.
+      vi.advanceTimersByTime(COALESCE_MS + 1)
+      out.push(new Uint8Array([7]))
+      expect(frames.map((f) => f.length)).toEqual([1, 999, 1])
+    } finally {
+      vi.useRealTimers()
+    }
   })
 })
