@@ -13,9 +13,9 @@ import { containerFiles, type SupervisorConfig } from '../main/backends/nspawn/s
 import { cgroup2Root, containerCgroup } from '../main/backends/nspawn/cgroup'
 import { programCommand } from '../main/programs'
 import { rootFolder } from './record'
-import { hold, pin, pinFolder, scratchOver, stillAt, unpinAll, type Held } from './pin'
+import { callersHeld, hold, pin, pinFolder, scratchOver, stillAt, unpinAll, type Held } from './pin'
 import { Refusal } from './refusal'
-import { callersOwn, realPath, requireApproval, type Caller } from './policy'
+import { realPath, requireApproval, type Caller } from './policy'
 
 export const containerVerbSchemas = {
   'container.start': z.object({ id: machineIdSchema, spec: nspawnSpecSchema }).strict(),
@@ -44,9 +44,6 @@ export function holdSources(spec: NspawnSpec): { root: Held; binds: Held[]; rele
     throw error
   }
 }
-
-/** Is a held file the caller's: still at its path, owned by them, inside their folders through folders of theirs. */
-const callersHeld = (held: Held, caller: Caller) => stillAt(held) && held.stats.uid === caller.uid && callersOwn(held.path, caller)
 
 /** What in this spec goes beyond what a user may ask root for without an administrator's password. */
 export function beyondPolicy(spec: NspawnSpec, caller: Caller, sources: { root: Held; binds: Held[] }): string[] {

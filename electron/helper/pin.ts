@@ -8,7 +8,7 @@ import { spawnSync } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { closeSync, constants, fstatSync, lstatSync, mkdirSync, openSync, readdirSync, readlinkSync, rmdirSync, rmSync, unlinkSync, type Stats } from 'node:fs'
 import { join } from 'node:path'
-import { realPath } from './policy'
+import { callersOwn, realPath, type Caller } from './policy'
 import { Refusal } from './refusal'
 import { rootFolder } from './record'
 
@@ -42,6 +42,10 @@ export function hold(path: string): Held {
   // Where the kernel says the opened file is now, not where the name pointed a moment ago.
   return { fd, path: readlinkSync(`/proc/self/fd/${fd}`), stats }
 }
+
+/** Is a held file the caller's: still at its path, owned by them, inside their folders through folders of theirs. */
+export const callersHeld = (held: Held | null, caller: Caller): held is Held =>
+  held !== null && stillAt(held) && held.stats.uid === caller.uid && callersOwn(held.path, caller)
 
 /** Is the held file still the one at its path (so that checks by path speak of it)? */
 export function stillAt(held: Held): boolean {

@@ -8,8 +8,8 @@ import { closeSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync }
 import { join } from 'node:path'
 import { machineIdSchema } from '../../shared/model/machine'
 import { xenDomainNameSchema, xenSpecSchema, type XenSpec } from '../../shared/model/xen'
-import { callersOwn, requireApproval, type Caller } from './policy'
-import { hold, pin, pinFolder, stillAt, unpinAll, type Held } from './pin'
+import { requireApproval, type Caller } from './policy'
+import { callersHeld, hold, pin, pinFolder, unpinAll, type Held } from './pin'
 import { readRecord, updateRecord } from './record'
 import { Refusal } from './refusal'
 import { CONFIG_DIR, configPath, xlConfig, xlMessage } from '../main/backends/xen/xl'
@@ -70,10 +70,6 @@ function holdXenSources(spec: XenSpec): XenSources & { release(): void } {
     release: () => all.forEach((held) => closeSync(held.fd)),
   }
 }
-
-/** Is a held file the caller's: still at its path, owned by them, inside their folders through folders of theirs. */
-const callersHeld = (held: Held | null, caller: Caller): held is Held =>
-  held !== null && stillAt(held) && held.stats.uid === caller.uid && callersOwn(held.path, caller)
 
 /** What in a domain spec reaches beyond the caller's own files: block devices, others' files, folders shared over 9p. */
 export function xenBeyondPolicy(spec: XenSpec, caller: Caller, held: XenSources): string[] {

@@ -21,7 +21,8 @@ export class LineSplitter {
     for (;;) {
       const newline = this.buffered.indexOf('\n')
       if (newline < 0) {
-        if (Buffer.byteLength(this.buffered) > max) {
+        // A UTF-16 unit is at most 3 bytes of UTF-8: short text is not measured on every chunk.
+        if (this.buffered.length * 3 > max && Buffer.byteLength(this.buffered) > max) {
           if (!this.discarding) this.options.onOverlong?.(this.buffered)
           this.discarding = true
           this.buffered = ''

@@ -12,6 +12,8 @@ export const driveCacheModes = ['writeback', 'none', 'writethrough', 'directsync
 /** Image formats QEMU opens as block drivers; a format is always one of these, read by qemu-img. */
 export const imageFormats = ['raw', 'qcow2', 'qed', 'vmdk', 'vdi', 'vhdx', 'vpc', 'parallels', 'dmg', 'cloop', 'bochs'] as const
 export const imageFormatSchema = z.enum(imageFormats, { error: 'Not an image format QEMU opens' })
+/** The formats whose header can name a backing file (the others never have one). */
+export const layeredFormats: ReadonlySet<string> = new Set(['qcow2', 'qed', 'vmdk'])
 
 /** One file of a backing chain and the format it was read as; QEMU is given the chain, never left to read it. */
 export const imageLinkSchema = z.object({ file: absolutePath, format: imageFormatSchema })

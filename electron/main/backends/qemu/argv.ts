@@ -2,7 +2,7 @@
 import { basename } from 'node:path'
 import { join } from 'node:path'
 import type { QemuSpec } from '../../../../shared/model/machine'
-import type { Drive, ImageLink } from '../../../../shared/model/drives'
+import { layeredFormats, type Drive, type ImageLink } from '../../../../shared/model/drives'
 import { backingNode, CDROM_DEVICE, CDROM_ID, controllers, deviceId, diskNode, HOTPLUG_ROOT_PORTS, macAddress, rootPort, tapName, vlanTapName } from './ids'
 
 export type Accelerator = 'kvm' | 'tcg'
@@ -155,9 +155,6 @@ function machineOption(spec: QemuSpec): string {
 type Options = Record<string, string | number | boolean>
 type BlockNode = { [key: string]: string | boolean | null | BlockNode }
 
-/** Formats whose header can name a backing file; QEMU is told the chain, or that there is none. */
-const layered = new Set(['qcow2', 'qed', 'vmdk'])
-
 /**
  * A disk's block node (one JSON argument) with its backing chain stated link by link (file, format,
  * read-only), the last with backing null: QEMU never follows a name or guesses a format from a
@@ -183,7 +180,8 @@ export function imageNode(
       cache,
       file: { driver: 'file', filename: file, 'read-only': readOnly, ...(options.direct ? { aio: 'native' } : {}) },
     }
-    if (below || layered.has(format)) current.backing = below
+    // A format that can name a backing file is told the chain, or that there is none.
+    if (below || layeredFormats.has(format)) current.backing = below
     below = current
   }
   return below!

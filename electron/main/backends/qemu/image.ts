@@ -2,7 +2,7 @@
 // when a person chooses the file; from then on it is recorded and stated to QEMU, never probed again.
 import { access, constants, open, realpath, stat } from 'node:fs/promises'
 import { dirname, resolve, sep } from 'node:path'
-import { imageFormats, type ImageInfo, type ImageLink } from '../../../../shared/model/drives'
+import { imageFormats, layeredFormats, type ImageInfo, type ImageLink } from '../../../../shared/model/drives'
 import { exec, ExecError } from '../../exec'
 
 interface QemuImgInfo {
@@ -61,9 +61,6 @@ function backingOf(link: QemuImgInfo): string | null {
   return link['full-backing-filename'] ?? resolve(dirname(link.filename), backing)
 }
 
-/** Formats whose header can name a backing file. */
-const layered = new Set(['qcow2', 'qed', 'vmdk'])
-
 /**
  * Why an image's backing chain is no longer the one Berth recorded (someone rebased, committed or
  * replaced a file), or null when every header still names the recorded next file. Each file is read
@@ -74,7 +71,7 @@ export async function chainProblem(qemuImg: string, top: ImageLink, backing: Ima
   for (const [i, link] of links.entries()) {
     const expected = links[i + 1]?.file ?? null
     let named: string | null = null
-    if (layered.has(link.format)) {
+    if (layeredFormats.has(link.format)) {
       const info = await qemuImgInfo(qemuImg, link.file, link.format).catch((error: Error) => {
         throw new ImageError(`${link.file} cannot be read as ${link.format} any more (${error.message})`)
       })
