@@ -5,6 +5,8 @@ import { bootXenHost, xenHostFiles, type XenHost } from '../../electron/main/tes
 
 let xen: XenHost
 test.beforeAll(async () => {
+  // Room for one more boot after a stalled one (see bootXenHost).
+  test.setTimeout(330_000)
   xen = await bootXenHost()
 })
 test.afterAll(async () => {

@@ -18,7 +18,7 @@ let hostId = ''
 
 beforeAll(async () => {
   ;[xen, h] = await Promise.all([bootXenHost(), startHarness()])
-}, 180_000)
+}, 330_000)
 // What Xen, dom0 and its SSH server said, for a failure's report.
 afterEach(({ task }) => {
   if (task.result?.state === 'fail') console.error(`--- Xen host output ---\n${xen?.output().slice(-6000)}`)
@@ -168,7 +168,7 @@ describe('Xen backend (real Xen 4.17 over SSH)', () => {
       if (hvmHostId) await h.client.call('hosts.remove', { id: hvmHostId }).catch(() => undefined)
       await hvmHost.stop()
     }
-  })
+  }, 330_000)
 
   it('says clearly when xl refuses: out of memory, a name taken on the host, a changed host key', async () => {
     const big = await h.client.call('machines.create', { spec: pvGuest('big', { memoryMiB: 4000 }) })
