@@ -20,13 +20,13 @@ function optionTable(readme: string): Row[] {
     .filter((line) => line.startsWith('| ') && !line.startsWith('| module ') && !line.startsWith('|---'))
     .map((line) => {
       const cells = line.split(' | ').map((cell) => cell.replace(/^\| |\s*\|$/g, '').trim())
-      return { key: `${cells[0]} › ${cells[1].replace(/`/g, '')}`, proof: cells[4] ?? '' }
+      return { key: `${cells[0]} › ${(cells[1] ?? '').replace(/`/g, '')}`, proof: cells[4] ?? '' }
     })
 }
 
 /** The tests a proof names: `file` "a fragment of the test's title". */
 function namedTests(proof: string): { file: string; title: string }[] {
-  return [...proof.matchAll(/`([^`]+\.(?:test|spec)\.ts)` "([^"]+)"/g)].map(([, file, title]) => ({ file, title }))
+  return [...proof.matchAll(/`([^`]+\.(?:test|spec)\.ts)` "([^"]+)"/g)].map(([, file, title]) => ({ file: file!, title: title! }))
 }
 
 describe("the README's option table (seed modules)", () => {

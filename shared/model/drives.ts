@@ -23,8 +23,31 @@ export const backingSchema = z.array(imageLinkSchema).max(16)
 
 export const driveIdSchema = z.string().regex(/^d[a-z0-9]{4,15}$/, 'Not a drive id')
 
+/**
+ * How QEMU serves a disk to the guest (qemu-vm.nix's driveExtraOpts / deviceExtraOpts), the same for
+ * the root disk and attached drives.
+ */
+export const diskTuningShape = {
+  /** Blocks the guest trims (fstrim, discard) are freed in the image: a qcow2 shrinks again. */
+  discard: z.boolean().default(true),
+  /** Writes of zeroes are stored as holes (with discard: unmapped) instead of data. */
+  detectZeroes: z.boolean().default(false),
+  /** The serial number the guest reads (e.g. /dev/disk/by-id/virtio-SERIAL); null: none. */
+  serial: z
+    .string()
+    .regex(/^[A-Za-z0-9._-]{1,20}$/, 'A serial number is 1 to 20 letters, digits, dots, dashes or underscores')
+    .nullable()
+    .default(null),
+  /** I/O limits, reads and writes together (a QEMU throttle group); null: unlimited. */
+  iopsLimit: z.number({ error: 'Enter operations per second' }).int('Use a whole number').min(10, 'At least 10 operations per second').max(1_000_000).nullable().default(null),
+  mbpsLimit: z.number({ error: 'Enter MiB per second' }).int('Use a whole number').min(1, 'At least 1 MiB/s').max(100_000).nullable().default(null),
+}
+export const diskTuningSchema = z.object(diskTuningShape)
+export type DiskTuning = z.infer<typeof diskTuningSchema>
+
 /** A disk image attached to a machine. The format is what qemu-img read from the file, never guessed. */
 export const driveSchema = z.object({
+  ...diskTuningShape,
   id: driveIdSchema,
   file: absolutePath,
   format: imageFormatSchema,

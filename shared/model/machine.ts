@@ -1,6 +1,6 @@
 import { z } from 'zod'
 import { absolutePath } from './zod-fields'
-import { backingSchema, cdromSchema, driveSchema, driveViewSchema, imageFormatSchema } from './drives'
+import { backingSchema, cdromSchema, diskTuningShape, driveSchema, driveViewSchema, imageFormatSchema } from './drives'
 import { networkSchema, nicModels } from './network'
 import { sharedDirectorySchema } from './shares'
 import { firmwareSchema } from './firmware'
@@ -33,6 +33,7 @@ export const qemuBootSchema = z.discriminatedUnion('type', [
 ])
 
 export const qemuDiskSchema = z.object({
+  ...diskTuningShape,
   /** Where the disk image lives; Berth's image directory when omitted. Created as qcow2 when missing. */
   image: absolutePath.optional(),
   sizeMiB: z

@@ -65,13 +65,13 @@ describe('buildQemuArgv', () => {
     })
     const from = argv.indexOf('qemu-xhci,id=usb0') + 1
     expect(argv.slice(from)).toEqual([
-      '-blockdev', '{"driver":"qcow2","node-name":"dvirt1","read-only":false,"cache":{"direct":false,"no-flush":false},"file":{"driver":"file","filename":"/img/a.qcow2","read-only":false},"backing":null}',
+      '-blockdev', '{"driver":"qcow2","node-name":"dvirt1","read-only":false,"cache":{"direct":false,"no-flush":false},"file":{"driver":"file","filename":"/img/a.qcow2","read-only":false,"discard":"unmap"},"backing":null,"discard":"unmap","detect-zeroes":"off"}',
       '-device', 'virtio-blk-pci,id=dvirt1-dev,drive=dvirt1',
-      '-blockdev', '{"driver":"raw","node-name":"dscsi1","read-only":true,"cache":{"direct":false,"no-flush":false},"file":{"driver":"file","filename":"/img/b.raw","read-only":true}}',
+      '-blockdev', '{"driver":"raw","node-name":"dscsi1","read-only":true,"cache":{"direct":false,"no-flush":false},"file":{"driver":"file","filename":"/img/b.raw","read-only":true,"discard":"unmap"},"discard":"unmap","detect-zeroes":"off"}',
       '-device', 'scsi-hd,bus=scsi0.0,id=dscsi1-dev,drive=dscsi1',
-      '-blockdev', '{"driver":"vmdk","node-name":"dusbs1","read-only":false,"cache":{"direct":false,"no-flush":false},"file":{"driver":"file","filename":"/img/c.vmdk","read-only":false},"backing":null}',
+      '-blockdev', '{"driver":"vmdk","node-name":"dusbs1","read-only":false,"cache":{"direct":false,"no-flush":false},"file":{"driver":"file","filename":"/img/c.vmdk","read-only":false,"discard":"unmap"},"backing":null,"discard":"unmap","detect-zeroes":"off"}',
       '-device', 'usb-storage,bus=usb0.0,id=dusbs1-dev,drive=dusbs1',
-      '-blockdev', '{"driver":"qcow2","node-name":"dide01","read-only":false,"cache":{"direct":false,"no-flush":false},"file":{"driver":"file","filename":"/img/d,e.qcow2","read-only":false},"backing":null}',
+      '-blockdev', '{"driver":"qcow2","node-name":"dide01","read-only":false,"cache":{"direct":false,"no-flush":false},"file":{"driver":"file","filename":"/img/d,e.qcow2","read-only":false,"discard":"unmap"},"backing":null,"discard":"unmap","detect-zeroes":"off"}',
       '-device', 'ide-hd,bus=ide.0,id=dide01-dev,drive=dide01',
       '-device', 'virtio-rng-pci',
       '-drive', 'if=none,id=cd0,media=cdrom,readonly=on,file=/iso/install.iso,format=raw',
@@ -100,13 +100,13 @@ describe('buildQemuArgv', () => {
     })
     const options = argv.flatMap((a, i) => (argv[i - 1] === '-blockdev' || (argv[i - 1] === '-device' && a.includes('-dev,drive=')) ? [a] : []))
     expect(options).toEqual([
-      '{"driver":"qcow2","node-name":"dnone1","read-only":false,"cache":{"direct":true,"no-flush":false},"file":{"driver":"file","filename":"/img/a.qcow2","read-only":false,"aio":"native"},"backing":null}',
+      '{"driver":"qcow2","node-name":"dnone1","read-only":false,"cache":{"direct":true,"no-flush":false},"file":{"driver":"file","filename":"/img/a.qcow2","read-only":false,"aio":"native","discard":"unmap"},"backing":null,"discard":"unmap","detect-zeroes":"off"}',
       'virtio-blk-pci,id=dnone1-dev,drive=dnone1,bootindex=1,werror=stop',
-      '{"driver":"qcow2","node-name":"dwt001","read-only":false,"cache":{"direct":false,"no-flush":false},"file":{"driver":"file","filename":"/img/b.qcow2","read-only":false},"backing":null}',
+      '{"driver":"qcow2","node-name":"dwt001","read-only":false,"cache":{"direct":false,"no-flush":false},"file":{"driver":"file","filename":"/img/b.qcow2","read-only":false,"discard":"unmap"},"backing":null,"discard":"unmap","detect-zeroes":"off"}',
       'scsi-hd,bus=scsi0.0,id=dwt001-dev,drive=dwt001,write-cache=off,werror=report',
-      '{"driver":"qcow2","node-name":"dunsf1","read-only":false,"cache":{"direct":false,"no-flush":true},"file":{"driver":"file","filename":"/img/c.qcow2","read-only":false},"backing":null}',
+      '{"driver":"qcow2","node-name":"dunsf1","read-only":false,"cache":{"direct":false,"no-flush":true},"file":{"driver":"file","filename":"/img/c.qcow2","read-only":false,"discard":"unmap"},"backing":null,"discard":"unmap","detect-zeroes":"off"}',
       'ide-hd,bus=ide.0,id=dunsf1-dev,drive=dunsf1,bootindex=2',
-      '{"driver":"qcow2","node-name":"ddsync","read-only":false,"cache":{"direct":true,"no-flush":false},"file":{"driver":"file","filename":"/img/d.qcow2","read-only":false,"aio":"native"},"backing":null}',
+      '{"driver":"qcow2","node-name":"ddsync","read-only":false,"cache":{"direct":true,"no-flush":false},"file":{"driver":"file","filename":"/img/d.qcow2","read-only":false,"aio":"native","discard":"unmap"},"backing":null,"discard":"unmap","detect-zeroes":"off"}',
       'usb-storage,bus=usb0.0,id=ddsync-dev,drive=ddsync,write-cache=off',
     ])
   })
@@ -232,7 +232,7 @@ describe('buildQemuArgv', () => {
     const argv = launch({ boot: { type: 'disk' }, disk: { sizeMiB: 1024 } }, { disk: { path: '/img/a.raw', format: 'raw' } })
     const at = argv.indexOf('-blockdev')
     expect(argv.slice(at, at + 4)).toEqual([
-      '-blockdev', '{"driver":"raw","node-name":"disk0","read-only":false,"cache":{"direct":false,"no-flush":false},"file":{"driver":"file","filename":"/img/a.raw","read-only":false}}',
+      '-blockdev', '{"driver":"raw","node-name":"disk0","read-only":false,"cache":{"direct":false,"no-flush":false},"file":{"driver":"file","filename":"/img/a.raw","read-only":false,"discard":"unmap"},"discard":"unmap","detect-zeroes":"off"}',
       '-device', 'virtio-blk-pci,drive=disk0,id=disk0-dev,bootindex=1',
     ])
     expect(argv).not.toContain('-kernel')
@@ -244,10 +244,33 @@ describe('buildQemuArgv', () => {
       emptyDisks: ['/data/abc/empty0.qcow2'],
     })
     expect(scsi).toContain('scsi-hd,bus=scsi0.0,drive=disk0,id=disk0-dev')
-    expect(scsi).toContain('{"driver":"qcow2","node-name":"disk1","read-only":false,"cache":{"direct":false,"no-flush":false},"file":{"driver":"file","filename":"/data/abc/empty0.qcow2","read-only":false},"backing":null}')
+    expect(scsi).toContain('{"driver":"qcow2","node-name":"disk1","read-only":false,"cache":{"direct":false,"no-flush":false},"file":{"driver":"file","filename":"/data/abc/empty0.qcow2","read-only":false,"discard":"unmap"},"backing":null,"discard":"unmap","detect-zeroes":"off"}')
     expect(scsi).toContain('scsi-hd,bus=scsi0.0,drive=disk1,id=disk1-dev')
     const ide = launch({ disk: { sizeMiB: 64, interface: 'ide' } }, { disk: { path: '/img/root.qcow2', format: 'qcow2' } })
     expect(ide).toContain('ide-hd,bus=ide.0,unit=0,drive=disk0,id=disk0-dev')
+  })
+
+  it('discard, zero detection, a serial number and I/O limits (a throttle group), for the root disk and for drives', () => {
+    const argv = launch(
+      {
+        disk: { sizeMiB: 64, discard: false, detectZeroes: true, serial: 'ROOT-1', iopsLimit: 200 },
+        drives: [{ id: 'dlim01', file: '/img/a.qcow2', format: 'qcow2', detectZeroes: true, serial: 'DATA.2', mbpsLimit: 5 }],
+      },
+      { disk: { path: '/img/root.qcow2', format: 'qcow2' } },
+    )
+    const objects = argv.flatMap((a, i) => (argv[i - 1] === '-object' ? [JSON.parse(a)] : []))
+    expect(objects).toEqual([
+      { 'qom-type': 'throttle-group', id: 'tg-disk0', limits: { 'iops-total': 200 } },
+      { 'qom-type': 'throttle-group', id: 'tg-dlim01', limits: { 'bps-total': 5 * 1024 * 1024 } },
+    ])
+    const [root, drive] = argv.flatMap((a, i) => (argv[i - 1] === '-blockdev' ? [JSON.parse(a)] : []))
+    // The throttle node carries the disk's name; its image node below it, discard passed to the file.
+    expect(root).toMatchObject({ driver: 'throttle', 'node-name': 'disk0', 'throttle-group': 'tg-disk0', file: { 'node-name': 'disk0-img', discard: 'ignore', 'detect-zeroes': 'on', file: { discard: 'ignore' } } })
+    expect(drive).toMatchObject({ driver: 'throttle', 'node-name': 'dlim01', file: { 'node-name': 'dlim01-img', discard: 'unmap', 'detect-zeroes': 'unmap', file: { discard: 'unmap' } } })
+    expect(argv).toContain('virtio-blk-pci,drive=disk0,id=disk0-dev,serial=ROOT-1')
+    expect(argv).toContain('virtio-blk-pci,id=dlim01-dev,drive=dlim01,serial=DATA.2')
+    // Every -object comes before the -blockdev that names its group.
+    expect(argv.indexOf('-object')).toBeLessThan(argv.indexOf('-blockdev'))
   })
 
   it('a data disk next to a kernel boot has no bootindex', () => {
@@ -277,7 +300,7 @@ describe('buildQemuArgv', () => {
 
   it('doubles commas in paths so they cannot inject QEMU options; a disk is one JSON argument', () => {
     const argv = launch({}, { disk: { path: '/img/a,file=/etc/shadow', format: 'raw' }, runtimeDir: '/run/x,y' })
-    expect(argv).toContain('{"driver":"raw","node-name":"disk0","read-only":false,"cache":{"direct":false,"no-flush":false},"file":{"driver":"file","filename":"/img/a,file=/etc/shadow","read-only":false}}')
+    expect(argv).toContain('{"driver":"raw","node-name":"disk0","read-only":false,"cache":{"direct":false,"no-flush":false},"file":{"driver":"file","filename":"/img/a,file=/etc/shadow","read-only":false,"discard":"unmap"},"discard":"unmap","detect-zeroes":"off"}')
     expect(argv).toContain('unix:/run/x,,y/qmp.sock,server=on,wait=off')
     expect(qemuOptionValue('a,b,,c')).toBe('a,,b,,,,c')
   })

@@ -2,7 +2,7 @@
 import { basename } from 'node:path'
 import { join } from 'node:path'
 import type { QemuSpec } from '../../../../shared/model/machine'
-import { layeredFormats, type Drive, type ImageLink } from '../../../../shared/model/drives'
+import { diskTuningSchema, layeredFormats, type DiskTuning, type Drive, type ImageLink } from '../../../../shared/model/drives'
 import { backingNode, CDROM_DEVICE, CDROM_ID, controllers, deviceId, diskNode, HOTPLUG_ROOT_PORTS, macAddress, rootPort, tapName, vlanTapName } from './ids'
 
 export type Accelerator = 'kvm' | 'tcg'
@@ -115,13 +115,18 @@ export function buildQemuArgv(launch: QemuLaunch): string[] {
   ]
   disks.forEach((disk, i) => {
     const node = diskNode(i)
-    const image = imageNode(node, { file: disk.path, format: disk.format }, disk.backing ?? [], { readOnly: false, direct: false, noFlush: false })
-    argv.push('-blockdev', JSON.stringify(image))
+    // The root disk as the person tuned it; the empty disks with the defaults.
+    const tuning = i === 0 && launch.disk && spec.disk ? spec.disk : defaultTuning
+    const { throttleGroup, blockdev } = tunedNode(node, { file: disk.path, format: disk.format }, disk.backing ?? [], { readOnly: false, direct: false, noFlush: false }, tuning)
+    if (throttleGroup) argv.push('-object', JSON.stringify(throttleGroup))
+    argv.push('-blockdev', JSON.stringify(blockdev))
     const bus = diskBus === 'virtio' ? 'virtio-blk-pci' : diskBus === 'scsi' ? `scsi-hd,bus=${controllers.scsi}.0` : `ide-hd,bus=ide.0,unit=${i}`
-    argv.push('-device', `${bus},drive=${node},id=${deviceId(node)}${disk.boot ? ',bootindex=1' : ''}`)
+    const serial = tuning.serial ? `,serial=${tuning.serial}` : ''
+    argv.push('-device', `${bus},drive=${node},id=${deviceId(node)}${disk.boot ? ',bootindex=1' : ''}${serial}`)
   })
   for (const drive of spec.drives) {
-    const { blockdev, device } = driveOptions(drive)
+    const { throttleGroup, blockdev, device } = driveOptions(drive)
+    if (throttleGroup) argv.push('-object', JSON.stringify(throttleGroup))
     argv.push('-blockdev', JSON.stringify(blockdev), '-device', deviceOption(device))
   }
   if (spec.display) {
@@ -153,7 +158,7 @@ function machineOption(spec: QemuSpec): string {
 
 
 type Options = Record<string, string | number | boolean>
-type BlockNode = { [key: string]: string | boolean | null | BlockNode }
+type BlockNode = { [key: string]: string | number | boolean | null | BlockNode }
 
 /**
  * A disk's block node (one JSON argument) with its backing chain stated link by link (file, format,
@@ -187,37 +192,72 @@ export function imageNode(
   return below!
 }
 
+const defaultTuning: DiskTuning = diskTuningSchema.parse({})
+
+/** The throttle group that carries a disk's I/O limits (one per disk). */
+export const throttleGroupId = (node: string) => `tg-${node}`
+
 /**
- * One description of a drive for both paths: `-blockdev`/`-device` at launch and the QMP
- * blockdev-add/device_add arguments of a hot-plug. The node name is the drive id; the device id
- * is the drive id + "-dev".
+ * A disk's nodes as the person tuned it: discard passed down to the file (a trimmed qcow2 shrinks),
+ * zero detection, and I/O limits as a throttle node named like the disk above its image node
+ * (NODE-img), with the throttle group QEMU needs created first (-object, or object-add).
  */
-export function driveOptions(drive: Drive): { blockdev: BlockNode; device: Options } {
+export function tunedNode(
+  node: string,
+  image: ImageLink,
+  backing: ImageLink[],
+  options: { readOnly: boolean; direct: boolean; noFlush: boolean },
+  tuning: DiskTuning,
+): { throttleGroup: BlockNode | null; blockdev: BlockNode } {
+  const limited = tuning.iopsLimit !== null || tuning.mbpsLimit !== null
+  const top = imageNode(limited ? `${node}-img` : node, image, backing, options)
+  const discard = tuning.discard ? 'unmap' : 'ignore'
+  top.discard = discard
+  ;(top.file as BlockNode).discard = discard
+  top['detect-zeroes'] = tuning.detectZeroes ? (tuning.discard ? 'unmap' : 'on') : 'off'
+  if (!limited) return { throttleGroup: null, blockdev: top }
+  const limits: BlockNode = {}
+  if (tuning.iopsLimit !== null) limits['iops-total'] = tuning.iopsLimit
+  if (tuning.mbpsLimit !== null) limits['bps-total'] = tuning.mbpsLimit * 1024 * 1024
+  return {
+    throttleGroup: { 'qom-type': 'throttle-group', id: throttleGroupId(node), limits },
+    blockdev: { driver: 'throttle', 'node-name': node, 'throttle-group': throttleGroupId(node), file: top },
+  }
+}
+
+/**
+ * One description of a drive for both paths: `-object`/`-blockdev`/`-device` at launch and the QMP
+ * object-add/blockdev-add/device_add arguments of a hot-plug. The node name is the drive id; the
+ * device id is the drive id + "-dev".
+ */
+export function driveOptions(drive: Drive): { throttleGroup: BlockNode | null; blockdev: BlockNode; device: Options } {
   const readOnly = drive.readOnly
   // The cache modes as blockdev options (QEMU's -drive cache= shorthand) and the device's write cache.
   const direct = drive.cache === 'none' || drive.cache === 'directsync'
-  const blockdev = imageNode(drive.id, { file: drive.file, format: drive.format }, drive.backing, {
+  const { throttleGroup, blockdev } = tunedNode(drive.id, { file: drive.file, format: drive.format }, drive.backing, {
     readOnly,
     direct,
     noFlush: drive.cache === 'unsafe',
-  })
+  }, drive)
   const device: Options = {
     id: deviceId(drive.id),
     drive: drive.id,
     ...(drive.cache === 'writethrough' || drive.cache === 'directsync' ? { 'write-cache': 'off' } : {}),
     ...(drive.bootIndex !== null ? { bootindex: drive.bootIndex } : {}),
+    ...(drive.serial ? { serial: drive.serial } : {}),
   }
   // USB storage has no error policy of its own.
   const errors: Options = drive.werror === 'enospc' ? {} : { werror: drive.werror }
+  const on = (device: Options) => ({ throttleGroup, blockdev, device })
   switch (drive.bus) {
     case 'virtio':
-      return { blockdev, device: { driver: 'virtio-blk-pci', ...device, ...errors } }
+      return on({ driver: 'virtio-blk-pci', ...device, ...errors })
     case 'scsi':
-      return { blockdev, device: { driver: 'scsi-hd', bus: `${controllers.scsi}.0`, ...device, ...errors } }
+      return on({ driver: 'scsi-hd', bus: `${controllers.scsi}.0`, ...device, ...errors })
     case 'usb':
-      return { blockdev, device: { driver: 'usb-storage', bus: `${controllers.usb}.0`, ...device } }
+      return on({ driver: 'usb-storage', bus: `${controllers.usb}.0`, ...device })
     case 'ide':
-      return { blockdev, device: { driver: 'ide-hd', bus: 'ide.0', ...device, ...errors } }
+      return on({ driver: 'ide-hd', bus: 'ide.0', ...device, ...errors })
   }
 }
 

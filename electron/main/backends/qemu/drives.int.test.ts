@@ -1,7 +1,7 @@
 // Attaching images to the real test guest: hot-plug, unplug, media change, and the refusals.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { execFileSync } from 'node:child_process'
-import { mkdirSync, openSync, readSync, closeSync, writeFileSync } from 'node:fs'
+import { mkdirSync, openSync, readSync, closeSync, statSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import type { BerthError } from '../../../../shared/errors'
 import type { Machine } from '../../../../shared/model/machine'
@@ -211,6 +211,60 @@ describe('drive settings on a stopped VM (real QEMU)', () => {
     await viewer.waitFor('parts-done')
     expect(viewer.text).toMatch(/21504 vda/) // the second image, now first, on virtio
     expect(viewer.text).toMatch(/20480 sd[a-z]/) // the first, on SCSI
+    await h.client.call('machines.stop', { id, force: true })
+  })
+})
+
+describe('how a disk is served: discard, zero detection, serial numbers, I/O limits (real QEMU)', () => {
+  it('fstrim in the guest shrinks the qcow2; zeroes are not stored; the guest reads the serials; a limited disk is slower', async () => {
+    const image = join(dir, 'tuned-root.qcow2')
+    const zeroes = join(dir, 'tuned-zeroes.qcow2')
+    const limited = join(dir, 'tuned-limited.qcow2')
+    qemuImg('create', '-q', '-f', 'qcow2', zeroes, '32M')
+    qemuImg('create', '-q', '-f', 'qcow2', limited, '16M')
+    const { id } = await h.client.call('machines.create', {
+      spec: tinyGuestSpec('tuned', { disk: { image, sizeMiB: 64, serial: 'BERTH-ROOT' } }),
+    })
+    for (const file of [zeroes, limited]) await h.client.call('drives.attach', { id, path: file, bus: 'virtio', persist: true })
+    let machine = (await h.client.call('machines.list', {})).machines.find((m) => m.id === id)!
+    if (machine.spec.kind !== 'qemu') throw new Error('not a VM')
+    const [zeroDrive, limitedDrive] = machine.spec.drives
+    machine = await h.client.call('machines.update', {
+      id,
+      spec: { ...machine.spec, drives: [{ ...zeroDrive!, detectZeroes: true }, { ...limitedDrive!, serial: 'SLOW.1', mbpsLimit: 1 }] },
+    })
+    await h.client.call('machines.start', { id })
+    const viewer = await watchConsole(h.client, id)
+    await viewer.waitFor('guest# ')
+    const run = async (command: string, timeoutMs = 60_000) => {
+      const marker = `ok-${Math.random().toString(36).slice(2, 8)}`
+      const before = viewer.text.length
+      viewer.type(`${command}; echo; echo ${marker.slice(0, 3)}""${marker.slice(3)}\r`)
+      await viewer.waitFor(new RegExp(`\\n${marker}`), timeoutMs)
+      return viewer.text.slice(before)
+    }
+    const allocatedMiB = (file: string) => (statSync(file).blocks * 512) / 1024 / 1024
+
+    const serials = await run('for d in vda vdc; do echo serial-$d-$(cat /sys/block/$d/serial); done')
+    expect(serials).toContain('serial-vda-BERTH-ROOT')
+    expect(serials).toContain('serial-vdc-SLOW.1')
+
+    // Discard: a file written and deleted in an ext4 on the root disk, then fstrim: the image shrinks.
+    await run('mke2fs -q /dev/vda && mount -t ext4 /dev/vda /mnt && dd if=/dev/urandom of=/mnt/junk bs=1M count=24 && sync')
+    const written = allocatedMiB(image)
+    expect(written).toBeGreaterThan(24)
+    expect(await run('rm /mnt/junk && sync && fstrim -v /mnt && sync')).toMatch(/trimmed/)
+    expect(allocatedMiB(image)).toBeLessThan(written - 20)
+
+    // Zero detection: 16 MiB of zeroes written to the disk take no room in its image.
+    const before = allocatedMiB(zeroes)
+    await run('dd if=/dev/zero of=/dev/vdb bs=1M count=16 && sync')
+    expect(allocatedMiB(zeroes)).toBeLessThan(before + 2)
+
+    // 1 MiB/s: reading 4 MiB from the limited disk takes at least 3 s (the limit allows a short burst).
+    const timed = await run('s=$(date +%s); dd if=/dev/vdc of=/dev/null bs=64k count=64 iflag=direct 2>/dev/null; echo took-$(( $(date +%s) - s ))-s')
+    expect(Number(/took-(\d+)-s/.exec(timed)?.[1])).toBeGreaterThanOrEqual(3)
+
     await h.client.call('machines.stop', { id, force: true })
   })
 })

@@ -17,7 +17,7 @@ import { driveSchema, type Drive, type DriveView, type ImageLink } from '../../.
 import { totalmem } from 'node:os'
 import { SerialConsole } from '../../consoles/serial-console'
 import { chooseAccelerator, hostProbe, type AcceleratorChoice } from './accel'
-import { buildQemuArgv, driveOptions, runtimeFiles, type Accelerator } from './argv'
+import { buildQemuArgv, driveOptions, runtimeFiles, throttleGroupId, type Accelerator } from './argv'
 import { CDROM_DEVICE, deviceId, HOTPLUG_ROOT_PORTS, rootPort, tapName, vlanBridgeName, vlanTapName } from './ids'
 import type { PrivilegedHelper } from '../../privileged'
 import { programCommand } from '../../programs'
@@ -631,17 +631,23 @@ export class QemuBackend implements Backend<QemuSpec>, QemuFeatures {
 
   async attachDrive(definition: QemuDefinition, drive: Drive, options: { persistent: boolean }): Promise<void> {
     const qmp = this.requireQmp(definition)
-    const { blockdev, device } = driveOptions(drive)
+    const { throttleGroup, blockdev, device } = driveOptions(drive)
     if (definition.spec.chipset === 'q35' && drive.bus === 'virtio') device.bus = this.freeRootPort(definition)
-    try {
-      await qmp.execute('blockdev-add', blockdev)
-    } catch (error) {
-      throw explainQmpError(error, drive.file)
+    // Undone in reverse when a later step fails: nothing half-added stays in QEMU.
+    const added: (() => Promise<unknown>)[] = []
+    const undo = async () => {
+      for (const step of added.reverse()) await step().catch(() => undefined)
     }
     try {
+      if (throttleGroup) {
+        await qmp.execute('object-add', throttleGroup)
+        added.push(() => qmp.execute('object-del', { id: throttleGroupId(drive.id) }))
+      }
+      await qmp.execute('blockdev-add', blockdev)
+      added.push(() => qmp.execute('blockdev-del', { 'node-name': drive.id }))
       await qmp.execute('device_add', device)
     } catch (error) {
-      await qmp.execute('blockdev-del', { 'node-name': drive.id }).catch(() => undefined)
+      await undo()
       throw explainQmpError(error, drive.file)
     }
     const port = typeof device.bus === 'string' && device.bus.startsWith('rp') ? device.bus : undefined
@@ -660,6 +666,7 @@ export class QemuBackend implements Backend<QemuSpec>, QemuFeatures {
       await qmp.execute('device_del', { id: device })
       if (!(await deleted)) throw new BerthError('failed', 'The guest did not release the disk within 20 s (is it mounted?)')
       await qmp.execute('blockdev-del', { 'node-name': driveId })
+      if (live.drive.iopsLimit !== null || live.drive.mbpsLimit !== null) await qmp.execute('object-del', { id: throttleGroupId(driveId) })
     } catch (error) {
       const message = error instanceof Error ? error.message : String(error)
       this.setDrive(definition.id, driveId, { ...live, state: 'failed', error: message })
