@@ -1,7 +1,8 @@
 // Composition root for both transports: the same services behind one RpcServer.
 import { RpcServer, type MethodHandlers, type StreamHandlers } from '../../shared/rpc/server'
 import { toWireError } from '../../shared/errors'
-import { QemuBackend, qemuVersion } from './backends/qemu/qemu-backend'
+import { QemuBackend } from './backends/qemu/qemu-backend'
+import { qemuVersion } from './backends/qemu/emulator'
 import { NspawnBackend } from './backends/nspawn/nspawn-backend'
 import { checkNewRoot, makeRoot } from './backends/nspawn/roots'
 import { PrivilegedHelper } from './privileged'
@@ -67,7 +68,13 @@ export async function createBerthServer(options: BerthServerOptions = {}): Promi
   await displays.start()
 
   const hostReadiness = async () =>
-    readiness({ qemuBinary: qemu.qemuBinary, qemuImg: qemu.qemuImg, accelerator: await qemu.accelerator(), nspawn: nspawn.nspawnBinary })
+    readiness({
+      qemuBinary: qemu.qemuBinary,
+      qemuImg: qemu.qemuImg,
+      accelerator: await qemu.accelerator(),
+      nspawn: nspawn.nspawnBinary,
+      otherQemus: machines.otherQemus(),
+    })
   const methods: MethodHandlers = {
     'host.info': async () => {
       const choice = await qemu.accelerator()

@@ -260,6 +260,14 @@ export class MachineService {
     return [...this.definitions.values()].filter((d) => this.backend(d).hostOf(d.spec) === hostId).map((d) => d.spec.name)
   }
 
+  /** The QEMU builds VMs chose instead of the system's, each with the names of the VMs that use it. */
+  otherQemus(): Map<string, string[]> {
+    const builds = new Map<string, string[]>()
+    for (const { spec } of this.definitions.values())
+      if (spec.kind === 'qemu' && spec.qemuBinary) builds.set(spec.qemuBinary, [...(builds.get(spec.qemuBinary) ?? []), spec.name])
+    return builds
+  }
+
   /** Each machine with the bridges on this computer it joins. */
   bridgeUsers(): { id: string; name: string; kind: MachineSpec['kind']; bridges: string[] }[] {
     return [...this.definitions.values()].map((d) => ({ id: d.id, name: d.spec.name, kind: d.spec.kind, bridges: this.backend(d).bridgesOf(d.spec) }))

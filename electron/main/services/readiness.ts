@@ -7,6 +7,7 @@ import { join } from 'node:path'
 import type { ReadinessCheck } from '../../../shared/model/readiness'
 import { exec } from '../exec'
 import type { AcceleratorChoice } from '../backends/qemu/accel'
+import { emulatorProblem, qemuVersion } from '../backends/qemu/emulator'
 import { describeHostFirmware, findUefiFirmware } from '../backends/qemu/firmware'
 import { cgroup2Root } from '../backends/nspawn/cgroup'
 import { hostRunsSystemd } from '../backends/nspawn/host'
@@ -79,13 +80,31 @@ export function moduleState(module: string): { state: 'loaded' | 'built-in' | 'a
   return { state: 'missing', detail: `not in this kernel (${kernel}) and not installed as a module` }
 }
 
-export async function readiness(options: { qemuBinary: string; qemuImg: string; accelerator: AcceleratorChoice; nspawn: string }): Promise<ReadinessCheck[]> {
+export async function readiness(options: {
+  qemuBinary: string
+  qemuImg: string
+  accelerator: AcceleratorChoice
+  nspawn: string
+  /** QEMU builds that VMs chose instead of the system's (qemu.package), with the VMs' names. */
+  otherQemus: Map<string, string[]>
+}): Promise<ReadinessCheck[]> {
   const checks: ReadinessCheck[] = []
   const add = (check: ReadinessCheck) => checks.push(check)
   const apt = (pkg: string) => ({ kind: 'command' as const, command: `apt-get install ${pkg}` })
 
   const qemu = await version([options.qemuBinary, '--version'], /version ([\d.]+)/)
   add({ id: 'qemu', area: 'QEMU', title: 'QEMU', status: qemu ? 'ok' : 'missing', detail: qemu ? `${options.qemuBinary} ${qemu}` : `${options.qemuBinary} is not installed`, fix: qemu ? null : apt('qemu-system-x86') })
+  for (const [index, [binary, names]] of [...options.otherQemus].entries()) {
+    const problem = await emulatorProblem(binary)
+    add({
+      id: `qemu-other-${index}`,
+      area: 'QEMU',
+      title: `QEMU of ${names.join(', ')}`,
+      status: problem ? 'missing' : 'ok',
+      detail: problem ?? `${binary} ${await qemuVersion(binary)}`,
+      fix: null,
+    })
+  }
   const img = await version([options.qemuImg, '--version'], /version ([\d.]+)/)
   add({ id: 'qemu-img', area: 'QEMU', title: 'qemu-img', status: img ? 'ok' : 'missing', detail: img ? `qemu-img ${img}` : 'qemu-img is not installed: disks cannot be made', fix: img ? null : apt('qemu-utils') })
   const { accelerator, reason } = options.accelerator

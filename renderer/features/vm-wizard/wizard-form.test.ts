@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import { qemuSpecSchema } from '../../../shared/model/machine'
-import { blank, checkLocally, errorsForStep, fromSpec, stepOfField, toSpec, type WizardForm } from './wizard-form'
+import { blank, checkLocally, editedSpec, errorsForStep, fromSpec, stepOfField, toSpec, type WizardForm } from './wizard-form'
 
 const form = (over: Partial<WizardForm> = {}): WizardForm => ({
   ...blank(),
@@ -29,9 +29,24 @@ describe('wizard form', () => {
       rng: true,
       guestAgent: true,
       extraArgs: [],
+      qemuBinary: null,
       sharedDirectories: [],
       network: { bridge: null, forwardPorts: [] },
     })
+  })
+
+  it("editing keeps the drives, the CD drive and how the root disk is served (set on the Drives tab)", () => {
+    const previous = qemuSpecSchema.parse({
+      ...toSpec(form({ diskMode: 'new' })),
+      disk: { sizeMiB: 64, discard: false, serial: 'ROOT', iopsLimit: 100 },
+      drives: [{ id: 'dkeep1', file: '/img/a.qcow2', format: 'qcow2', serial: 'A' }],
+      cdrom: { file: '/img/d.iso' },
+    })
+    const edited = qemuSpecSchema.parse(editedSpec(fromSpec(previous), previous))
+    expect(edited.disk).toMatchObject({ sizeMiB: 64, discard: false, serial: 'ROOT', iopsLimit: 100 })
+    expect(edited.drives).toEqual(previous.drives)
+    expect(edited.cdrom).toEqual(previous.cdrom)
+    expect(editedSpec({ ...fromSpec(previous), diskMode: 'none' }, previous).disk).toBeNull()
   })
 
   it('names each bad field with a message a person can act on', () => {
@@ -95,6 +110,7 @@ describe('wizard form', () => {
       usbTablet: false,
       rng: false,
       extraArgs: ['-rtc', 'base=utc'],
+      qemuBinary: '/opt/qemu/bin/qemu-system-x86_64',
     })
     expect(qemuSpecSchema.parse(toSpec(fromSpec(spec)))).toEqual(spec)
   })

@@ -3,6 +3,7 @@ import { reactive } from 'vue'
 import type { nicModels } from '../../../shared/model/network'
 import { qemuSpecSchema, type QemuSpec, type QemuSpecInput } from '../../../shared/model/machine'
 import { zodFieldErrors } from '../../../shared/model/zod-fields'
+import { diskTuningShape, type DiskTuning } from '../../../shared/model/drives'
 import type { FieldErrors } from '../../../shared/errors'
 
 export interface WizardForm {
@@ -40,6 +41,8 @@ export interface WizardForm {
   guestAgent: boolean
   /** One argument per line. */
   extraArgs: string
+  /** Another QEMU build's qemu-system-x86_64; empty: the system's. */
+  qemuBinary: string
 }
 
 export interface ShareRow {
@@ -77,7 +80,7 @@ export const newForward = (): ForwardRow => ({
 })
 
 export const steps = [
-  { id: 'general', title: 'General', fields: ['name', 'memoryMiB', 'cores', 'display', 'usbTablet', 'rng', 'guestAgent', 'extraArgs'] },
+  { id: 'general', title: 'General', fields: ['name', 'memoryMiB', 'cores', 'display', 'usbTablet', 'rng', 'guestAgent', 'extraArgs', 'qemuBinary'] },
   { id: 'boot', title: 'Boot & firmware', fields: ['boot', 'firmware', 'chipset'] },
   { id: 'disk', title: 'Disk', fields: ['disk', 'emptyDiskImages'] },
   { id: 'shares', title: 'Shared folders', fields: ['sharedDirectories'] },
@@ -116,6 +119,7 @@ export const blank = (): WizardForm => ({
   rng: true,
   guestAgent: true,
   extraArgs: '',
+  qemuBinary: '',
 })
 
 /** Kept while the app is open: leaving the wizard, or a failed create, loses nothing. */
@@ -172,6 +176,7 @@ export function toSpec(form: WizardForm): QemuSpecInput {
     rng: form.rng,
     guestAgent: form.guestAgent,
     extraArgs: form.extraArgs.split('\n').map((a) => a.trim()).filter(Boolean),
+    qemuBinary: form.qemuBinary.trim() || null,
     sharedDirectories: form.shares.map((share) => ({
       tag: share.tag.trim(),
       source: share.source.trim(),
@@ -250,10 +255,17 @@ export function fromSpec(spec: QemuSpec): WizardForm {
     rng: spec.rng,
     guestAgent: spec.guestAgent,
     extraArgs: spec.extraArgs.join('\n'),
+    qemuBinary: spec.qemuBinary ?? '',
   }
 }
 
 /** The edited spec keeps what the wizard does not show: attached drives and the disc. */
 export function editedSpec(form: WizardForm, previous: QemuSpec): QemuSpecInput {
-  return { ...toSpec(form), drives: previous.drives, cdrom: previous.cdrom }
+  const spec = toSpec(form)
+  // How the root disk is served is set on the Drives tab: the wizard keeps it.
+  const tuning = previous.disk ? pick(previous.disk, Object.keys(diskTuningShape) as (keyof DiskTuning)[]) : {}
+  return { ...spec, disk: spec.disk && { ...tuning, ...spec.disk }, drives: previous.drives, cdrom: previous.cdrom }
 }
+
+const pick = <T extends object, K extends keyof T>(value: T, keys: K[]): Pick<T, K> =>
+  Object.fromEntries(keys.map((key) => [key, value[key]])) as Pick<T, K>

@@ -1,8 +1,11 @@
 // qemu-vm.nix's options seen from inside the real test guest: the network card models, a forward
-// from the guest to the host, the consoles on the kernel command line, an extra QEMU option, a BIOS file.
+// from the guest to the host, the consoles on the kernel command line, an extra QEMU option, a BIOS
+// file, another QEMU build.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createServer, type Server } from 'node:net'
-import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs'
+import { chmodSync, copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, readlinkSync, rmSync, symlinkSync } from 'node:fs'
+import { execFileSync } from 'node:child_process'
+import type { BerthError } from '../../../../shared/errors'
 import { dirname, join } from 'node:path'
 import { startHarness, tinyGuestSpec, watchConsole, type Harness } from '../../testing/harness'
 import { freePort } from '../../testing/free-port'
@@ -85,4 +88,51 @@ describe('qemu-vm.nix options in the guest (real QEMU)', () => {
     const runs = readdirSync(machines).map((id) => join(machines, id, 'qemu.log')).filter(existsSync).map((log) => readFileSync(log, 'utf8'))
     expect(runs.some((log) => log.includes(JSON.stringify(['-bios', bios]).slice(1, -1)))).toBe(true)
   })
+
+  it('qemu.package (qemuBinary): a VM runs on another QEMU build, checked before it is used; Host readiness shows its version', async () => {
+    // An installed build is a prefix: QEMU finds its modules and firmware relative to its binary.
+    const prefix = join(h.home, 'qemu-build')
+    const build = join(prefix, 'bin', 'qemu-system-x86_64')
+    mkdirSync(join(prefix, 'bin'), { recursive: true })
+    copyFileSync(execFileSync('which', ['qemu-system-x86_64'], { encoding: 'utf8' }).trim(), build)
+    chmodSync(build, 0o755)
+    // Debian's build: modules, data and firmware folders (the last two hold the BIOS and option ROMs).
+    for (const folder of ['lib/x86_64-linux-gnu/qemu', 'share/qemu', 'share/seabios', 'lib/ipxe/qemu']) {
+      mkdirSync(dirname(join(prefix, folder)), { recursive: true })
+      symlinkSync(join('/usr', folder), join(prefix, folder))
+    }
+    const refusal = (qemuBinary: string) =>
+      h.client.call('machines.create', { spec: tinyGuestSpec('bad-qemu', { qemuBinary }) }).then(
+        () => null,
+        (error: BerthError) => (error.details as { fields?: Record<string, string> }).fields?.qemuBinary,
+      )
+    expect(await refusal('/bin/true')).toBe('/bin/true is not QEMU: it does not answer --version with "QEMU emulator version"')
+    expect(await refusal(join(h.home, 'nowhere', 'qemu'))).toMatch(/nowhere\/qemu does not exist$/)
+    expect(await refusal(execFileSync('which', ['qemu-img'], { encoding: 'utf8' }).trim())).toMatch(/is not QEMU/)
+
+    const { id } = await h.client.call('machines.create', { spec: tinyGuestSpec('own-qemu', { qemuBinary: build }) })
+    const version = execFileSync(build, ['--version'], { encoding: 'utf8' }).match(/version ([\d.]+)/)![1]
+    const check = async () => (await h.client.call('host.readiness', {})).checks.find((c) => c.title === 'QEMU of own-qemu')
+    expect(await check()).toMatchObject({ status: 'ok', detail: `${build} ${version}` })
+    await h.client.call('machines.start', { id })
+    const guest = await watchConsole(h.client, id)
+    await guest.waitFor(/guest# /)
+    // The process that runs the guest is the build's binary.
+    const runningBuild = readdirSync('/proc').filter((pid) => /^\d+$/.test(pid) && exe(pid) === build)
+    expect(runningBuild.length).toBe(1)
+    await h.client.call('machines.stop', { id, force: true })
+
+    // The build removed since: the start is refused with the reason, and readiness says so.
+    rmSync(build)
+    await expect(h.client.call('machines.start', { id })).rejects.toMatchObject({ message: `${build} does not exist: choose another QEMU in the machine's settings` })
+    expect(await check()).toMatchObject({ status: 'missing', detail: `${build} does not exist` })
+  })
 })
+
+function exe(pid: string): string | null {
+  try {
+    return readlinkSync(`/proc/${pid}/exe`)
+  } catch {
+    return null
+  }
+}

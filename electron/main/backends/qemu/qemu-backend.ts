@@ -6,11 +6,10 @@ import { lastLines, TAIL_BYTES } from '../../consoles/log-tail'
 import { join } from 'node:path'
 import { createServer } from 'node:net'
 import { createSocket } from 'node:dgram'
-import { BerthError, type FieldErrors } from '../../../../shared/errors'
+import { BerthError, fieldErrors, type FieldErrors } from '../../../../shared/errors'
 import type { Capability, DefinitionOf, MachineRuntime, MachineState, QemuSpec } from '../../../../shared/model/machine'
 
 type QemuDefinition = DefinitionOf<QemuSpec>
-import { exec } from '../../exec'
 import type { BerthPaths } from '../../paths'
 import { commonTransitions, type Backend, type ConsoleStream, type LiveDrive, type MachineStatus, type Preview, type QemuFeatures } from '../backend'
 import { driveSchema, type Drive, type DriveView, type ImageLink } from '../../../../shared/model/drives'
@@ -23,6 +22,7 @@ import type { PrivilegedHelper } from '../../privileged'
 import { programCommand } from '../../programs'
 import { existsSync, readdirSync } from 'node:fs'
 import { chooseUefi, findUefiFirmware } from './firmware'
+import { emulatorProblem } from './emulator'
 import { chainProblem, createQcow2, imageProblem, inspectImage, probeFormat } from './image'
 import { QmpClient, QmpError, type QmpEvent } from './qmp'
 import { queryGuestAgent } from './guest-agent'
@@ -232,8 +232,17 @@ export class QemuBackend implements Backend<QemuSpec>, QemuFeatures {
       throw new BerthError('conflict', `${problem}. Berth opens an image only with the backing files it checked: remove the disk in the machine's settings and add it again to check the new ones.`)
   }
 
+  /** The QEMU that runs this VM: its own build, or the system's. */
+  binaryOf(spec: QemuSpec): string {
+    return spec.qemuBinary ?? this.qemuBinary
+  }
+
   async validate(spec: QemuSpec): Promise<FieldErrors> {
     const fields: FieldErrors = {}
+    if (spec.qemuBinary) {
+      const problem = await emulatorProblem(spec.qemuBinary)
+      if (problem) fields.qemuBinary = problem
+    }
     const hostMiB = Math.floor(totalmem() / 1024 / 1024)
     if (spec.memoryMiB > hostMiB) fields.memoryMiB = `This host has ${hostMiB} MiB of memory: give the machine less`
     const checkFile = async (field: string, path: string, what: string) => {
@@ -311,7 +320,7 @@ export class QemuBackend implements Backend<QemuSpec>, QemuFeatures {
     const backing = definition.spec.disk?.backing ?? []
     return buildQemuArgv({
       spec: definition.spec,
-      binary: this.qemuBinary,
+      binary: this.binaryOf(definition.spec),
       accelerator: (await this.accelerator()).accelerator,
       runtimeDir: this.runtimeDir(definition.id),
       disk: disk ? { path: disk, format, backing } : null,
@@ -369,6 +378,9 @@ export class QemuBackend implements Backend<QemuSpec>, QemuFeatures {
       await rm(dir, { recursive: true, force: true })
       await mkdir(dir, { recursive: true, mode: 0o700 })
       await mkdir(this.filesDir(id), { recursive: true, mode: 0o700 })
+      // A QEMU build chosen earlier may have been replaced or removed since.
+      const emulator = spec.qemuBinary ? await emulatorProblem(spec.qemuBinary) : null
+      if (emulator) throw fieldErrors({ qemuBinary: emulator }, `${emulator}: choose another QEMU in the machine's settings`)
       const disk = this.diskPath(definition)
       const format = spec.disk?.format ?? 'qcow2'
       const backing = spec.disk?.backing ?? []
@@ -383,14 +395,14 @@ export class QemuBackend implements Backend<QemuSpec>, QemuFeatures {
       const argv = buildQemuArgv({
         spec,
         emptyDisks,
-        binary: this.qemuBinary,
+        binary: this.binaryOf(spec),
         accelerator,
         runtimeDir: dir,
         disk: disk ? { path: disk, format, backing } : null,
         uefi: await this.uefi(definition, true),
       })
       child = this.spawnDetached(id, argv)
-      const qmp = await this.waitForQmp(id, child)
+      const qmp = await this.waitForQmp(id, child, argv[0]!)
       await this.startKeeper(id)
       await this.console(id).attach(join(dir, runtimeFiles.console), { offsetHeader: true })
       this.watch(id, qmp, child)
@@ -484,14 +496,14 @@ export class QemuBackend implements Backend<QemuSpec>, QemuFeatures {
     }
   }
 
-  private async waitForQmp(id: string, child: ChildProcess): Promise<QmpClient> {
+  private async waitForQmp(id: string, child: ChildProcess, binary: string): Promise<QmpClient> {
     const path = join(this.runtimeDir(id), runtimeFiles.qmp)
     const spawnError = new Promise<Error>((resolve) => child.once('error', resolve))
     let failure: Error | null = null
     void spawnError.then((e) => (failure = e))
     const deadline = Date.now() + 30_000
     while (Date.now() < deadline) {
-      if (failure) throw new BerthError('unavailable', `Could not run ${this.qemuBinary}: ${(failure as Error).message}`)
+      if (failure) throw new BerthError('unavailable', `Could not run ${binary}: ${(failure as Error).message}`)
       if (child.exitCode !== null || child.signalCode !== null)
         throw new BerthError('failed', `QEMU exited before it started: ${await this.stderrTail(id)}`)
       if (await stat(path).then(() => true, () => false)) {
@@ -819,14 +831,5 @@ function isQemuAlive(pid: number): boolean {
     return true
   } catch {
     return false
-  }
-}
-
-export async function qemuVersion(binary: string): Promise<string | null> {
-  try {
-    const { stdout } = await exec([binary, '--version'], { timeoutMs: 10_000 })
-    return /version ([\d.]+)/.exec(stdout)?.[1] ?? null
-  } catch {
-    return null
   }
 }
