@@ -32,6 +32,10 @@ if [ "$mode" = test ]; then
     "/bin/busybox busybox-static"
     "xz xz-utils"
     "xorriso xorriso"
+    # the test guest's boot disk: GRUB for BIOS and UEFI, and the EFI partition's FAT
+    "/usr/lib/grub/i386-pc grub-pc-bin"
+    "/usr/lib/grub/x86_64-efi grub-efi-amd64-bin"
+    "mformat mtools"
     # the Xen host fixture: its client key, and dom0's sshd is driven with ssh in tests
     "ssh-keygen openssh-client"
   )
