@@ -9,5 +9,6 @@ await build({ ...common, ...programs, entryPoints: ['electron/main/index.ts'], o
 await build({ ...common, ...programs, entryPoints: ['electron/main/backends/nspawn/supervisor.ts'], outfile: 'dist/electron/nspawn-supervisor.cjs' })
 await build({ ...common, ...programs, entryPoints: ['electron/main/backends/qemu/serial-keeper.ts'], outfile: 'dist/electron/serial-keeper.cjs' })
 await build({ ...common, ...programs, entryPoints: ['electron/helper/index.ts'], outfile: 'dist/electron/helper.cjs' })
+await build({ ...common, ...programs, entryPoints: ['electron/main/autostart.ts'], outfile: 'dist/electron/autostart.cjs' })
 await build({ ...common, entryPoints: ['electron/preload/index.ts'], outfile: 'dist/electron/preload.cjs', external: ['electron'] })
-console.log('built dist/electron/{main,nspawn-supervisor,serial-keeper,helper,preload}.cjs')
+console.log('built dist/electron/{main,nspawn-supervisor,serial-keeper,helper,autostart,preload}.cjs')

@@ -17,6 +17,8 @@ export interface BerthPaths {
   nspawnUnits: string
   /** Logs of root file systems being made (debootstrap, imports). */
   rootLogs: string
+  /** The user's systemd units (the boot-time start of autoStart containers). */
+  userUnits: string
   /** The folders that are Berth's alone: made 0700, and checked before use (see ensurePrivateFolders). */
   own: string[]
 }
@@ -36,6 +38,7 @@ export function resolvePaths(env: NodeJS.ProcessEnv = process.env): BerthPaths {
       containers: join(home, 'var-lib-machines'),
       nspawnUnits: join(home, 'etc-systemd-nspawn'),
       rootLogs: join(home, 'data', 'roots'),
+      userUnits: join(home, 'config', 'systemd-user'),
       own: [home],
     }
   }
@@ -53,6 +56,7 @@ export function resolvePaths(env: NodeJS.ProcessEnv = process.env): BerthPaths {
     containers: '/var/lib/machines',
     nspawnUnits: '/etc/systemd/nspawn',
     rootLogs: join(data, 'berth', 'roots'),
+    userUnits: join(config, 'systemd', 'user'),
     own: [join(config, 'berth'), join(data, 'berth'), join(runtime, 'berth')],
   }
 }

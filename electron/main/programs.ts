@@ -1,16 +1,17 @@
 // Berth's own programs that run as processes of their own: a container's supervisor and a VM's serial
-// keeper (both outlive the app) and the privileged helper. Packaged, each is bundled next to the main bundle and runs in
+// keeper (both outlive the app), the privileged helper, and the boot-time start of autoStart containers. Packaged, each is bundled next to the main bundle and runs in
 // Electron's Node; from the source tree it runs through tsx.
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { createRequire } from 'node:module'
 
-export type Program = 'nspawn-supervisor' | 'serial-keeper' | 'helper'
+export type Program = 'nspawn-supervisor' | 'serial-keeper' | 'helper' | 'autostart'
 
 const sources: Record<Program, string> = {
   'nspawn-supervisor': './backends/nspawn/supervisor.ts',
   'serial-keeper': './backends/qemu/serial-keeper.ts',
   helper: '../helper/index.ts',
+  autostart: './autostart.ts',
 }
 
 /** Set by scripts/build-electron.mjs in the bundle. */

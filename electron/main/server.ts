@@ -18,6 +18,8 @@ import { receiveUpload } from './services/uploads'
 import { DisplayProxy } from './services/display-proxy'
 import { XenBackend } from './backends/xen/xen-backend'
 import { HostService } from './hosts/host-service'
+import { BOOT_UNIT, bootUnitText, syncBootUnit } from './services/boot-start'
+import { programCommand } from './programs'
 
 export interface BerthServer {
   rpc: RpcServer
@@ -74,6 +76,7 @@ export async function createBerthServer(options: BerthServerOptions = {}): Promi
       accelerator: await qemu.accelerator(),
       nspawn: nspawn.nspawnBinary,
       otherQemus: machines.otherQemus(),
+      bootUnit: machines.autoStartTimeoutSec() === null ? null : join(paths.userUnits, BOOT_UNIT),
     })
   const methods: MethodHandlers = {
     'host.info': async () => {
@@ -156,10 +159,19 @@ export async function createBerthServer(options: BerthServerOptions = {}): Promi
   }
   const rpc = new RpcServer({ methods, streams, onRefused: (reason) => options.log?.(`refused: ${reason}`) })
   hosts.onDidChange(() => rpc.broadcast('hosts.changed', {}))
+  // The boot unit follows the definitions: there while some container is marked autoStart.
+  let bootUnit = Promise.resolve()
+  const syncBootStart = () => {
+    const timeoutSec = machines.autoStartTimeoutSec()
+    const unit = timeoutSec === null ? null : bootUnitText(autostartCommand(env), timeoutSec)
+    bootUnit = bootUnit.then(() => syncBootUnit(paths.userUnits, unit)).catch((error: Error) => options.log?.(`boot unit: ${error.message}`))
+  }
+  syncBootStart()
   machines.onDidChange((id) => {
     rpc.broadcast('machines.changed', { id })
     const state = machines.status(id).state
     if (state !== 'running' && state !== 'paused') displays.closeMachine(id)
+    syncBootStart()
   })
   return {
     rpc,
@@ -175,4 +187,13 @@ export async function createBerthServer(options: BerthServerOptions = {}): Promi
       privileged.dispose()
     },
   }
+}
+
+/** The boot unit's command: the autostart program, with the settings that locate this user's Berth. */
+function autostartCommand(env: NodeJS.ProcessEnv): { argv: string[]; env: Record<string, string> } {
+  const { argv, env: programEnv } = programCommand('autostart')
+  const located = Object.fromEntries(
+    (['BERTH_HOME', 'XDG_CONFIG_HOME', 'XDG_DATA_HOME'] as const).flatMap((key) => (env[key] ? [[key, env[key]!]] : [])),
+  )
+  return { argv, env: { ...programEnv, ...located } }
 }

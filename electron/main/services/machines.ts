@@ -43,8 +43,21 @@ export class MachineService {
     this.broken = broken
     await Promise.all(definitions.map((d) => this.backend(d).reattach(d).catch(() => undefined)))
     // containers.nix's autoStart: started with Berth's service (failures show on the machine).
-    for (const d of definitions)
-      if (this.backend(d).startsWithBerth(d.spec) && this.status(d.id).state === 'stopped') void this.start(d.id).catch(() => undefined)
+    const starting = definitions
+      .filter((d) => this.backend(d).startsWithBerth(d.spec) && this.status(d.id).state === 'stopped')
+      .map((d) => this.start(d.id).then(() => ({ name: d.spec.name, error: null }), (error: Error) => ({ name: d.spec.name, error: error.message })))
+    this.autoStarts = Promise.all(starting)
+  }
+
+  /** How the starts of the machines marked autoStart ended (those init found stopped). */
+  autoStarts: Promise<{ name: string; error: string | null }[]> = Promise.resolve([])
+
+  /** How long the boot-time start may take, in seconds; null: no machine is marked autoStart. */
+  autoStartTimeoutSec(): number | null {
+    const marked = [...this.definitions.values()].filter((d) => this.backend(d).startsWithBerth(d.spec))
+    if (!marked.length) return null
+    // Each start waits at most its own start timeout; a minute more for everything else.
+    return marked.reduce((sum, d) => sum + ('timeoutStartSec' in d.spec ? d.spec.timeoutStartSec : 60), 60)
   }
 
   onDidChange(listener: (id: string) => void): Disposable {

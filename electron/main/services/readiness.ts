@@ -1,7 +1,7 @@
 // What each backend needs and whether this host has it, each with a fix where one exists.
 import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs'
 import { constants, accessSync } from 'node:fs'
-import { release } from 'node:os'
+import { release, userInfo } from 'node:os'
 import { gunzipSync } from 'node:zlib'
 import { join } from 'node:path'
 import type { ReadinessCheck } from '../../../shared/model/readiness'
@@ -11,6 +11,7 @@ import { emulatorProblem, qemuVersion } from '../backends/qemu/emulator'
 import { describeHostFirmware, findUefiFirmware } from '../backends/qemu/firmware'
 import { cgroup2Root } from '../backends/nspawn/cgroup'
 import { hostRunsSystemd } from '../backends/nspawn/host'
+import { lingers } from './boot-start'
 
 /** The kernel modules containers.nix loads for container networking. */
 export const networkModules = ['bridge', 'macvlan', 'tap', 'tun'] as const
@@ -87,6 +88,8 @@ export async function readiness(options: {
   nspawn: string
   /** QEMU builds that VMs chose instead of the system's (qemu.package), with the VMs' names. */
   otherQemus: Map<string, string[]>
+  /** The boot unit of the containers marked autoStart; null: none is marked. */
+  bootUnit: string | null
 }): Promise<ReadinessCheck[]> {
   const checks: ReadinessCheck[] = []
   const add = (check: ReadinessCheck) => checks.push(check)
@@ -144,6 +147,7 @@ export async function readiness(options: {
       : `No (PID 1 is ${readText('/proc/1/comm').trim() || 'unknown'}): containers run with --register=no --keep-unit; machinectl does not see them`,
     fix: null,
   })
+  add(bootStartCheck(options.bootUnit, systemd))
   const cgroups = cgroup2Root()
   add({
     id: 'cgroups',
@@ -181,4 +185,17 @@ export async function readiness(options: {
     add({ id: 'xen', area: 'Xen', title: 'Xen dom0', status: info ? 'ok' : 'warning', detail: info ? `Xen ${field('xen_version')}; dom0 memory ${field('total_memory')} MiB total, ${field('free_memory')} MiB free; command line: ${field('xen_commandline')}` : 'This is a dom0 but xl info failed (is xenstored running?)', fix: info ? null : apt('xen-utils') })
   }
   return checks
+}
+
+/** Whether the containers marked autoStart start when this computer starts, and what is missing if not. */
+function bootStartCheck(unit: string | null, systemd: boolean): ReadinessCheck {
+  const check = { id: 'boot-start', area: 'nspawn', title: 'autoStart at boot' } as const
+  if (!unit) return { ...check, status: 'info', detail: 'No container is marked autoStart', fix: null }
+  if (!systemd)
+    return { ...check, status: 'warning', detail: `This host does not run systemd: containers marked autoStart start when Berth starts. ${unit} is kept for a systemd host.`, fix: null }
+  const user = userInfo().username
+  const asUser = process.getuid?.() === 0 ? '' : " Berth's helper must then start them without a password prompt: an administrator allows polkit's org.berth.helper for inactive sessions."
+  if (!lingers(user))
+    return { ...check, status: 'warning', detail: `Containers marked autoStart start when you log in (${unit}); to start them at boot, let your services run without a login.${asUser}`, fix: { kind: 'command', command: `loginctl enable-linger ${user}` } }
+  return { ...check, status: 'ok', detail: `Containers marked autoStart start at boot (${unit}, lingering on).${asUser}`, fix: null }
 }

@@ -13,8 +13,8 @@ export interface Harness {
   home: string
   server: BerthServer
   client: RpcClient
-  /** Simulates Berth exiting (machines keep running) and starting again on the same home. */
-  restart(): Promise<void>
+  /** Simulates Berth exiting (machines keep running) and starting again on the same home; whileDown runs in between. */
+  restart(whileDown?: () => Promise<void>): Promise<void>
   /** Ends every QEMU this harness started and removes the home. */
   cleanup(): Promise<void>
 }
@@ -31,9 +31,10 @@ export async function startHarness(): Promise<Harness> {
   const harness: Harness = {
     home,
     ...(await connect()),
-    async restart() {
+    async restart(whileDown) {
       harness.client.close()
       harness.server.dispose()
+      await whileDown?.()
       Object.assign(harness, await connect())
     },
     async cleanup() {

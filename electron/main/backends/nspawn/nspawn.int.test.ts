@@ -1,7 +1,8 @@
 // Real systemd-nspawn on a busybox root, driven through Berth's own API.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { execFileSync } from 'node:child_process'
-import { existsSync, readFileSync, readdirSync } from 'node:fs'
+import { existsSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { BerthError } from '../../../../shared/errors'
 import type { NspawnSpecInput } from '../../../../shared/model/container'
@@ -155,12 +156,45 @@ describe('nspawn backend (real systemd-nspawn)', () => {
     await h.client.call('machines.stop', { id: machine.id, force: true, timeoutSec: 0 })
   })
 
-  it('autoStart: started when Berth starts', async () => {
+  it('autoStart: started when Berth starts, and at boot by the systemd unit Berth keeps for it', async () => {
     const machine = await h.client.call('machines.create', { spec: spec('auto', { autoStart: true }) })
     expect(machine.state).toBe('stopped')
     await h.restart()
     await waitForState(h.client, machine.id, 'running', 20_000)
     await h.client.call('machines.stop', { id: machine.id, force: true, timeoutSec: 0 })
+
+    // The user unit, enabled for default.target as systemctl --user enable would, and valid for systemd.
+    const units = join(h.home, 'config', 'systemd-user')
+    const unit = join(units, 'berth-autostart.service')
+    expect(readlinkSync(join(units, 'default.target.wants', 'berth-autostart.service'))).toBe('../berth-autostart.service')
+    const runtime = mkdtempSync(join(tmpdir(), 'berth-systemd-'))
+    try {
+      execFileSync('systemd-analyze', ['verify', '--user', unit], { env: { ...process.env, XDG_RUNTIME_DIR: runtime }, stdio: 'pipe' })
+    } finally {
+      rmSync(runtime, { recursive: true, force: true })
+    }
+    // What systemd runs at boot, Berth not running: the unit's command with its environment.
+    const text = readFileSync(unit, 'utf8')
+    const words = (line: string) => [...line.matchAll(/"((?:[^"\\]|\\.)*)"/g)].map(([, w]) => w!.replace(/\\(.)/g, '$1').replace(/\$\$/g, '$').replace(/%%/g, '%'))
+    const argv = words(/^ExecStart=(.*)$/m.exec(text)![1]!)
+    const env = Object.fromEntries([...text.matchAll(/^Environment=(.*)$/gm)].map(([, line]) => words(line!)[0]!.split(/=(.*)/s).slice(0, 2)))
+    expect(env.BERTH_HOME).toBe(h.home)
+    let said = ''
+    await h.restart(async () => {
+      said = execFileSync(argv[0]!, argv.slice(1), { env: { PATH: '/usr/local/bin:/usr/bin:/bin', ...env }, encoding: 'utf8', timeout: 60_000 })
+    })
+    expect(said).toContain('auto: running')
+    expect((await statusOf(machine.id)).state).toBe('running')
+    const readiness = (await h.client.call('host.readiness', {})).checks.find((c) => c.id === 'boot-start')
+    expect(readiness?.detail).toContain(unit)
+    await h.client.call('machines.stop', { id: machine.id, force: true, timeoutSec: 0 })
+
+    // No container marked autoStart: no unit.
+    const { spec: defined } = await statusOf(machine.id)
+    if (defined.kind !== 'nspawn') throw new Error('not a container')
+    await h.client.call('machines.update', { id: machine.id, spec: { ...defined, autoStart: false } })
+    await waitUntil('the boot unit to go', async () => !existsSync(unit), 5000)
+    expect(existsSync(join(units, 'default.target.wants', 'berth-autostart.service'))).toBe(false)
   })
 
   it('refuses a root that is not an OS tree and an unknown capability, writing nothing', async () => {
