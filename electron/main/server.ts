@@ -18,6 +18,7 @@ import { receiveUpload } from './services/uploads'
 import { DisplayProxy } from './services/display-proxy'
 import { XenBackend } from './backends/xen/xen-backend'
 import { HostService } from './hosts/host-service'
+import { MetricsService } from './metrics/metrics-service'
 import { BOOT_UNIT, bootUnitText, syncBootUnit } from './services/boot-start'
 import { programCommand } from './programs'
 
@@ -66,6 +67,8 @@ export async function createBerthServer(options: BerthServerOptions = {}): Promi
     (id) => ['running', 'paused', 'starting', 'stopping'].includes(machines.status(id).state),
   )
   await networks.init()
+  const metrics = new MetricsService(machines.metricsSource)
+  metrics.start()
   const displays = new DisplayProxy(options.log)
   await displays.start()
 
@@ -135,6 +138,11 @@ export async function createBerthServer(options: BerthServerOptions = {}): Promi
   }
   const streams: StreamHandlers = {
     'console.open': async ({ id }, stream) => machines.openConsole(id, stream),
+    'metrics.watch': async ({ id }, stream) => {
+      machines.metricsOf(id)
+      const stop = metrics.watch(id, (update) => !stream.closed && stream.control(update))
+      stream.onClose(stop)
+    },
     'shell.open': async ({ id }, stream) => machines.openShell(id, stream),
     'roots.create': async ({ name, source }, stream) => {
       await checkNewRoot(paths, name, source)
@@ -179,6 +187,7 @@ export async function createBerthServer(options: BerthServerOptions = {}): Promi
     paths,
     allowDisplayOrigin: (origin) => displays.allowOrigin(origin),
     dispose: () => {
+      metrics.dispose()
       void displays.close()
       qemu.dispose()
       nspawn.dispose()

@@ -1,4 +1,5 @@
 // THE one definition of Berth's API. Main implements it, the renderer calls it, both typed from here.
+import { sampleSchema } from '../model/metrics'
 import { z } from 'zod'
 import { brokenDefinitionSchema, machineIdSchema, machineNameSchema, machineSchema, machineSpecSchema } from '../model/machine'
 import { rootSourceSchema } from '../model/container'
@@ -148,6 +149,15 @@ export const contract = {
       input: z.object({ id: machineIdSchema }).strict(),
       control: z.object({ cols: z.number().int().min(1).max(1000), rows: z.number().int().min(1).max(1000) }).strict(),
       serverControl: z.object({ history: z.number().int().min(0) }).strict(),
+    },
+    /**
+     * A machine's metrics: first the last hour (and the day before it, coarser), then each new
+     * sample as it is taken (every second while watched). Nothing is sent by the client.
+     */
+    'metrics.watch': {
+      input: z.object({ id: machineIdSchema }).strict(),
+      control: z.object({}).strict(),
+      serverControl: z.object({ samples: z.array(sampleSchema), unmeasured: z.array(z.string()) }),
     },
     /**
      * Browser mode: a dropped file goes into Berth's image folder. The client sends the bytes, then

@@ -138,7 +138,7 @@ export const acceleratorSchema = z.enum(['kvm', 'tcg'])
  * What a machine has, as its backend says (the page shows a tab or button only for these): a screen,
  * drives and a CD drive, a shell inside it, a reboot Berth can ask for, pause, a guest agent.
  */
-export const capabilities = ['display', 'drives', 'shell', 'reboot', 'pause', 'guestAgent'] as const
+export const capabilities = ['display', 'drives', 'shell', 'reboot', 'pause', 'guestAgent', 'metrics'] as const
 export const capabilitySchema = z.enum(capabilities)
 export type Capability = z.infer<typeof capabilitySchema>
 

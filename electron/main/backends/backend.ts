@@ -1,3 +1,4 @@
+import type { Counters } from '../../../shared/model/metrics'
 import type { FieldErrors } from '../../../shared/errors'
 import type { Capability, DefinitionOf, MachineAction, MachineRuntime, MachineSpec, MachineState, QemuSpec } from '../../../shared/model/machine'
 import type { NspawnSpec } from '../../../shared/model/container'
@@ -67,6 +68,8 @@ export interface Backend<S extends MachineSpec = MachineSpec> {
   record(spec: S, previous: S | null): Promise<S>
   /** What a definition runs as, for the wizard's preview. */
   preview(definition: DefinitionOf<S>): Promise<Preview>
+  /** Running totals of a running machine's CPU, memory, disk and network (only kinds with the metrics capability); null: it is not running. */
+  counters?(definition: DefinitionOf<S>, timeoutMs: number): Promise<Counters | null>
   /** Reboots a running machine (only kinds with the reboot capability). */
   reboot?(definition: DefinitionOf<S>): Promise<void>
   /** Host-side checks of a spec (files exist, images are images); field path → message. */

@@ -1,4 +1,5 @@
 // Machine definitions (store) + their runtime (backend): the methods the contract names.
+import type { MetricsSource } from '../metrics/metrics-service'
 import { BerthError, fieldErrors, type FieldErrors } from '../../../shared/errors'
 import { join, resolve } from 'node:path'
 import { readdir, stat } from 'node:fs/promises'
@@ -391,6 +392,24 @@ export class MachineService {
   async openShell(id: string, stream: ConsoleStream): Promise<void> {
     const definition = this.having(id, 'shell', 'is a virtual machine: use its console') as DefinitionOf<NspawnSpec>
     return this.backends.nspawn.openShell(definition, stream)
+  }
+
+  /** What the metrics sampler reads: the running machines of kinds that have metrics, and their counters. */
+  readonly metricsSource: MetricsSource = {
+    running: () =>
+      [...this.definitions.values()]
+        .filter((d) => ['running', 'paused'].includes(this.status(d.id).state) && this.backend(d).capabilities(d.spec).includes('metrics'))
+        .map((d) => d.id),
+    exists: (id) => this.definitions.has(id),
+    counters: async (id, timeoutMs) => {
+      const definition = this.definitions.get(id)
+      return definition ? ((await this.backend(definition).counters?.(definition, timeoutMs)) ?? null) : null
+    },
+  }
+
+  /** A machine whose metrics can be watched (QEMU VMs and containers; not yet Xen domains). */
+  metricsOf(id: string): MachineDefinition {
+    return this.having(id, 'metrics', 'has no metrics in Berth yet (Xen domains are measured on their host by xentop)')
   }
 
   openConsole(id: string, stream: ConsoleStream): Promise<void> {

@@ -13,12 +13,14 @@ import { writeFileAtomic } from '../../store/atomic-write'
 import { SerialConsole } from '../../consoles/serial-console'
 import type { PrivilegedHelper } from '../../privileged'
 import { commonTransitions, type Backend, type ConsoleStream, type ContainerFeatures, type MachineStatus, type Preview } from '../backend'
-import { buildNspawnArgv, nspawnUnitFile, type NspawnHost } from './argv'
+import { buildNspawnArgv, hostBridgePort, hostVeth, nspawnUnitFile, type NspawnHost } from './argv'
 import { cgroup2Root, containerCgroup, killCgroup, removeCgroup, allPids } from './cgroup'
 import { isMadeRoot, osTreeProblem } from './roots'
 import { containerFiles, programs, supervisorStatusSchema, type ControlMessage, type SupervisorStatus } from './supervisor-protocol'
 import { onLines, parseJsonLine } from '../../lines'
 import { hostRunsSystemd } from './host'
+import { cgroupCounters, machineTraffic } from '../host-counters'
+import type { Counters } from '../../../../shared/model/metrics'
 import { beyondPolicy, holdSources } from '../../../helper/containers'
 import { homedir } from 'node:os'
 import { Emitter, type Disposable } from '../../../../shared/rpc/transport'
@@ -73,7 +75,24 @@ export class NspawnBackend implements Backend<NspawnSpec>, ContainerFeatures {
   }
 
   capabilities(): Capability[] {
-    return ['shell', 'pause']
+    return ['shell', 'pause', 'metrics']
+  }
+
+  /** The container's cgroup (CPU, memory, block I/O) and its veths on the host. */
+  async counters(definition: Definition): Promise<Counters | null> {
+    const root = cgroup2Root()
+    const state = this.status(definition.id).state
+    const group = root && (state === 'running' || state === 'paused') ? cgroupCounters(containerCgroup(root, definition.id)) : null
+    if (!group) return null
+    const { spec } = definition
+    const links = [...(spec.hostBridge ? [hostBridgePort(spec.name)] : spec.privateNetwork ? [hostVeth(spec.name)] : []), ...spec.extraVeths.map((veth) => veth.name)]
+    const traffic = machineTraffic(links)
+    return {
+      ...group,
+      rxBytes: traffic?.rxBytes ?? null,
+      txBytes: traffic?.txBytes ?? null,
+      unmeasured: traffic ? [] : ["network: it shares the host's network (no veth of its own to count)"],
+    }
   }
 
   runtime(): MachineRuntime {

@@ -23,6 +23,8 @@ import { programCommand } from '../../programs'
 import { existsSync, readdirSync } from 'node:fs'
 import { chooseUefi, findUefiFirmware } from './firmware'
 import { emulatorProblem } from './emulator'
+import { machineTraffic, processCounters } from '../host-counters'
+import type { Counters } from '../../../../shared/model/metrics'
 import { chainProblem, createQcow2, imageProblem, inspectImage, probeFormat } from './image'
 import { QmpClient, QmpError, type QmpEvent } from './qmp'
 import { queryGuestAgent } from './guest-agent'
@@ -111,7 +113,7 @@ export class QemuBackend implements Backend<QemuSpec>, QemuFeatures {
   }
 
   capabilities(spec: QemuSpec): Capability[] {
-    return ['drives', 'pause', ...(spec.display ? (['display'] as const) : []), ...(spec.guestAgent ? (['guestAgent'] as const) : [])]
+    return ['drives', 'pause', 'metrics', ...(spec.display ? (['display'] as const) : []), ...(spec.guestAgent ? (['guestAgent'] as const) : [])]
   }
 
   /** The accelerator, the definition's drives with their live state and the ones attached live only, and the disc in the drive now. */
@@ -606,6 +608,34 @@ export class QemuBackend implements Backend<QemuSpec>, QemuFeatures {
     }
   }
 
+  /**
+   * QEMU's process (its vCPU threads included) from /proc, each disk's bytes from query-blockstats,
+   * and the taps of bridged and vlan cards. A QMP that does not answer within timeoutMs leaves the
+   * disk series out of this sample rather than holding it up.
+   */
+  async counters(definition: QemuDefinition, timeoutMs: number): Promise<Counters | null> {
+    const run = this.runs.get(definition.id)
+    const pid = run?.qmp && !run.qmp.isClosed ? await this.readPid(definition.id) : null
+    const process = pid ? processCounters(pid) : null
+    if (!run?.qmp || !process) return null
+    const { spec } = definition
+    const unmeasured: string[] = []
+    const stats = await within(run.qmp.execute<{ stats: { rd_bytes: number; wr_bytes: number } }[]>('query-blockstats'), timeoutMs).catch(() => null)
+    if (!stats) unmeasured.push('disk: QEMU did not answer in time')
+    const taps = [...(spec.network?.bridge ? [tapName(definition.id)] : []), ...spec.vlans.map((vlan) => vlanTapName(definition.id, vlan))]
+    const traffic = machineTraffic(taps)
+    if (!traffic) unmeasured.push('network: user-mode networking has no host-side link to count (a bridge or a vlan card has)')
+    return {
+      ...process,
+      memoryLimitBytes: spec.memoryMiB * 1024 * 1024,
+      readBytes: stats ? stats.reduce((sum, s) => sum + s.stats.rd_bytes, 0) : null,
+      writeBytes: stats ? stats.reduce((sum, s) => sum + s.stats.wr_bytes, 0) : null,
+      rxBytes: traffic?.rxBytes ?? null,
+      txBytes: traffic?.txBytes ?? null,
+      unmeasured,
+    }
+  }
+
   private requireQmp(definition: QemuDefinition): QmpClient {
     const run = this.runs.get(definition.id)
     if (!run?.qmp || run.qmp.isClosed) throw new BerthError('conflict', `${definition.spec.name} is not running`)
@@ -832,4 +862,15 @@ function isQemuAlive(pid: number): boolean {
   } catch {
     return false
   }
+}
+
+/** The promise's value, or a rejection after timeoutMs. */
+function within<T>(promise: Promise<T>, timeoutMs: number): Promise<T> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error('timed out')), timeoutMs)
+    promise.then(
+      (value) => (clearTimeout(timer), resolve(value)),
+      (error: unknown) => (clearTimeout(timer), reject(error as Error)),
+    )
+  })
 }

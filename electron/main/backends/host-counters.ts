@@ -1,0 +1,64 @@
+// Counters every backend reads the same way from this host's /proc and /sys.
+import { readFileSync } from 'node:fs'
+
+/** Clock ticks per second of /proc/PID/stat's times (USER_HZ: 100 on Linux). */
+const TICKS = 100
+const PAGE = 4096
+
+const read = (path: string): string | null => {
+  try {
+    return readFileSync(path, 'utf8')
+  } catch {
+    return null
+  }
+}
+
+/** CPU time (user + system, its threads included) and resident memory of a process; null: it is gone. */
+export function processCounters(pid: number): { cpuSeconds: number; memoryBytes: number } | null {
+  const stat = read(`/proc/${pid}/stat`)
+  const statm = read(`/proc/${pid}/statm`)
+  if (!stat || !statm) return null
+  // The command name (field 2) may hold spaces and parentheses: fields are counted after its last ')'.
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+  const cpuSeconds = (Number(fields[11]) + Number(fields[12])) / TICKS
+  return { cpuSeconds, memoryBytes: Number(statm.split(' ')[1]) * PAGE }
+}
+
+/** Bytes a host network link received and sent; null: there is no such link. */
+export function linkCounters(link: string): { rx: number; tx: number } | null {
+  const rx = read(`/sys/class/net/${link}/statistics/rx_bytes`)
+  const tx = read(`/sys/class/net/${link}/statistics/tx_bytes`)
+  return rx === null || tx === null ? null : { rx: Number(rx), tx: Number(tx) }
+}
+
+/**
+ * The machine's side of host links (a tap or a veth): what the host end received, the machine sent.
+ * null when none of them exists.
+ */
+export function machineTraffic(links: string[]): { rxBytes: number; txBytes: number } | null {
+  const counted = links.map(linkCounters).filter((c) => c !== null)
+  if (!counted.length) return null
+  return { rxBytes: counted.reduce((sum, c) => sum + c.tx, 0), txBytes: counted.reduce((sum, c) => sum + c.rx, 0) }
+}
+
+/** A cgroup's CPU time, memory (current, max) and block I/O bytes; null: it is gone. */
+export function cgroupCounters(dir: string): { cpuSeconds: number; memoryBytes: number; memoryLimitBytes: number | null; readBytes: number; writeBytes: number } | null {
+  const cpu = read(`${dir}/cpu.stat`)
+  const memory = read(`${dir}/memory.current`)
+  if (cpu === null || memory === null) return null
+  const usage = Number(/^usage_usec (\d+)/m.exec(cpu)?.[1] ?? 0)
+  const max = read(`${dir}/memory.max`)?.trim()
+  let readBytes = 0
+  let writeBytes = 0
+  for (const line of (read(`${dir}/io.stat`) ?? '').split('\n')) {
+    readBytes += Number(/rbytes=(\d+)/.exec(line)?.[1] ?? 0)
+    writeBytes += Number(/wbytes=(\d+)/.exec(line)?.[1] ?? 0)
+  }
+  return {
+    cpuSeconds: usage / 1e6,
+    memoryBytes: Number(memory),
+    memoryLimitBytes: max && max !== 'max' ? Number(max) : null,
+    readBytes,
+    writeBytes,
+  }
+}

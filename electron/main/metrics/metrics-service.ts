@@ -1,0 +1,150 @@
+// Live metrics of every running machine: sampled once a second while someone watches it and every
+// 10 s otherwise, kept for an hour at that step and for a day as one-minute means, and pushed to
+// watchers as they come. A machine that does not answer within a sample period is skipped, never queued.
+import type { Counters, Sample } from '../../../shared/model/metrics'
+import { SampleRing } from './sample-ring'
+
+export interface MetricsSource {
+  /** Machines that are running now. */
+  running(): string[]
+  /** Whether a machine is still defined (a removed one's series go). */
+  exists(id: string): boolean
+  counters(id: string, timeoutMs: number): Promise<Counters | null>
+}
+
+export interface MetricsUpdate {
+  samples: Sample[]
+  /** Series this machine does not have, and why. */
+  unmeasured: string[]
+}
+
+const HOUR_MS = 3600_000
+const DAY_MS = 24 * HOUR_MS
+const WATCHED_STEP_MS = 1000
+const UNWATCHED_STEP_MS = 10_000
+
+interface Series {
+  hour: SampleRing
+  day: SampleRing
+  previous: { t: number; counters: Counters } | null
+  minute: Sample[]
+  unmeasured: string[]
+  sampling: boolean
+  lastSampleAt: number
+  watchers: Set<(update: MetricsUpdate) => void>
+}
+
+export class MetricsService {
+  private readonly series = new Map<string, Series>()
+  private timer: NodeJS.Timeout | null = null
+
+  constructor(
+    private readonly source: MetricsSource,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  start(): void {
+    this.timer ??= setInterval(() => void this.tick(), WATCHED_STEP_MS)
+  }
+
+  dispose(): void {
+    if (this.timer) clearInterval(this.timer)
+    this.timer = null
+  }
+
+  /** The last hour (one-second or ten-second steps) and the day before it (one-minute means), then each new sample. */
+  watch(id: string, listener: (update: MetricsUpdate) => void): () => void {
+    const series = this.seriesOf(id)
+    const now = this.now()
+    const hour = series.hour.samples(now - HOUR_MS)
+    const older = series.day.samples(now - DAY_MS).filter((s) => s.t < (hour[0]?.t ?? now))
+    listener({ samples: [...older, ...hour], unmeasured: series.unmeasured })
+    series.watchers.add(listener)
+    return () => series.watchers.delete(listener)
+  }
+
+  /** One round: each running machine whose step has come, unless its last sample is still being taken. */
+  async tick(): Promise<void> {
+    for (const id of this.series.keys()) if (!this.source.exists(id)) this.series.delete(id)
+    const now = this.now()
+    await Promise.all(
+      this.source.running().map(async (id) => {
+        const series = this.seriesOf(id)
+        const step = series.watchers.size ? WATCHED_STEP_MS : UNWATCHED_STEP_MS
+        if (series.sampling || now - series.lastSampleAt < step - 100) return
+        series.sampling = true
+        series.lastSampleAt = now
+        try {
+          const counters = await this.source.counters(id, WATCHED_STEP_MS - 100).catch(() => null)
+          if (counters) this.record(series, this.now(), counters)
+          else series.previous = null // stopped mid-sample: the next run starts afresh
+        } finally {
+          series.sampling = false
+        }
+      }),
+    )
+  }
+
+  private record(series: Series, t: number, counters: Counters): void {
+    const previous = series.previous
+    series.previous = { t, counters }
+    series.unmeasured = counters.unmeasured
+    if (!previous || t <= previous.t) return
+    const seconds = (t - previous.t) / 1000
+    const rate = (now: number | null, before: number | null) => (now === null || before === null ? null : Math.max(0, now - before) / seconds)
+    const sample: Sample = {
+      t,
+      cpu: (Math.max(0, counters.cpuSeconds - previous.counters.cpuSeconds) / seconds) * 100,
+      memory: counters.memoryBytes,
+      memoryLimit: counters.memoryLimitBytes,
+      read: rate(counters.readBytes, previous.counters.readBytes),
+      write: rate(counters.writeBytes, previous.counters.writeBytes),
+      rx: rate(counters.rxBytes, previous.counters.rxBytes),
+      tx: rate(counters.txBytes, previous.counters.txBytes),
+    }
+    series.hour.push(sample)
+    this.keepMinute(series, sample)
+    for (const watcher of series.watchers) watcher({ samples: [sample], unmeasured: series.unmeasured })
+  }
+
+  /** The day's series: the mean of each minute's samples. */
+  private keepMinute(series: Series, sample: Sample): void {
+    const first = series.minute[0]
+    if (first && Math.floor(first.t / 60_000) !== Math.floor(sample.t / 60_000)) {
+      const mean = (pick: (s: Sample) => number | null) => {
+        const values = series.minute.map(pick).filter((v) => v !== null)
+        return values.length ? values.reduce((a, b) => a + b, 0) / values.length : null
+      }
+      series.day.push({
+        t: series.minute[series.minute.length - 1]!.t,
+        cpu: mean((s) => s.cpu) ?? 0,
+        memory: mean((s) => s.memory) ?? 0,
+        memoryLimit: mean((s) => s.memoryLimit),
+        read: mean((s) => s.read),
+        write: mean((s) => s.write),
+        rx: mean((s) => s.rx),
+        tx: mean((s) => s.tx),
+      })
+      series.minute = []
+    }
+    series.minute.push(sample)
+  }
+
+  private seriesOf(id: string): Series {
+    let series = this.series.get(id)
+    if (!series) {
+      series = {
+        hour: new SampleRing(HOUR_MS / WATCHED_STEP_MS),
+        day: new SampleRing(DAY_MS / 60_000),
+        previous: null,
+        minute: [],
+        unmeasured: [],
+        sampling: false,
+        lastSampleAt: Number.NEGATIVE_INFINITY,
+        watchers: new Set(),
+      }
+      this.series.set(id, series)
+    }
+    return series
+  }
+}
