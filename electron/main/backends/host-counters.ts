@@ -41,24 +41,34 @@ export function machineTraffic(links: string[]): { rxBytes: number; txBytes: num
   return { rxBytes: counted.reduce((sum, c) => sum + c.tx, 0), txBytes: counted.reduce((sum, c) => sum + c.rx, 0) }
 }
 
-/** A cgroup's CPU time, memory (current, max) and block I/O bytes; null: it is gone. */
-export function cgroupCounters(dir: string): { cpuSeconds: number; memoryBytes: number; memoryLimitBytes: number | null; readBytes: number; writeBytes: number } | null {
+/**
+ * A cgroup's CPU time, and what the controllers this host gives cgroup v2 add: memory (current, max)
+ * and block I/O bytes. null where a controller is elsewhere (a hybrid host keeps memory and io on
+ * cgroup v1); null altogether: the cgroup is gone.
+ */
+export function cgroupCounters(dir: string): {
+  cpuSeconds: number
+  memoryBytes: number | null
+  memoryLimitBytes: number | null
+  readBytes: number | null
+  writeBytes: number | null
+} | null {
   const cpu = read(`${dir}/cpu.stat`)
+  if (cpu === null) return null
   const memory = read(`${dir}/memory.current`)
-  if (cpu === null || memory === null) return null
-  const usage = Number(/^usage_usec (\d+)/m.exec(cpu)?.[1] ?? 0)
   const max = read(`${dir}/memory.max`)?.trim()
+  const io = read(`${dir}/io.stat`)
   let readBytes = 0
   let writeBytes = 0
-  for (const line of (read(`${dir}/io.stat`) ?? '').split('\n')) {
+  for (const line of (io ?? '').split('\n')) {
     readBytes += Number(/rbytes=(\d+)/.exec(line)?.[1] ?? 0)
     writeBytes += Number(/wbytes=(\d+)/.exec(line)?.[1] ?? 0)
   }
   return {
-    cpuSeconds: usage / 1e6,
-    memoryBytes: Number(memory),
+    cpuSeconds: Number(/^usage_usec (\d+)/m.exec(cpu)?.[1] ?? 0) / 1e6,
+    memoryBytes: memory === null ? null : Number(memory),
     memoryLimitBytes: max && max !== 'max' ? Number(max) : null,
-    readBytes,
-    writeBytes,
+    readBytes: io === null ? null : readBytes,
+    writeBytes: io === null ? null : writeBytes,
   }
 }

@@ -19,7 +19,7 @@ import { isMadeRoot, osTreeProblem } from './roots'
 import { containerFiles, programs, supervisorStatusSchema, type ControlMessage, type SupervisorStatus } from './supervisor-protocol'
 import { onLines, parseJsonLine } from '../../lines'
 import { hostRunsSystemd } from './host'
-import { cgroupCounters, machineTraffic } from '../host-counters'
+import { cgroupCounters, machineTraffic, processCounters } from '../host-counters'
 import type { Counters } from '../../../../shared/model/metrics'
 import { beyondPolicy, holdSources } from '../../../helper/containers'
 import { homedir } from 'node:os'
@@ -78,21 +78,24 @@ export class NspawnBackend implements Backend<NspawnSpec>, ContainerFeatures {
     return ['shell', 'pause', 'metrics']
   }
 
-  /** The container's cgroup (CPU, memory, block I/O) and its veths on the host. */
+  /**
+   * The container's cgroup (CPU; memory and block I/O where cgroup v2 has those controllers, else the
+   * resident memory of its processes) and its veths on the host.
+   */
   async counters(definition: Definition): Promise<Counters | null> {
     const root = cgroup2Root()
     const state = this.status(definition.id).state
-    const group = root && (state === 'running' || state === 'paused') ? cgroupCounters(containerCgroup(root, definition.id)) : null
-    if (!group) return null
+    const dir = root && (state === 'running' || state === 'paused') ? containerCgroup(root, definition.id) : null
+    const group = dir ? cgroupCounters(dir) : null
+    if (!dir || !group) return null
     const { spec } = definition
+    const unmeasured: string[] = []
+    const memoryBytes = group.memoryBytes ?? allPids(dir).reduce((sum, pid) => sum + (processCounters(pid)?.memoryBytes ?? 0), 0)
+    if (group.readBytes === null) unmeasured.push("disk: this host's io controller is on cgroup v1, where Berth does not place containers")
     const links = [...(spec.hostBridge ? [hostBridgePort(spec.name)] : spec.privateNetwork ? [hostVeth(spec.name)] : []), ...spec.extraVeths.map((veth) => veth.name)]
     const traffic = machineTraffic(links)
-    return {
-      ...group,
-      rxBytes: traffic?.rxBytes ?? null,
-      txBytes: traffic?.txBytes ?? null,
-      unmeasured: traffic ? [] : ["network: it shares the host's network (no veth of its own to count)"],
-    }
+    if (!traffic) unmeasured.push("network: it shares the host's network (no veth of its own to count)")
+    return { ...group, memoryBytes, rxBytes: traffic?.rxBytes ?? null, txBytes: traffic?.txBytes ?? null, unmeasured }
   }
 
   runtime(): MachineRuntime {

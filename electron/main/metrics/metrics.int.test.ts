@@ -1,0 +1,167 @@
+// Metrics of real machines, as the metrics.watch stream delivers them: a guest and a container burn
+// CPU, write to a disk, fill memory and send packets, and the series show it.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { execFileSync } from 'node:child_process'
+import { join } from 'node:path'
+import type { Sample } from '../../../shared/model/metrics'
+import { startHarness, tinyGuestSpec, watchConsole, type Harness } from '../testing/harness'
+import { containerRoot, makeBusyboxRoot } from '../testing/container-root'
+import { vlanBridgeName } from '../backends/qemu/ids'
+
+let h: Harness
+beforeAll(async () => {
+  h = await startHarness()
+})
+afterAll(async () => {
+  await h?.cleanup()
+})
+
+const MiB = 1024 * 1024
+
+/** Watches a machine's metrics: every sample the stream sends, and a wait for one that matches. */
+async function watchMetrics(id: string) {
+  const samples: Sample[] = []
+  const unmeasured: string[] = []
+  await h.client.openStream('metrics.watch', { id }, {
+    onData: () => undefined,
+    onControl: (update) => {
+      samples.push(...update.samples)
+      unmeasured.splice(0, unmeasured.length, ...update.unmeasured)
+    },
+  })
+  return {
+    samples,
+    unmeasured,
+    /** The first sample after `since` that matches, within timeoutMs. */
+    async until(what: string, since: number, matches: (s: Sample) => boolean, timeoutMs: number): Promise<Sample> {
+      const deadline = Date.now() + timeoutMs
+      for (;;) {
+        const found = samples.find((s) => s.t > since && matches(s))
+        if (found) return found
+        if (Date.now() > deadline)
+          throw new Error(`No sample showed ${what} within ${timeoutMs} ms; the last ones: ${JSON.stringify(samples.slice(-5))}`)
+        await new Promise((r) => setTimeout(r, 100))
+      }
+    },
+    /** Bytes per second summed over time: what a series counted between two moments. */
+    total(field: 'write' | 'tx', from: number, to: number): number {
+      let sum = 0
+      for (let i = 1; i < samples.length; i++) {
+        const s = samples[i]!
+        if (s.t <= from || s.t > to) continue
+        sum += (s[field] ?? 0) * ((s.t - samples[i - 1]!.t) / 1000)
+      }
+      return sum
+    },
+  }
+}
+
+/** Runs a line in a console and waits for its marker. */
+async function run(viewer: Awaited<ReturnType<typeof watchConsole>>, line: string, timeoutMs = 60_000): Promise<void> {
+  const tag = `ok-${Math.random().toString(36).slice(2, 8)}`
+  viewer.type(`${line}; echo; echo ${tag.slice(0, 3)}""${tag.slice(3)}\r`)
+  await viewer.waitFor(new RegExp(`\\n${tag}`), timeoutMs)
+}
+
+const settle = () => new Promise((r) => setTimeout(r, 2500))
+
+describe('metrics of a running VM (real QEMU)', () => {
+  it('CPU, disk writes, memory and a vlan card\'s traffic show in the series', async () => {
+    const disk = join(h.home, 'metrics-data.qcow2')
+    execFileSync('qemu-img', ['create', '-q', '-f', 'qcow2', disk, '64M'])
+    const { id } = await h.client.call('machines.create', { spec: tinyGuestSpec('metrics-vm', { vlans: [42] }) })
+    await h.client.call('drives.attach', { id, path: disk, bus: 'virtio', persist: true })
+    await h.client.call('machines.start', { id })
+    try {
+      const guest = await watchConsole(h.client, id)
+      await guest.waitFor(/guest# /)
+      const metrics = await watchMetrics(id)
+      await settle()
+      // The user-mode card is not counted, and the series says why; the vlan card's tap is.
+      expect(metrics.unmeasured).toEqual([])
+
+      // CPU: idle, then a busy loop in the guest takes its vCPU.
+      const idle = metrics.samples.at(-1)!
+      expect(idle.cpu).toBeLessThan(50)
+      let since = Date.now()
+      guest.type('while :; do :; done &\r')
+      const busy = await metrics.until('CPU above 50 % of a vCPU', since, (s) => s.cpu > 50, 3000)
+      expect(busy.cpu).toBeGreaterThan(50)
+      await run(guest, 'kill %1')
+
+      // Disk: 32 MiB written to the attached drive.
+      await settle()
+      since = Date.now()
+      await run(guest, 'dd if=/dev/zero of=/dev/vda bs=1M count=32 oflag=direct 2>/dev/null')
+      await settle()
+      const written = metrics.total('write', since - 1000, Date.now())
+      expect(written).toBeGreaterThan(32 * MiB * 0.9)
+      expect(written).toBeLessThan(32 * MiB * 1.1)
+
+      // Memory: 64 MiB filled in a tmpfs become QEMU's own memory.
+      const before = metrics.samples.at(-1)!.memory
+      since = Date.now()
+      await run(guest, 'mkdir -p /fill && mount -t tmpfs -o size=80m tmpfs /fill && dd if=/dev/zero of=/fill/a bs=1M count=64 2>/dev/null')
+      const grown = await metrics.until('memory 48 MiB above before', since, (s) => s.memory - before > 48 * MiB, 5000)
+      expect(grown.memoryLimit).toBe(256 * MiB)
+
+      // Network: 100 pings of 1400 bytes out of the vlan card, to the host on the vlan's bridge.
+      execFileSync('ip', ['addr', 'add', '192.168.42.1/24', 'dev', vlanBridgeName(42)])
+      await run(guest, 'ip link set eth1 up && ip addr add 192.168.42.2/24 dev eth1')
+      await settle()
+      since = Date.now()
+      await run(guest, 'ping -q -c 100 -i 0.02 -s 1400 192.168.42.1')
+      await settle()
+      expect(metrics.total('tx', since - 1000, Date.now())).toBeGreaterThan(100 * 1400)
+    } finally {
+      await h.client.call('machines.stop', { id, force: true })
+    }
+  })
+
+  it("a VM on user-mode networking says its network is not measured, and why", async () => {
+    const { id } = await h.client.call('machines.create', { spec: tinyGuestSpec('metrics-user-net') })
+    await h.client.call('machines.start', { id })
+    try {
+      const metrics = await watchMetrics(id)
+      await metrics.until('a first sample', 0, () => true, 5000)
+      expect(metrics.unmeasured).toEqual(['network: user-mode networking has no host-side link to count (a bridge or a vlan card has)'])
+      expect(metrics.samples.at(-1)!.tx).toBeNull()
+    } finally {
+      await h.client.call('machines.stop', { id, force: true })
+    }
+  })
+})
+
+describe('metrics of a running container (real systemd-nspawn)', () => {
+  it('its cgroup shows CPU and memory, its veth the traffic', async () => {
+    const root = makeBusyboxRoot(join(h.home, 'roots', 'metrics-ct'))
+    const { id } = await h.client.call('machines.create', {
+      spec: { kind: 'nspawn', name: 'metrics-ct', root, privateNetwork: true, hostAddress: '10.231.140.1', localAddress: '10.231.140.2' },
+    })
+    await h.client.call('machines.start', { id })
+    try {
+      const viewer = await watchConsole(h.client, id)
+      await viewer.waitFor(containerRoot.prompt, 20_000)
+      const metrics = await watchMetrics(id)
+      await settle()
+      let since = Date.now()
+      viewer.type('while :; do :; done &\r')
+      await metrics.until('CPU above 50 % of a CPU', since, (s) => s.cpu > 50, 3000)
+      await run(viewer, 'kill %1')
+
+      // A shell holding 64 MiB of text: the container's memory, whichever way this host counts it.
+      const before = metrics.samples.at(-1)!.memory
+      since = Date.now()
+      await run(viewer, 'x=$(head -c 67108864 /dev/zero | tr "\\0" a); echo ${#x}')
+      await metrics.until('memory 48 MiB above before', since, (s) => s.memory - before > 48 * MiB, 5000)
+
+      await settle()
+      since = Date.now()
+      await run(viewer, 'ping -q -c 50 -i 0.05 -s 1400 10.231.140.1 >/dev/null')
+      await settle()
+      expect(metrics.total('tx', since - 1000, Date.now())).toBeGreaterThan(50 * 1400)
+    } finally {
+      await h.client.call('machines.stop', { id, force: true, timeoutSec: 0 })
+    }
+  })
+})
