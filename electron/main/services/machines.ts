@@ -407,9 +407,9 @@ export class MachineService {
     },
   }
 
-  /** A machine whose metrics can be watched (QEMU VMs and containers; not yet Xen domains). */
+  /** A machine whose metrics can be watched. */
   metricsOf(id: string): MachineDefinition {
-    return this.having(id, 'metrics', 'has no metrics in Berth yet (Xen domains are measured on their host by xentop)')
+    return this.having(id, 'metrics', 'has no metrics')
   }
 
   openConsole(id: string, stream: ConsoleStream): Promise<void> {

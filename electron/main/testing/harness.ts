@@ -120,3 +120,12 @@ async function consoleTail(client: RpcClient, id: string): Promise<string> {
     return `(no console: ${(error as Error).message})`
   }
 }
+
+/** Waits for check; on time-out says what it waited for and, where given, what was seen last. */
+export async function waitUntil(what: string, check: () => Promise<boolean>, timeoutMs: number, seen: () => string = () => ''): Promise<void> {
+  const deadline = Date.now() + timeoutMs
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`Timed out after ${timeoutMs} ms waiting for ${what}${seen() ? `; last seen:\n${seen().slice(-2000)}` : ''}`)
+    await new Promise((r) => setTimeout(r, 50))
+  }
+}

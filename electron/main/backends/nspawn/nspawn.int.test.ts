@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { BerthError } from '../../../../shared/errors'
 import type { NspawnSpecInput } from '../../../../shared/model/container'
-import { startHarness, waitForState, watchConsole, type Harness } from '../../testing/harness'
+import { startHarness, waitForState, waitUntil, watchConsole, type Harness } from '../../testing/harness'
 import { containerRoot, makeBusyboxRoot } from '../../testing/container-root'
 import { cgroup2Root, containerCgroup } from './cgroup'
 import { containerFiles } from './supervisor-protocol'
@@ -268,15 +268,6 @@ function readStatusFile(id: string): { restarts: number } {
     return JSON.parse(readFileSync(containerFiles(0, id).status, 'utf8')) as { restarts: number }
   } catch {
     return { restarts: -1 }
-  }
-}
-
-/** Waits for check; on time-out says what it waited for and, where given, what was seen last. */
-async function waitUntil(what: string, check: () => Promise<boolean>, timeoutMs: number, seen: () => string = () => ''): Promise<void> {
-  const deadline = Date.now() + timeoutMs
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`Timed out after ${timeoutMs} ms waiting for ${what}${seen() ? `; last seen:\n${seen().slice(-2000)}` : ''}`)
-    await new Promise((r) => setTimeout(r, 50))
   }
 }
 

@@ -1,6 +1,7 @@
 // Xen domains on Xen hosts (dom0s), through xl on the host each domain belongs to. Berth finds a
 // domain by its name; its state comes from `xl list` (polled), its console from one `xl console`
 // per running domain, appended to a local log and fanned out to viewers like the other backends'.
+import type { Counters } from '../../../../shared/model/metrics'
 import { mkdirSync, statSync } from 'node:fs'
 import { rm } from 'node:fs/promises'
 import { join } from 'node:path'
@@ -55,6 +56,8 @@ export class XenBackend implements Backend<XenSpec> {
   /** Machines an operation is changing right now: polling leaves their state alone. */
   private readonly busy = new Set<string>()
   private readonly changes = new Emitter<string>()
+  /** The last `xl list` of each host, shared by the domains sampled at once. */
+  private readonly listings = new Map<string, { at: number; domains: Promise<Domain[]> }>()
   private timer: NodeJS.Timeout | null = null
   private polling = false
 
@@ -103,7 +106,36 @@ export class XenBackend implements Backend<XenSpec> {
   }
 
   capabilities(): Capability[] {
-    return ['reboot', 'pause']
+    return ['reboot', 'pause', 'metrics']
+  }
+
+  /**
+   * A domain's CPU time and memory from `xl list` on its host: one listing per host serves every
+   * domain sampled within the same moment. xl has no I/O figures per domain.
+   */
+  async counters(definition: XenDefinition, timeoutMs: number): Promise<Counters | null> {
+    const state = this.status(definition.id).state
+    if (state !== 'running' && state !== 'paused') return null
+    const { host } = definition.spec
+    let listing = this.listings.get(host)
+    if (!listing || Date.now() - listing.at > 500) {
+      listing = { at: Date.now(), domains: this.toolstack(host).list() }
+      this.listings.set(host, listing)
+    }
+    const timeout = new Promise<null>((resolve) => setTimeout(() => resolve(null), timeoutMs).unref())
+    const domains = await Promise.race([listing.domains.catch(() => null), timeout])
+    const domain = domains?.find((d) => d.name === definition.spec.name)
+    if (!domain) return null
+    return {
+      cpuSeconds: domain.cpuSeconds,
+      memoryBytes: domain.memoryMiB * 1024 * 1024,
+      memoryLimitBytes: (definition.spec.maxMemoryMiB ?? definition.spec.memoryMiB) * 1024 * 1024,
+      readBytes: null,
+      writeBytes: null,
+      rxBytes: null,
+      txBytes: null,
+      unmeasured: ["disk and network: xl list has no I/O figures per domain"],
+    }
   }
 
   runtime(): MachineRuntime {

@@ -7,7 +7,8 @@ import { dirname, join } from 'node:path'
 import type { BerthError } from '../../../../shared/errors'
 import type { XenSpecInput } from '../../../../shared/model/xen'
 import type { SshTarget } from '../../../../shared/model/remote-host'
-import { startHarness, watchConsole, type Harness } from '../../testing/harness'
+import { startHarness, waitUntil, watchConsole, type Harness } from '../../testing/harness'
+import type { Sample } from '../../../../shared/model/metrics'
 import { bootXenHost, dom0Ssh, xenHostFiles, type XenHost } from '../../testing/xen-host'
 import { freePort } from '../../testing/free-port'
 import { testGuest } from '../../testing/guest'
@@ -110,6 +111,23 @@ describe('Xen backend (real Xen 4.17 over SSH)', () => {
     await viewer.waitFor(testGuest.prompt, 30_000)
     viewer.type('echo xen-$((6*7)); uname -r\r')
     await viewer.waitFor('xen-42', 20_000)
+
+    // Metrics from one xl list on the host: a busy loop in the domain takes its vCPU.
+    const samples: Sample[] = []
+    let unmeasured: string[] = []
+    const metrics = await h.client.openStream('metrics.watch', { id: created.id }, {
+      onData: () => undefined,
+      onControl: (update) => {
+        samples.push(...update.samples)
+        unmeasured = update.unmeasured
+      },
+    })
+    viewer.type('while :; do :; done &\r')
+    await waitUntil('a sample with the domain above 50 % of a CPU', async () => samples.some((s) => s.cpu > 50), 20_000, () => JSON.stringify(samples.slice(-5)))
+    expect(samples.at(-1)!.memoryLimit).toBe(160 * 1024 * 1024)
+    expect(unmeasured).toEqual(['disk and network: xl list has no I/O figures per domain'])
+    metrics.close()
+    viewer.type('kill %1\r')
 
     expect((await h.client.call('machines.pause', { id: created.id })).state).toBe('paused')
     expect(inDom0('xl list pv1')).toMatch(/--p---/)
