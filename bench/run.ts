@@ -13,6 +13,7 @@ import { consoleToScreen } from './console-screen'
 import { scale } from './scale'
 import { uiResponsiveness } from './ui-responsiveness'
 import { xenBench } from './xen'
+import { metricsCost } from './metrics'
 
 export interface BenchResult {
   name: string
@@ -43,6 +44,7 @@ const benchmarks: [string, () => Promise<BenchResult | BenchResult[]>][] = [
   ['screen', () => consoleToScreen(runs)],
   ['scale', () => scale()],
   ['ui', () => uiResponsiveness()],
+  ['metrics', () => metricsCost()],
   ['xen', () => xenBench(Math.min(runs, 5))],
 ]
 const results: BenchResult[] = []

@@ -37,6 +37,11 @@ test('the overview graphs a VM\'s CPU, memory, disk and network, live, and keep 
     return coloured
   })
   expect(drawn).toBeGreaterThan(100)
+  // Its row in the list has a sparkline of the last minute's CPU.
+  await expect(page.getByRole('img', { name: /^CPU of watched: \d+ %$/ })).toBeVisible()
+  await expect
+    .poll(async () => Number((await page.getByRole('img', { name: /^CPU of watched/ }).getAttribute('aria-label'))?.match(/(\d+) %/)?.[1] ?? 0))
+    .toBeGreaterThan(50)
   await page.screenshot({ path: testInfo.outputPath('metrics-running.png'), fullPage: true })
 
   await page.getByRole('button', { name: 'Force stop' }).click()

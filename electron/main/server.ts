@@ -138,9 +138,9 @@ export async function createBerthServer(options: BerthServerOptions = {}): Promi
   }
   const streams: StreamHandlers = {
     'console.open': async ({ id }, stream) => machines.openConsole(id, stream),
-    'metrics.watch': async ({ id }, stream) => {
+    'metrics.watch': async ({ id, historySeconds }, stream) => {
       machines.metricsOf(id)
-      const stop = metrics.watch(id, (update) => !stream.closed && stream.control(update))
+      const stop = metrics.watch(id, (update) => !stream.closed && stream.control(update), historySeconds * 1000)
       stream.onClose(stop)
     },
     'shell.open': async ({ id }, stream) => machines.openShell(id, stream),
@@ -176,7 +176,8 @@ export async function createBerthServer(options: BerthServerOptions = {}): Promi
   }
   syncBootStart()
   machines.onDidChange((id) => {
-    rpc.broadcast('machines.changed', { id })
+    const definition = machines.find(id)
+    rpc.broadcast('machines.changed', { id, machine: definition && machines.view(definition) })
     const state = machines.status(id).state
     if (state !== 'running' && state !== 'paused') displays.closeMachine(id)
     syncBootStart()

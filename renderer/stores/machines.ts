@@ -27,6 +27,16 @@ export const useMachinesStore = defineStore('machines', () => {
     loaded.value = true
   }
 
+  /** One machine as an event brought it: replaced, added in name order, or removed; the rest untouched. */
+  function patch(id: string, machine: Machine | null): void {
+    const list = machines.value.filter((m) => m.id !== id)
+    if (machine) {
+      const at = list.findIndex((m) => m.spec.name.localeCompare(machine.spec.name) > 0)
+      list.splice(at < 0 ? list.length : at, 0, machine)
+    }
+    machines.value = list
+  }
+
   async function refreshHosts(): Promise<void> {
     if (client) hosts.value = (await client.call('hosts.list', {})).hosts
   }
@@ -34,7 +44,7 @@ export const useMachinesStore = defineStore('machines', () => {
   /** Binds the store to a connected client: loads everything and follows change events. */
   async function hydrate(rpc: RpcClient): Promise<void> {
     client = rpc
-    rpc.on('machines.changed', () => void refresh())
+    rpc.on('machines.changed', ({ id, machine }) => patch(id, machine))
     rpc.on('hosts.changed', () => void refreshHosts())
     await Promise.all([refresh(), refreshHosts(), rpc.call('host.info', {}).then((info) => (host.value = info))])
   }

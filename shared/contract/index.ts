@@ -127,8 +127,8 @@ export const contract = {
     'networks.remove': { input: z.object({ name: interfaceNameSchema }).strict(), output: z.object({ removed: z.literal(true) }) },
   },
   events: {
-    /** Something about this machine changed (state, definition); clients refresh it. */
-    'machines.changed': z.object({ id: z.string() }),
+    /** Something about this machine changed (state, definition): the machine as it is now, null once removed. */
+    'machines.changed': z.object({ id: z.string(), machine: machineSchema.nullable() }),
     /** Berth made or removed a bridge; clients refresh the Networks page. */
     'networks.changed': z.object({}),
     /** A host was added or removed, or its connection changed. */
@@ -155,7 +155,13 @@ export const contract = {
      * sample as it is taken (every second while watched). Nothing is sent by the client.
      */
     'metrics.watch': {
-      input: z.object({ id: machineIdSchema }).strict(),
+      input: z
+        .object({
+          id: machineIdSchema,
+          /** How far back the first message goes (a sparkline wants a minute); the default: all that is kept. */
+          historySeconds: z.number().int().min(0).max(86_400).default(86_400),
+        })
+        .strict(),
       control: z.object({}).strict(),
       serverControl: z.object({ samples: z.array(sampleSchema), unmeasured: z.array(z.string()) }),
     },

@@ -140,8 +140,8 @@ describe('rpc', () => {
   it('broadcasts events to every client', async () => {
     const { server, client } = setup()
     const seen = new Promise((resolve) => client.on('machines.changed', resolve))
-    server.broadcast('machines.changed', { id: 'x' })
-    expect(await seen).toEqual({ id: 'x' })
+    server.broadcast('machines.changed', { id: 'x', machine: null })
+    expect(await seen).toEqual({ id: 'x', machine: null })
   })
 
   it('fails pending calls when the connection drops', async () => {

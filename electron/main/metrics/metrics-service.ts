@@ -53,11 +53,11 @@ export class MetricsService {
   }
 
   /** The last hour (one-second or ten-second steps) and the day before it (one-minute means), then each new sample. */
-  watch(id: string, listener: (update: MetricsUpdate) => void): () => void {
+  watch(id: string, listener: (update: MetricsUpdate) => void, historyMs = DAY_MS): () => void {
     const series = this.seriesOf(id)
     const now = this.now()
-    const hour = series.hour.samples(now - HOUR_MS)
-    const older = series.day.samples(now - DAY_MS).filter((s) => s.t < (hour[0]?.t ?? now))
+    const hour = series.hour.samples(now - Math.min(HOUR_MS, historyMs))
+    const older = historyMs > HOUR_MS ? series.day.samples(now - historyMs).filter((s) => s.t < (hour[0]?.t ?? now)) : []
     listener({ samples: [...older, ...hour], unmeasured: series.unmeasured })
     series.watchers.add(listener)
     return () => series.watchers.delete(listener)

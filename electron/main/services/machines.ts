@@ -116,6 +116,11 @@ export class MachineService {
     return { machines: [...this.definitions.values()].map((d) => this.view(d)), broken: this.broken }
   }
 
+  /** The machine's definition, or null when there is none (removed). */
+  find(id: string): MachineDefinition | null {
+    return this.definitions.get(id) ?? null
+  }
+
   get(id: string): MachineDefinition {
     const definition = this.definitions.get(id)
     if (!definition) throw new BerthError('not_found', `No machine with id ${id}`)

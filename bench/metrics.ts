@@ -1,0 +1,120 @@
+// The cost of watching machines: the main process's CPU while Berth samples 20 running containers and
+// 5 VMs once a second for viewers, against the bare cost of reading the same counters in a loop; and
+// the memory an hour of one-second history takes for 100 machines.
+import { join } from 'node:path'
+import { startHarness, tinyGuestSpec, watchConsole } from '../electron/main/testing/harness'
+import { makeBusyboxRoot } from '../electron/main/testing/container-root'
+import { MetricsService } from '../electron/main/metrics/metrics-service'
+import type { Counters } from '../shared/model/metrics'
+import type { BenchResult } from './run'
+
+const cpuPercent = async (seconds: number, during?: () => void): Promise<number> => {
+  const before = process.cpuUsage()
+  during?.()
+  await new Promise((r) => setTimeout(r, seconds * 1000))
+  const used = process.cpuUsage(before)
+  return ((used.user + used.system) / 1e6 / seconds) * 100
+}
+
+/** 20 containers and 5 VMs: Berth's sampler with all of them watched, then a bare loop over the same reads. */
+async function collectionCost(seconds: number): Promise<{ berth: number; bare: number; idle: number }> {
+  const h = await startHarness()
+  try {
+    const ids: string[] = []
+    for (let i = 0; i < 5; i++) {
+      const { id } = await h.client.call('machines.create', { spec: tinyGuestSpec(`m-vm-${i}`, { vlans: [60] }) })
+      await h.client.call('machines.start', { id })
+      const guest = await watchConsole(h.client, id)
+      await guest.waitFor('guest# ', 120_000)
+      guest.stream.close()
+      ids.push(id)
+    }
+    for (let i = 0; i < 20; i++) {
+      const root = makeBusyboxRoot(join(h.home, 'roots', `mct${i}`))
+      const { id } = await h.client.call('machines.create', {
+        spec: { kind: 'nspawn', name: `mct${i}`, root, privateNetwork: true, hostAddress: `10.232.${i}.1`, localAddress: `10.232.${i}.2` },
+      })
+      await h.client.call('machines.start', { id })
+      ids.push(id)
+    }
+    await new Promise((r) => setTimeout(r, 3000))
+    // Nobody watching: the 10 s history sampling and everything else the process does.
+    const idle = await cpuPercent(seconds)
+    const streams = await Promise.all(ids.map((id) => h.client.openStream('metrics.watch', { id }, { onData: () => undefined, onControl: () => undefined })))
+    await new Promise((r) => setTimeout(r, 2000))
+    const berth = await cpuPercent(seconds)
+    for (const stream of streams) stream.close()
+    // The bare cost: the same counters (files and QMP) read once a second, nothing kept or sent.
+    const source = h.server.machines.metricsSource
+    let looping = true
+    const bare = await cpuPercent(seconds, () => {
+      void (async () => {
+        while (looping) {
+          const tick = Date.now()
+          await Promise.all(source.running().map((id) => source.counters(id, 900)))
+          await new Promise((r) => setTimeout(r, Math.max(0, 1000 - (Date.now() - tick))))
+        }
+      })()
+    })
+    looping = false
+    for (const id of ids) await h.client.call('machines.stop', { id, force: true, timeoutSec: 0 }).catch(() => undefined)
+    return { berth, bare, idle }
+  } finally {
+    await h.cleanup()
+  }
+}
+
+/** An hour of one-second samples for 100 machines, on a simulated clock: what the process grows by. */
+async function historyMemory(): Promise<{ grown: number; base: number }> {
+  const machines = Array.from({ length: 100 }, (_, i) => `m${i}`)
+  let now = 0
+  const counters = (i: number): Counters => ({
+    cpuSeconds: now / 2000 + i,
+    memoryBytes: 1e8 + i,
+    memoryLimitBytes: 2e8,
+    readBytes: now * 10,
+    writeBytes: now * 20,
+    rxBytes: now * 3,
+    txBytes: now * 4,
+    unmeasured: [],
+  })
+  const service = new MetricsService({ running: () => machines, exists: () => true, counters: async (id) => counters(Number(id.slice(1))) }, () => now)
+  for (const id of machines) service.watch(id, () => undefined)
+  const gc = (globalThis as { gc?: () => void }).gc
+  gc?.()
+  const base = process.memoryUsage().rss
+  for (let second = 0; second < 3600; second++) {
+    now = 1_000_000 + second * 1000
+    await service.tick()
+  }
+  gc?.()
+  return { grown: (process.memoryUsage().rss - base) / 1024 / 1024, base: base / 1024 / 1024 }
+}
+
+export async function metricsCost(): Promise<BenchResult[]> {
+  const seconds = Number(process.env.BERTH_BENCH_METRICS_SEC ?? 30)
+  const memory = await historyMemory()
+  const cost = await collectionCost(seconds)
+  const berth = cost.berth - cost.idle
+  const bare = cost.bare - cost.idle
+  return [
+    {
+      name: 'metrics: main process CPU, 20 containers + 5 VMs watched at 1 Hz',
+      unit: '% of a core',
+      berth,
+      baseline: bare,
+      ratio: bare > 0 ? berth / bare : berth,
+      goal: '<= 2 % of a core; ratio <= 1.2 against reading the same counters in a bare loop (both above the unwatched process)',
+      samples: { berth: [cost.berth], baseline: [cost.bare] },
+    },
+    {
+      name: 'metrics: memory of an hour of 1 s history, 100 machines',
+      unit: 'MiB',
+      berth: memory.grown,
+      baseline: memory.base,
+      ratio: memory.grown / memory.base,
+      goal: '<= 20 MB growth; baseline: the process before',
+      samples: { berth: [memory.grown], baseline: [memory.base] },
+    },
+  ]
+}
