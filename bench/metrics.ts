@@ -7,6 +7,8 @@ import { makeBusyboxRoot } from '../electron/main/testing/container-root'
 import { MetricsService } from '../electron/main/metrics/metrics-service'
 import type { Counters } from '../shared/model/metrics'
 import type { BenchResult } from './run'
+import { setFlagsFromString } from 'node:v8'
+import { runInNewContext } from 'node:vm'
 
 const cpuPercent = async (seconds: number, during?: () => void): Promise<number> => {
   const before = process.cpuUsage()
@@ -64,9 +66,13 @@ async function collectionCost(seconds: number): Promise<{ berth: number; bare: n
   }
 }
 
-/** An hour of one-second samples for 100 machines, on a simulated clock: what the process grows by. */
-async function historyMemory(): Promise<{ grown: number; base: number }> {
-  const machines = Array.from({ length: 100 }, (_, i) => `m${i}`)
+/**
+ * An hour of one-second samples for 100 machines, on a simulated clock: what the process holds more
+ * afterwards (JS heap and typed arrays, garbage collected), and its RSS growth, which also counts the
+ * heap V8 kept from squeezing an hour's garbage into seconds.
+ */
+async function historyMemory(machineCount: number): Promise<{ grown: number; base: number; rssGrown: number; rssBase: number }> {
+  const machines = Array.from({ length: machineCount }, (_, i) => `m${i}`)
   let now = 0
   const counters = (i: number): Counters => ({
     cpuSeconds: now / 2000 + i,
@@ -80,20 +86,33 @@ async function historyMemory(): Promise<{ grown: number; base: number }> {
   })
   const service = new MetricsService({ running: () => machines, exists: () => true, counters: async (id) => counters(Number(id.slice(1))) }, () => now)
   for (const id of machines) service.watch(id, () => undefined)
-  const gc = (globalThis as { gc?: () => void }).gc
-  gc?.()
-  const base = process.memoryUsage().rss
+  // Garbage collected before each reading, twice: typed arrays' memory is freed after the collection.
+  setFlagsFromString('--expose_gc')
+  const gc = runInNewContext('gc') as () => void
+  const settle = async () => {
+    gc()
+    await new Promise((r) => setTimeout(r, 200))
+    gc()
+  }
+  const live = () => process.memoryUsage().heapUsed + process.memoryUsage().arrayBuffers
+  await settle()
+  const base = live()
+  const rssBase = process.memoryUsage().rss
   for (let second = 0; second < 3600; second++) {
     now = 1_000_000 + second * 1000
     await service.tick()
   }
-  gc?.()
-  return { grown: (process.memoryUsage().rss - base) / 1024 / 1024, base: base / 1024 / 1024 }
+  await settle()
+  const MiB = 1024 * 1024
+  const held = { grown: (live() - base) / MiB, base: base / MiB, rssGrown: (process.memoryUsage().rss - rssBase) / MiB, rssBase: rssBase / MiB }
+  service.dispose() // the service, and so its history, lives until here
+  return held
 }
 
 export async function metricsCost(): Promise<BenchResult[]> {
   const seconds = Number(process.env.BERTH_BENCH_METRICS_SEC ?? 30)
-  const memory = await historyMemory()
+  await historyMemory(5) // compiles the sampling code first: what is measured is the history
+  const memory = await historyMemory(100)
   const cost = await collectionCost(seconds)
   const berth = cost.berth - cost.idle
   const bare = cost.bare - cost.idle
@@ -108,13 +127,22 @@ export async function metricsCost(): Promise<BenchResult[]> {
       samples: { berth: [cost.berth], baseline: [cost.bare] },
     },
     {
-      name: 'metrics: memory of an hour of 1 s history, 100 machines',
+      name: 'metrics: memory held by an hour of 1 s history, 100 machines (heap + typed arrays)',
       unit: 'MiB',
       berth: memory.grown,
       baseline: memory.base,
       ratio: memory.grown / memory.base,
-      goal: '<= 20 MB growth; baseline: the process before',
+      goal: '<= 20 MB growth; baseline: the heap before',
       samples: { berth: [memory.grown], baseline: [memory.base] },
+    },
+    {
+      name: 'metrics: RSS growth over that hour, squeezed into seconds',
+      unit: 'MiB',
+      berth: memory.rssGrown,
+      baseline: memory.rssBase,
+      ratio: memory.rssGrown / memory.rssBase,
+      goal: 'for the record: includes heap V8 keeps after the burst of garbage; baseline: the RSS before',
+      samples: { berth: [memory.rssGrown], baseline: [memory.rssBase] },
     },
   ]
 }

@@ -27,7 +27,7 @@ interface Series {
   hour: SampleRing
   day: SampleRing
   previous: { t: number; counters: Counters } | null
-  minute: Sample[]
+  minute: { sums: Float64Array; counts: Uint32Array; count: number; last: number }
   unmeasured: string[]
   sampling: boolean
   lastSampleAt: number
@@ -107,27 +107,23 @@ export class MetricsService {
     for (const watcher of series.watchers) watcher({ samples: [sample], unmeasured: series.unmeasured })
   }
 
-  /** The day's series: the mean of each minute's samples. */
+  /** The day's series: the mean of each minute's samples (running sums, no samples kept for it). */
   private keepMinute(series: Series, sample: Sample): void {
-    const first = series.minute[0]
-    if (first && Math.floor(first.t / 60_000) !== Math.floor(sample.t / 60_000)) {
-      const mean = (pick: (s: Sample) => number | null) => {
-        const values = series.minute.map(pick).filter((v) => v !== null)
-        return values.length ? values.reduce((a, b) => a + b, 0) / values.length : null
-      }
-      series.day.push({
-        t: series.minute[series.minute.length - 1]!.t,
-        cpu: mean((s) => s.cpu) ?? 0,
-        memory: mean((s) => s.memory) ?? 0,
-        memoryLimit: mean((s) => s.memoryLimit),
-        read: mean((s) => s.read),
-        write: mean((s) => s.write),
-        rx: mean((s) => s.rx),
-        tx: mean((s) => s.tx),
-      })
-      series.minute = []
+    const minute = series.minute
+    if (minute.count && Math.floor(minute.last / 60_000) !== Math.floor(sample.t / 60_000)) {
+      const mean = (i: number) => (minute.counts[i]! ? minute.sums[i]! / minute.counts[i]! : null)
+      series.day.push({ t: minute.last, cpu: mean(0) ?? 0, memory: mean(1) ?? 0, memoryLimit: mean(2), read: mean(3), write: mean(4), rx: mean(5), tx: mean(6) })
+      minute.sums.fill(0)
+      minute.counts.fill(0)
+      minute.count = 0
     }
-    series.minute.push(sample)
+    ;[sample.cpu, sample.memory, sample.memoryLimit, sample.read, sample.write, sample.rx, sample.tx].forEach((value, i) => {
+      if (value === null) return
+      minute.sums[i]! += value
+      minute.counts[i]!++
+    })
+    minute.count++
+    minute.last = sample.t
   }
 
   private seriesOf(id: string): Series {
@@ -137,7 +133,7 @@ export class MetricsService {
         hour: new SampleRing(HOUR_MS / WATCHED_STEP_MS),
         day: new SampleRing(DAY_MS / 60_000),
         previous: null,
-        minute: [],
+        minute: { sums: new Float64Array(7), counts: new Uint32Array(7), count: 0, last: 0 },
         unmeasured: [],
         sampling: false,
         lastSampleAt: Number.NEGATIVE_INFINITY,
