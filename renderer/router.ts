@@ -1,13 +1,16 @@
 import { createRouter, createWebHashHistory } from 'vue-router'
 import HomeView from './features/machines/HomeView.vue'
-import MachinePage from './features/machines/MachinePage.vue'
-import CreateWizard from './features/vm-wizard/CreateWizard.vue'
-import SettingsView from './features/vm-wizard/SettingsView.vue'
-import ContainerWizard from './features/containers/ContainerWizard.vue'
-import NetworksPage from './features/networks/NetworksPage.vue'
-import HostReadiness from './features/host/HostReadiness.vue'
-import HostsPage from './features/hosts/HostsPage.vue'
-import XenWizard from './features/xen/XenWizard.vue'
+
+// Pages load when first opened: the window and its machine list paint before the terminal, screen
+// and graph libraries that only a machine's page needs have arrived.
+const MachinePage = () => import('./features/machines/MachinePage.vue')
+const CreateWizard = () => import('./features/vm-wizard/CreateWizard.vue')
+const SettingsView = () => import('./features/vm-wizard/SettingsView.vue')
+const ContainerWizard = () => import('./features/containers/ContainerWizard.vue')
+const NetworksPage = () => import('./features/networks/NetworksPage.vue')
+const HostReadiness = () => import('./features/host/HostReadiness.vue')
+const HostsPage = () => import('./features/hosts/HostsPage.vue')
+const XenWizard = () => import('./features/xen/XenWizard.vue')
 
 /** Created after the session token has been taken out of the address (the hash router rewrites it). */
 export const createAppRouter = () =>

@@ -1,6 +1,6 @@
 // Server state shared across views. Events are signals to refresh, never the data itself.
 import { defineStore } from 'pinia'
-import { computed, ref } from 'vue'
+import { computed, ref, shallowRef } from 'vue'
 import type { RpcClient } from '../../shared/rpc/client'
 import type { BrokenDefinition, Machine } from '../../shared/model/machine'
 import type { HostInfo } from '../../shared/model/host'
@@ -8,7 +8,8 @@ import type { HostView } from '../../shared/model/remote-host'
 import type { MethodInput, MethodName, MethodOutput } from '../../shared/contract'
 
 export const useMachinesStore = defineStore('machines', () => {
-  const machines = ref<Machine[]>([])
+  // Replaced whole, never changed in place: no deep reactivity over a thousand machines.
+  const machines = shallowRef<Machine[]>([])
   const broken = ref<BrokenDefinition[]>([])
   const host = ref<HostInfo | null>(null)
   const loaded = ref(false)
