@@ -117,32 +117,16 @@ export async function metricsCost(): Promise<BenchResult[]> {
   const berth = cost.berth - cost.idle
   const bare = cost.bare - cost.idle
   return [
-    {
-      name: 'metrics: main process CPU, 20 containers + 5 VMs watched at 1 Hz',
-      unit: '% of a core',
-      berth,
-      baseline: bare,
-      ratio: bare > 0 ? berth / bare : berth,
-      goal: '<= 2 % of a core; ratio <= 1.2 against reading the same counters in a bare loop (both above the unwatched process)',
-      samples: { berth: [cost.berth], baseline: [cost.bare] },
-    },
-    {
-      name: 'metrics: memory held by an hour of 1 s history, 100 machines (heap + typed arrays)',
-      unit: 'MiB',
-      berth: memory.grown,
-      baseline: memory.base,
-      ratio: memory.grown / memory.base,
-      goal: '<= 20 MB growth; baseline: the heap before',
-      samples: { berth: [memory.grown], baseline: [memory.base] },
-    },
-    {
-      name: 'metrics: RSS growth over that hour, squeezed into seconds',
-      unit: 'MiB',
-      berth: memory.rssGrown,
-      baseline: memory.rssBase,
-      ratio: memory.rssGrown / memory.rssBase,
-      goal: 'for the record: includes heap V8 keeps after the burst of garbage; baseline: the RSS before',
-      samples: { berth: [memory.rssGrown], baseline: [memory.rssBase] },
-    },
+    single('metrics: main process CPU, 20 containers + 5 VMs watched at 1 Hz', '% of a core', berth, bare,
+      '<= 2 % of a core; ratio <= 1.2 against reading the same counters in a bare loop (both above the unwatched process)'),
+    single('metrics: memory held by an hour of 1 s history, 100 machines (heap + typed arrays)', 'MiB', memory.grown, memory.base,
+      '<= 20 MB growth; baseline: the heap before'),
+    single('metrics: RSS growth over that hour, squeezed into seconds', 'MiB', memory.rssGrown, memory.rssBase,
+      'for the record: includes heap V8 keeps after the burst of garbage; baseline: the RSS before'),
   ]
+}
+
+/** A figure measured once, with its baseline. */
+function single(name: string, unit: string, berth: number, baseline: number, goal: string): BenchResult {
+  return { name, unit, berth, baseline, ratio: baseline > 0 ? berth / baseline : berth, goal, samples: { berth: [berth], baseline: [baseline] } }
 }
