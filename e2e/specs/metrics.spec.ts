@@ -4,7 +4,7 @@ import { test, expect, terminalText } from '../fixtures/berth'
 import { connectWebSocket } from '../../electron/main/testing/serve-process'
 import { tinyGuestSpec } from '../../electron/main/testing/harness'
 
-test('the overview graphs a VM\'s CPU, memory, disk and network, live, and keep its last hour when it stops', async ({ page, berth }, testInfo) => {
+test('the overview graphs a VM\'s CPU, memory, disk and network, live, and keep its last hour when it stops; the home page shows what it takes of the host', async ({ page, berth }, testInfo) => {
   const client = await connectWebSocket(berth.url)
   await client.call('machines.create', { spec: tinyGuestSpec('watched') })
   client.close()
@@ -43,6 +43,17 @@ test('the overview graphs a VM\'s CPU, memory, disk and network, live, and keep 
     .poll(async () => Number((await page.getByRole('img', { name: /^CPU of watched/ }).getAttribute('aria-label'))?.match(/(\d+) %/)?.[1] ?? 0))
     .toBeGreaterThan(50)
   await page.screenshot({ path: testInfo.outputPath('metrics-running.png'), fullPage: true })
+
+  // The home page: this computer's CPU and memory, and what the busy VM takes of them.
+  await page.goto(berth.url)
+  const host = page.getByRole('region', { name: 'This computer' })
+  await expect(host.getByLabel(/^Host CPU: \d+ %$/)).toBeVisible()
+  await expect(host.getByLabel(/^Host memory: \d+ %$/)).toBeVisible()
+  const share = host.getByRole('table', { name: 'What each machine takes' }).getByRole('row', { name: /watched/ })
+  await expect(share).toContainText(/\d+ % of the host/)
+  await expect.poll(async () => Number((await share.textContent())?.match(/(\d+) % of the host/)?.[1] ?? 0), { timeout: 15_000 }).toBeGreaterThan(20)
+  await page.screenshot({ path: testInfo.outputPath('metrics-host.png'), fullPage: true })
+  await page.getByRole('link', { name: 'watched, running' }).click()
 
   await page.getByRole('button', { name: 'Force stop' }).click()
   await expect(page.getByRole('status', { name: 'State' })).toHaveText('stopped')

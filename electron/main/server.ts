@@ -19,6 +19,8 @@ import { DisplayProxy } from './services/display-proxy'
 import { XenBackend } from './backends/xen/xen-backend'
 import { HostService } from './hosts/host-service'
 import { MetricsService } from './metrics/metrics-service'
+import { HOST_SERIES, withHost } from './metrics/host'
+import { availableParallelism } from 'node:os'
 import { BOOT_UNIT, bootUnitText, syncBootUnit } from './services/boot-start'
 import { programCommand } from './programs'
 
@@ -67,7 +69,7 @@ export async function createBerthServer(options: BerthServerOptions = {}): Promi
     (id) => ['running', 'paused', 'starting', 'stopping'].includes(machines.status(id).state),
   )
   await networks.init()
-  const metrics = new MetricsService(machines.metricsSource)
+  const metrics = new MetricsService(withHost(machines.metricsSource))
   metrics.start()
   const displays = new DisplayProxy(options.log)
   await displays.start()
@@ -138,6 +140,16 @@ export async function createBerthServer(options: BerthServerOptions = {}): Promi
   }
   const streams: StreamHandlers = {
     'console.open': async ({ id }, stream) => machines.openConsole(id, stream),
+    'metrics.host': async (_input, stream) => {
+      const shares = () =>
+        machines.metricsSource.running().flatMap((id) => {
+          const last = metrics.latest(id)
+          return last ? [{ id, cpu: last.cpu, memory: last.memory }] : []
+        })
+      const cores = availableParallelism()
+      const stop = metrics.watch(HOST_SERIES, ({ samples }) => !stream.closed && stream.control({ samples, cores, shares: shares() }), 3600_000)
+      stream.onClose(stop)
+    },
     'metrics.watch': async ({ id, historySeconds }, stream) => {
       machines.metricsOf(id)
       const stop = metrics.watch(id, (update) => !stream.closed && stream.control(update), historySeconds * 1000)

@@ -166,6 +166,19 @@ export const contract = {
       serverControl: z.object({ samples: z.array(sampleSchema), unmeasured: z.array(z.string()) }),
     },
     /**
+     * This computer's CPU (in % of one CPU; cores says how many there are) and memory, as metrics.watch
+     * sends a machine's, each sample with what every running machine takes of it.
+     */
+    'metrics.host': {
+      input: z.object({}).strict(),
+      control: z.object({}).strict(),
+      serverControl: z.object({
+        samples: z.array(sampleSchema),
+        cores: z.number().int().min(1),
+        shares: z.array(z.object({ id: machineIdSchema, cpu: z.number(), memory: z.number() })),
+      }),
+    },
+    /**
      * Browser mode: a dropped file goes into Berth's image folder. The client sends the bytes, then
      * { done: true }; the server answers { path } and closes. A stream closed early leaves nothing.
      */

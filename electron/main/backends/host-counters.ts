@@ -72,3 +72,16 @@ export function cgroupCounters(dir: string): {
     writeBytes: io === null ? null : writeBytes,
   }
 }
+
+/** This computer: CPU time of all its CPUs (busy, in seconds) and memory in use of its total. */
+export function hostCounters(): { cpuSeconds: number; memoryBytes: number; memoryLimitBytes: number } | null {
+  const stat = read('/proc/stat')
+  const meminfo = read('/proc/meminfo')
+  if (!stat || !meminfo) return null
+  // cpu  user nice system idle iowait irq softirq steal ...: busy is everything but idle and iowait.
+  // guest and guest_nice (after steal) are already inside user and nice.
+  const ticks = stat.split('\n')[0]!.trim().split(/\s+/).slice(1, 9).map(Number)
+  const busy = ticks.reduce((sum, value, i) => (i === 3 || i === 4 ? sum : sum + value), 0)
+  const kib = (key: string) => Number(new RegExp(`^${key}:\\s+(\\d+)`, 'm').exec(meminfo)?.[1] ?? 0) * 1024
+  return { cpuSeconds: busy / TICKS, memoryBytes: kib('MemTotal') - kib('MemAvailable'), memoryLimitBytes: kib('MemTotal') }
+}

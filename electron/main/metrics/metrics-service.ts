@@ -63,6 +63,12 @@ export class MetricsService {
     return () => series.watchers.delete(listener)
   }
 
+  /** The newest sample of a series, if there is one from the last minute. */
+  latest(id: string): Sample | null {
+    const last = this.series.get(id)?.hour.samples(this.now() - 60_000).at(-1)
+    return last ?? null
+  }
+
   /** One round: each running machine whose step has come, unless its last sample is still being taken. */
   async tick(): Promise<void> {
     for (const id of this.series.keys()) if (!this.source.exists(id)) this.series.delete(id)
