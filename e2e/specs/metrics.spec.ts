@@ -45,7 +45,7 @@ test('the overview graphs a VM\'s CPU, memory, disk and network, live, and keep 
   await page.screenshot({ path: testInfo.outputPath('metrics-running.png'), fullPage: true })
 
   // The home page: this computer's CPU and memory, and what the busy VM takes of them.
-  await page.goto(berth.url)
+  await page.getByRole('link', { name: 'Berth: home' }).click()
   const host = page.getByRole('region', { name: 'This computer' })
   await expect(host.getByLabel(/^Host CPU: \d+ %$/)).toBeVisible()
   await expect(host.getByLabel(/^Host memory: \d+ %$/)).toBeVisible()
