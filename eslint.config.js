@@ -51,11 +51,12 @@ export default tseslint.config(
     rules: restrict(['electron'], [], "Only electron/main/index.ts and the preload import 'electron'"),
   },
   // The main process in layers, each importing only those below it (tests may reach further):
-  // consoles, hosts → backends → services → transports and the server that joins them.
+  // consoles, hosts → backends → metrics → services → transports and the server that joins them.
   ...[
-    ['consoles', ['backends', 'hosts', 'services', 'transports']],
-    ['hosts', ['backends', 'services', 'transports']],
-    ['backends', ['services', 'transports']],
+    ['consoles', ['backends', 'hosts', 'metrics', 'services', 'transports']],
+    ['hosts', ['backends', 'metrics', 'services', 'transports']],
+    ['backends', ['metrics', 'services', 'transports']],
+    ['metrics', ['services', 'transports']],
     ['services', ['transports']],
   ].map(([layer, above]) => ({
     files: [`electron/main/${layer}/**`],

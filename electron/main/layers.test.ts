@@ -19,6 +19,8 @@ describe('layers', () => {
     ['electron/main/hosts/x.ts', "import { XenBackend } from '../backends/xen/xen-backend'"],
     ['electron/main/consoles/x.ts', "import type { Backend } from '../backends/backend'"],
     ['electron/main/services/x.ts', "import { startBrowserServer } from '../transports/browser-server'"],
+    ['electron/main/metrics/x.ts', "import { MachineService } from '../services/machines'"],
+    ['electron/main/backends/qemu/x.ts', "import { MetricsService } from '../../metrics/metrics-service'"],
     ['renderer/x.ts', "import { paths } from '../electron/main/paths'"],
     ['shared/model/x.ts', "import { readFileSync } from 'node:fs'"],
   ]
@@ -28,6 +30,7 @@ describe('layers', () => {
 
   const allowed: [string, string][] = [
     ['electron/main/services/x.ts', "import type { Backend } from '../backends/backend'"],
+    ['electron/main/metrics/x.ts', "import { hostCounters } from '../backends/host-counters'"],
     ['electron/main/backends/xen/x.ts', "import type { HostConnection } from '../../hosts/connection'"],
     ['electron/main/backends/qemu/x.ts', "import { SerialConsole } from '../../consoles/serial-console'"],
     ['electron/main/backends/qemu/x.ts', "import { RpcServer } from '../../../../shared/rpc/server'"],
