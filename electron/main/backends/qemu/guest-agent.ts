@@ -1,6 +1,7 @@
 // A client for the QEMU guest agent on the VM's virtio-serial channel (qga.sock): what the guest
 // says about itself. The channel may hold stale bytes from an earlier client, so every session
 // starts with guest-sync-delimited: the agent answers with 0xFF, then JSON; anything before is junk.
+import { withTimeout } from '../with-timeout'
 import { createConnection, type Socket } from 'node:net'
 import { randomInt } from 'node:crypto'
 import { BerthError } from '../../../../shared/errors'
@@ -59,13 +60,6 @@ class AgentSession {
     const answer = await this.execute('guest-sync-delimited', { id })
     if (answer !== id) throw new BerthError('failed', 'The guest agent answered out of turn')
   }
-}
-
-function withTimeout<T>(work: Promise<T>, ms: number, message: string): Promise<T> {
-  let timer: NodeJS.Timeout
-  return Promise.race([work, new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new BerthError('unavailable', message)), ms)))]).finally(() =>
-    clearTimeout(timer),
-  )
 }
 
 /** Asks the agent who the guest is; rejects with a clear reason when no agent answers. */

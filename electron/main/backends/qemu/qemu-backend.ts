@@ -24,6 +24,7 @@ import { existsSync, readdirSync } from 'node:fs'
 import { chooseUefi, findUefiFirmware } from './firmware'
 import { emulatorProblem } from './emulator'
 import { machineTraffic, processCounters } from '../host-counters'
+import { withTimeout } from '../with-timeout'
 import type { Counters } from '../../../../shared/model/metrics'
 import { chainProblem, createQcow2, imageProblem, inspectImage, probeFormat } from './image'
 import { QmpClient, QmpError, type QmpEvent } from './qmp'
@@ -620,7 +621,7 @@ export class QemuBackend implements Backend<QemuSpec>, QemuFeatures {
     if (!run?.qmp || !process) return null
     const { spec } = definition
     const unmeasured: string[] = []
-    const stats = await within(run.qmp.execute<{ stats: { rd_bytes: number; wr_bytes: number } }[]>('query-blockstats'), timeoutMs).catch(() => null)
+    const stats = await withTimeout(run.qmp.execute<{ stats: { rd_bytes: number; wr_bytes: number } }[]>('query-blockstats'), timeoutMs, 'no answer').catch(() => null)
     if (!stats) unmeasured.push('disk: QEMU did not answer in time')
     const taps = [...(spec.network?.bridge ? [tapName(definition.id)] : []), ...spec.vlans.map((vlan) => vlanTapName(definition.id, vlan))]
     const traffic = machineTraffic(taps)
@@ -862,15 +863,4 @@ function isQemuAlive(pid: number): boolean {
   } catch {
     return false
   }
-}
-
-/** The promise's value, or a rejection after timeoutMs. */
-function within<T>(promise: Promise<T>, timeoutMs: number): Promise<T> {
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error('timed out')), timeoutMs)
-    promise.then(
-      (value) => (clearTimeout(timer), resolve(value)),
-      (error: unknown) => (clearTimeout(timer), reject(error as Error)),
-    )
-  })
 }

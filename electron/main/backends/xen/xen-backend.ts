@@ -2,6 +2,7 @@
 // domain by its name; its state comes from `xl list` (polled), its console from one `xl console`
 // per running domain, appended to a local log and fanned out to viewers like the other backends'.
 import type { Counters } from '../../../../shared/model/metrics'
+import { withTimeout } from '../with-timeout'
 import { mkdirSync, statSync } from 'node:fs'
 import { rm } from 'node:fs/promises'
 import { join } from 'node:path'
@@ -122,8 +123,7 @@ export class XenBackend implements Backend<XenSpec> {
       listing = { at: Date.now(), domains: this.toolstack(host).list() }
       this.listings.set(host, listing)
     }
-    const timeout = new Promise<null>((resolve) => setTimeout(() => resolve(null), timeoutMs).unref())
-    const domains = await Promise.race([listing.domains.catch(() => null), timeout])
+    const domains = await withTimeout(listing.domains, timeoutMs, 'no answer').catch(() => null)
     const domain = domains?.find((d) => d.name === definition.spec.name)
     if (!domain) return null
     return {
