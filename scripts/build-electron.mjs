@@ -4,7 +4,7 @@ import { build } from 'esbuild'
 const common = { bundle: true, platform: 'node', target: 'node20', format: 'cjs', sourcemap: true, logLevel: 'warning' }
 // Programs that run as processes of their own find each other next to the main bundle. Packages with
 // native parts (node-pty, ssh2's optional crypto bindings) load from node_modules at run time.
-const programs = { define: { BERTH_BUNDLED: 'true', 'import.meta.url': '""' }, external: ['electron', 'bufferutil', 'utf-8-validate', 'node-pty', 'ssh2'] }
+const programs = { define: { BERTH_BUNDLED: 'true', 'import.meta.url': '""' }, external: ['electron', 'bufferutil', 'utf-8-validate', 'node-pty', 'ssh2', 'unix-dgram'] }
 await build({ ...common, ...programs, entryPoints: ['electron/main/index.ts'], outfile: 'dist/electron/main.cjs' })
 await build({ ...common, ...programs, entryPoints: ['electron/main/backends/nspawn/supervisor.ts'], outfile: 'dist/electron/nspawn-supervisor.cjs' })
 await build({ ...common, ...programs, entryPoints: ['electron/main/backends/qemu/serial-keeper.ts'], outfile: 'dist/electron/serial-keeper.cjs' })

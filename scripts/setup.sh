@@ -20,7 +20,7 @@ needs=(
   "nft nftables"
   "dnsmasq dnsmasq-base"
   "modprobe kmod"
-  # node-pty (the containers' terminals) is compiled when npm installs it
+  # node-pty (the containers' terminals) and unix-dgram (nspawn's ready notification) are compiled when npm installs them
   "g++ g++"
   "make make"
   "python3 python3"

@@ -108,6 +108,7 @@ export function supervisorConfig(id: string, spec: NspawnSpec, caller: Caller, h
     containerSetup: ipArgs(containerNetworkSteps(spec)),
     poweroffSignal: poweroffSignal(spec),
     timeoutStartSec: spec.timeoutStartSec,
+    notifyReady: spec.notifyReady,
     restartOnFailure: true,
     owner: { uid: caller.uid, gid: caller.gid },
   }

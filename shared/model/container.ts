@@ -70,7 +70,7 @@ export const allowedDeviceSchema = z.object({
 export function forbiddenNspawnFlag(flag: string): string | null {
   // A short option takes its value attached (-D/srv): its name is the first two characters.
   const name = flag.startsWith('--') ? flag.split('=')[0]! : flag.slice(0, 2)
-  if (/^(-D|--directory|-M|--machine|--register|--keep-unit|--console|-i|--image|--settings|-q|--quiet|-b|--boot|--ephemeral|-x)$/.test(name))
+  if (/^(-D|--directory|-M|--machine|--register|--keep-unit|--console|-i|--image|--settings|-q|--quiet|-b|--boot|--ephemeral|-x|--notify-ready)$/.test(name))
     return `${name} is managed by Berth and cannot be given as an extra flag`
   if (!name.startsWith('-')) return `"${flag}" is not a flag: extra flags start with - or --`
   return null
@@ -119,6 +119,12 @@ export const nspawnSpecSchema = z
     ephemeral: z.boolean().default(false),
     /** Started when Berth's service starts. */
     autoStart: z.boolean().default(false),
+    /**
+     * Started means the container's init said it is ready (sd_notify READY=1, as systemd does): the
+     * module's Type=notify unit. Off: started once its init runs and its network is set up.
+     */
+    notifyReady: z.boolean().default(false),
+    /** How long starting may take (up to ready, with notifyReady); then the container is killed. */
     timeoutStartSec: z.number({ error: 'Enter a number of seconds' }).int('Use whole seconds').min(1, 'At least 1 second').max(3600, 'At most an hour').default(60),
     extraFlags: z
       .array(z.string().min(1).max(4096))

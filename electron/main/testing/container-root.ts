@@ -38,3 +38,24 @@ export function makeBusyboxRoot(root: string): string {
   chmodSync(join(root, 'etc/init.d/rcS'), 0o755)
   return root
 }
+
+/**
+ * A root whose init is the host's own systemd: the host's /usr, bound read-only (bindMounts), under a
+ * merged-/usr skeleton of the container's own /etc. systemd-firstboot is masked (it would wait for a
+ * key press on the console).
+ */
+export function makeSystemdRoot(root: string): { root: string; bindMounts: { mountPoint: string; hostPath: string }[] } {
+  const bindMounts = [{ mountPoint: '/usr', hostPath: '/usr' }]
+  if (existsSync(join(root, 'etc/os-release'))) return { root, bindMounts }
+  for (const dir of ['usr', 'sbin', 'etc/systemd/system', 'proc', 'sys', 'dev', 'tmp', 'root', 'run', 'var/log']) mkdirSync(join(root, dir), { recursive: true })
+  for (const link of ['bin', 'lib', 'lib64']) symlinkSync(`usr/${link}`, join(root, link))
+  symlinkSync('/usr/lib/systemd/systemd', join(root, 'sbin/init'))
+  symlinkSync('/dev/null', join(root, 'etc/systemd/system/systemd-firstboot.service'))
+  const files: Record<string, string> = {
+    'etc/os-release': 'ID=berth-systemd\nNAME="Berth systemd test root"\n',
+    'etc/passwd': 'root:x:0:0:root:/root:/bin/sh\n',
+    'etc/group': 'root:x:0:\n',
+  }
+  for (const [path, content] of Object.entries(files)) writeFileSync(join(root, path), content)
+  return { root, bindMounts }
+}

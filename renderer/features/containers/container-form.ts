@@ -51,6 +51,7 @@ export interface ContainerForm {
   enableTun: boolean
   ephemeral: boolean
   autoStart: boolean
+  notifyReady: boolean
   timeoutStartSec: number | null
   /** One flag per line. */
   extraFlags: string
@@ -78,6 +79,7 @@ export const blankContainer = (): ContainerForm => ({
   enableTun: false,
   ephemeral: false,
   autoStart: false,
+  notifyReady: false,
   timeoutStartSec: 60,
   extraFlags: '',
 })
@@ -134,6 +136,7 @@ export function toContainerSpec(form: ContainerForm): NspawnSpecInput {
     enableTun: form.enableTun,
     ephemeral: form.ephemeral,
     autoStart: form.autoStart,
+    notifyReady: form.notifyReady,
     timeoutStartSec: number(form.timeoutStartSec) as number,
     extraFlags: lines(form.extraFlags),
   }
@@ -169,6 +172,7 @@ export function fromContainerSpec(spec: NspawnSpec): ContainerForm {
     enableTun: spec.enableTun,
     ephemeral: spec.ephemeral,
     autoStart: spec.autoStart,
+    notifyReady: spec.notifyReady,
     timeoutStartSec: spec.timeoutStartSec,
     extraFlags: spec.extraFlags.join('\n'),
   }

@@ -61,6 +61,7 @@ export function buildNspawnArgv(spec: NspawnSpec, host: NspawnHost, binary = 'sy
   if (spec.ephemeral) argv.push('--ephemeral')
   else argv.push('--link-journal=try-guest')
   argv.push(...spec.extraFlags)
+  if (spec.notifyReady) argv.push('--notify-ready=yes')
   if (spec.init.type === 'boot') argv.push('--boot')
   else argv.push('--', ...spec.init.argv)
   return argv

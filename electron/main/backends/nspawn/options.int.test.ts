@@ -1,14 +1,16 @@
 // containers.nix's options on real systemd-nspawn: networking, mounts, capabilities, ephemeral.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { execFileSync } from 'node:child_process'
-import { mkdirSync, readFileSync, readdirSync, writeFileSync, existsSync } from 'node:fs'
+import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs'
 import { createServer, type Server } from 'node:http'
 import { connect } from 'node:net'
 import { networkInterfaces } from 'node:os'
 import { join } from 'node:path'
 import type { NspawnSpecInput } from '../../../../shared/model/container'
 import { startHarness, watchConsole, type Harness } from '../../testing/harness'
-import { containerRoot, makeBusyboxRoot } from '../../testing/container-root'
+import { containerRoot, makeBusyboxRoot, makeSystemdRoot } from '../../testing/container-root'
+import { cgroup2Root, containerCgroup } from './cgroup'
+import { containerFiles } from './supervisor-protocol'
 
 let h: Harness
 beforeAll(async () => {
@@ -206,6 +208,34 @@ describe('container options (real systemd-nspawn)', () => {
     } finally {
       await c.stop()
     }
+  })
+
+  it("timeoutStartSec with notifyReady: started only once the container's init says READY=1; one that never does is killed at the timeout", async () => {
+    // systemd (the host's own, /usr read-only) says READY=1 once its boot is done.
+    const { root, bindMounts } = makeSystemdRoot(join(h.home, 'roots', 'notify'))
+    const ready = await h.client.call('machines.create', { spec: { kind: 'nspawn', name: 'notify', root, bindMounts, notifyReady: true, timeoutStartSec: 120 } })
+    const started = await h.client.call('machines.start', { id: ready.id })
+    expect(started.state).toBe('running')
+    // Not before systemd said so: its console already shows the end of its boot.
+    const log = readFileSync(containerFiles(0, ready.id).log, 'utf8').replace(/\x1b\[[0-9;]*m/g, '')
+    expect(log).toContain('Welcome to Berth systemd test root!')
+    expect(log).toMatch(/Reached target .*Multi-User System/)
+    // A graceful stop: systemd powers off.
+    const stopped = await h.client.call('machines.stop', { id: ready.id, force: false, timeoutSec: 30 })
+    expect(stopped.lastError).toBeNull()
+
+    // busybox init never sends READY=1: the start fails at the timeout, and nothing of it is left running.
+    const never = await h.client.call('machines.create', {
+      spec: { kind: 'nspawn', name: 'never', root: makeBusyboxRoot(join(h.home, 'roots', 'never')), notifyReady: true, timeoutStartSec: 3 },
+    })
+    const began = Date.now()
+    await expect(h.client.call('machines.start', { id: never.id })).rejects.toThrow(/did not report ready within 3 s \(timeoutStartSec\)/)
+    expect(Date.now() - began).toBeGreaterThanOrEqual(3000)
+    const listed = (await h.client.call('machines.list', {})).machines.find((m) => m.id === never.id)!
+    expect(listed.state).toBe('crashed')
+    expect(listed.lastError).toMatch(/READY=1/)
+    const cgroups = cgroup2Root()
+    if (cgroups) expect(existsSync(containerCgroup(cgroups, never.id))).toBe(false)
   })
 
   it('ephemeral: changes are gone after it stops and nothing is left behind', async () => {

@@ -23,6 +23,8 @@ export function containerFiles(uid: number, id: string) {
     shell: join(run, 'shell.sock'),
     control: join(run, 'control.sock'),
     status: join(run, 'status.json'),
+    /** nspawn's NOTIFY_SOCKET: it sends READY=1 here once the container is ready. */
+    notify: join(run, 'notify.sock'),
     log: join(logs, 'console.log'),
     supervisorLog: join(logs, 'supervisor.log'),
   }
@@ -57,6 +59,8 @@ export interface SupervisorConfig {
   /** Sent to the container's leader for a graceful stop (poweroff for its init). */
   poweroffSignal: number
   timeoutStartSec: number
+  /** Running only once nspawn passes on the container's READY=1 (--notify-ready=yes). */
+  notifyReady: boolean
   /** Started again when it fails (the module's Restart=on-failure), a few times at most. */
   restartOnFailure: boolean
   /** The user the container is run for: owner of its log, status and sockets (the helper's caller). */

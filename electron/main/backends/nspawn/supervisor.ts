@@ -8,6 +8,7 @@ import { chmodSync, chownSync, closeSync, constants, existsSync, fchownSync, fst
 import { createServer, type Server, type Socket } from 'node:net'
 import { join } from 'node:path'
 import { spawn as spawnPty, type IPty } from 'node-pty'
+import { createSocket } from 'unix-dgram'
 import { lastLines, TAIL_BYTES } from '../../consoles/log-tail'
 import { unpin } from '../../../helper/pin'
 import { onLines, parseJsonLine } from '../../lines'
@@ -47,6 +48,8 @@ let failures: number[] = []
 /** Login shells inside the container, by number. */
 const shells = new Map<number, IPty>()
 let shellCount = 0
+/** The container's init said READY=1 (with notifyReady) in this run. */
+let ready = false
 
 function setStatus(patch: Partial<SupervisorStatus>): void {
   status = { ...status, ...patch }
@@ -95,12 +98,18 @@ function start(): void {
     // an interface that does not exist: nspawn says so in the console
   }
   setStatus({ state: 'starting', leaderPid: null, exitCode: null })
+  ready = false
   term = spawnPty(programs.nspawn, config.nspawnArgs, {
     name: 'xterm-256color',
     cols: size.cols,
     rows: size.rows,
     cwd: '/',
-    env: { PATH: process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin', TERM: 'xterm-256color', LANG: process.env.LANG ?? 'C.UTF-8' },
+    env: {
+      PATH: process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin',
+      TERM: 'xterm-256color',
+      LANG: process.env.LANG ?? 'C.UTF-8',
+      ...(config.notifyReady ? { NOTIFY_SOCKET: files.notify } : {}),
+    },
     encoding: null,
   })
   term.onData((chunk) => {
@@ -113,9 +122,20 @@ function start(): void {
   void waitForLeader(term)
 }
 
-/** The container's PID 1 (first process of payload/), then its network, within timeoutStartSec. */
+/**
+ * The container's PID 1 (first process of payload/), then its network, then (with notifyReady) its
+ * READY=1, all within timeoutStartSec, as the module's Type=notify unit with TimeoutStartSec.
+ */
 async function waitForLeader(current: IPty): Promise<void> {
   const deadline = Date.now() + config.timeoutStartSec * 1000
+  setTimeout(() => {
+    if (term !== current || stopRequested || status.state !== 'starting') return
+    fail(
+      status.leaderPid
+        ? `The container did not report ready within ${config.timeoutStartSec} s (timeoutStartSec): its init must send READY=1 through sd_notify, as systemd does; for another init, turn off "Wait until the container reports ready"`
+        : `The container did not start within ${config.timeoutStartSec} s (timeoutStartSec)`,
+    )
+  }, config.timeoutStartSec * 1000)
   while (term === current && Date.now() < deadline) {
     const leader = payload ? cgroupPids(payload)[0] : childOf(current.pid)
     // Until it has exec'd the container's init, the leader is still nspawn's child setting the
@@ -124,8 +144,6 @@ async function waitForLeader(current: IPty): Promise<void> {
     if (leader && comm && comm !== 'systemd-nspawn') return configure(leader)
     await new Promise((r) => setTimeout(r, 20))
   }
-  if (term !== current || stopRequested) return
-  fail(`The container did not start within ${config.timeoutStartSec} s (timeoutStartSec)`)
 }
 
 function commOf(pid: number): string | null {
@@ -154,7 +172,23 @@ function configure(leader: number): void {
     const { ok, output } = run(step)
     if (!ok) return fail(`Setting up the network failed: ${step.join(' ')}: ${output || 'failed'}`)
   }
-  setStatus({ state: 'running', leaderPid: leader, lastError: null })
+  setStatus({ state: !config.notifyReady || ready ? 'running' : 'starting', leaderPid: leader, lastError: null })
+}
+
+/** nspawn passes the container's READY=1 on once (--notify-ready=yes); its other messages say nothing new. */
+const notifications = config.notifyReady ? listenForReady() : null
+
+function listenForReady() {
+  rmSync(files.notify, { force: true })
+  const socket = createSocket('unix_dgram', (message) => {
+    if (!message.toString('utf8').split('\n').includes('READY=1')) return
+    ready = true
+    if (term && status.state === 'starting' && status.leaderPid) setStatus({ state: 'running' })
+  })
+  socket.on('error', () => undefined)
+  // Root's folder: only nspawn (root) can send here.
+  socket.bind(files.notify)
+  return socket
 }
 
 /** Ends the container with an error the person sees. */
@@ -239,6 +273,8 @@ function finish(final: Partial<SupervisorStatus>): void {
   rmSync(files.console, { force: true })
   rmSync(files.shell, { force: true })
   rmSync(files.control, { force: true })
+  notifications?.close()
+  rmSync(files.notify, { force: true })
   setTimeout(() => process.exit(0), 50)
 }
 
