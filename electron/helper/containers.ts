@@ -11,6 +11,7 @@ import { nspawnSpecSchema, type NspawnSpec } from '../../shared/model/container'
 import { buildNspawnArgv, containerNetworkSteps, effectiveAccess, hostNetworkSteps, staleLinks } from '../main/backends/nspawn/argv'
 import { containerFiles, type SupervisorConfig } from '../main/backends/nspawn/supervisor-protocol'
 import { cgroup2Root, containerCgroup } from '../main/backends/nspawn/cgroup'
+import { deviceCgroup, deviceController, deviceRules } from '../main/backends/nspawn/devices'
 import { programCommand } from '../main/programs'
 import { rootFolder } from './record'
 import { callersHeld, hold, pin, pinFolder, scratchOver, stillAt, unpinAll, type Held } from './pin'
@@ -98,10 +99,21 @@ export function supervisorConfig(id: string, spec: NspawnSpec, caller: Caller, h
   // User namespaces for everyone but root: the container's root is not the host's.
   if (caller.uid !== 0) argv.splice(1, 0, '--private-users=pick')
   const cgroupRoot = cgroup2Root()
+  const deviceRoot = host.systemd ? null : deviceController()
+  const { devices } = effectiveAccess(spec)
+  if (!host.systemd && !deviceRoot) {
+    // Nothing here could enforce a narrower access than the node's own: refuse rather than pretend.
+    const narrowed = devices.find((d) => d.modifier.length < 3)
+    if (narrowed)
+      throw new Refusal(
+        `This host cannot limit access to ${narrowed.node} to "${narrowed.modifier}": that needs systemd as the init system or the cgroup v1 device controller. Allow it as rwm, or remove it`,
+      )
+  }
   return {
     id,
     nspawnArgs: argv.slice(1),
     cgroup: cgroupRoot ? containerCgroup(cgroupRoot, id) : null,
+    devices: deviceRoot ? { cgroup: deviceCgroup(deviceRoot, id), rules: refusing(() => deviceRules(devices)) } : null,
     cleanup: ipArgs(staleLinks(spec)),
     udevInterfaces: [...spec.interfaces, ...spec.macvlans],
     hostSetup: ipArgs(hostNetworkSteps(spec)),
@@ -111,6 +123,15 @@ export function supervisorConfig(id: string, spec: NspawnSpec, caller: Caller, h
     notifyReady: spec.notifyReady,
     restartOnFailure: true,
     owner: { uid: caller.uid, gid: caller.gid },
+  }
+}
+
+/** An error of the spec's (a node that is not a device) as a refusal the caller sees. */
+function refusing<T>(make: () => T): T {
+  try {
+    return make()
+  } catch (error) {
+    throw new Refusal(error instanceof Error ? error.message : String(error))
   }
 }
 

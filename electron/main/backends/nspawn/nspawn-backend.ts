@@ -163,8 +163,11 @@ export class NspawnBackend implements Backend<NspawnSpec>, ContainerFeatures {
     for (const key of ['interfaces', 'macvlans'] as const)
       for (const [i, name] of spec[key].entries())
         if (!link(name)) fields[`${key}.${i}`] = `This host has no network interface ${name}`
-    for (const [i, device] of spec.allowedDevices.entries())
-      if (!existsSync(device.node)) fields[`allowedDevices.${i}.node`] = `${device.node} does not exist on this host`
+    for (const [i, device] of spec.allowedDevices.entries()) {
+      const node = await stat(device.node).catch(() => null)
+      if (!node) fields[`allowedDevices.${i}.node`] = `${device.node} does not exist on this host`
+      else if (!node.isCharacterDevice() && !node.isBlockDevice()) fields[`allowedDevices.${i}.node`] = `${device.node} is not a device node`
+    }
     return fields
   }
 

@@ -238,6 +238,36 @@ describe('container options (real systemd-nspawn)', () => {
     if (cgroups) expect(existsSync(containerCgroup(cgroups, never.id))).toBe(false)
   })
 
+  it('allowedDevices: the device cgroup enforces r, w and m; every other device stays closed', async () => {
+    // A loop device over a small file: a block device of the host's that no container has by default.
+    const image = join(h.home, 'device.img')
+    writeFileSync(image, Buffer.concat([Buffer.from('DEVICE-DATA'), Buffer.alloc(1024 * 1024)]))
+    const loop = execFileSync('losetup', ['--find', '--show', image], { encoding: 'utf8' }).trim()
+    const [major, minor] = execFileSync('stat', ['-Lc', '%t %T', loop], { encoding: 'utf8' }).trim().split(' ').map((hex) => parseInt(hex, 16))
+    try {
+      const readOnly = await boot('devr', { allowedDevices: [{ node: loop, modifier: 'r' }] })
+      try {
+        expect(await readOnly.sh(`head -c 11 ${loop}`)).toContain('DEVICE-DATA')
+        expect(await readOnly.sh(`echo x > ${loop}`)).toMatch(/Operation not permitted/)
+        expect(await readOnly.sh(`mknod /dev/again b ${major} ${minor} 2>&1`)).toMatch(/Operation not permitted/)
+        // Closed to everything else, even for the container's root with CAP_MKNOD.
+        expect(await readOnly.sh('mknod /dev/mem c 1 1 2>&1 && head -c 1 /dev/mem 2>&1')).toMatch(/Operation not permitted/)
+        expect(await readOnly.sh('echo ok > /dev/null && echo null-works')).toContain('null-works')
+      } finally {
+        await readOnly.stop()
+      }
+      const all = await boot('devrwm', { allowedDevices: [{ node: loop, modifier: 'rwm' }] })
+      try {
+        await all.sh(`printf WRITTEN | dd of=${loop} conv=notrunc 2>/dev/null`)
+        expect(await all.sh(`mknod /dev/again b ${major} ${minor} && head -c 7 /dev/again`)).toContain('WRITTEN')
+      } finally {
+        await all.stop()
+      }
+    } finally {
+      execFileSync('losetup', ['-d', loop])
+    }
+  })
+
   it('ephemeral: changes are gone after it stops and nothing is left behind', async () => {
     const c = await boot('ephemeral', { ephemeral: true })
     await c.sh('echo scratch > /root/changed.txt')

@@ -45,6 +45,8 @@ export interface SupervisorConfig {
   nspawnArgs: string[]
   /** The container's cgroup (null: the host has no cgroup2 hierarchy). */
   cgroup: string | null
+  /** The device controller's cgroup and rules the container runs under (null: systemd's scope does it). */
+  devices: { cgroup: string; rules: string[] } | null
   /** `ip` arguments run before each start, whose failure does not matter (stale links). */
   cleanup: string[][]
   /**

@@ -13,6 +13,7 @@ import { lastLines, TAIL_BYTES } from '../../consoles/log-tail'
 import { unpin } from '../../../helper/pin'
 import { onLines, parseJsonLine } from '../../lines'
 import { cgroupPids, freezeCgroup, joinCgroup, killCgroup, removeCgroup } from './cgroup'
+import { confineDevices } from './devices'
 import {
   containerFiles,
   controlMessageSchema,
@@ -263,6 +264,10 @@ function finish(final: Partial<SupervisorStatus>): void {
     joinCgroup(join(config.cgroup, '..', '..'), process.pid)
     removeCgroup(config.cgroup)
   }
+  if (config.devices) {
+    joinCgroup(join(config.devices.cgroup, '..', '..'), process.pid)
+    removeCgroup(config.devices.cgroup)
+  }
   // Before the final status: a start that follows finds the sources unmounted.
   unpin(config.pinned)
   setStatus(final)
@@ -376,6 +381,8 @@ if (config.cgroup) {
   mkdirSync(config.cgroup, { recursive: true })
   joinCgroup(config.cgroup, process.pid)
 }
+// Before nspawn starts: it and every process of the container inherit the device rules.
+if (config.devices) confineDevices(config.devices.cgroup, config.devices.rules, process.pid)
 process.on('SIGTERM', () => stop(false, 30))
 process.on('SIGHUP', () => undefined)
 process.on('SIGINT', () => stop(false, 30))
