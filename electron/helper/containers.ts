@@ -10,7 +10,7 @@ import { machineIdSchema } from '../../shared/model/machine'
 import { nspawnSpecSchema, type NspawnSpec } from '../../shared/model/container'
 import { buildNspawnArgv, containerNetworkSteps, effectiveAccess, hostNetworkSteps, staleLinks } from '../main/backends/nspawn/argv'
 import { containerFiles, type SupervisorConfig } from '../main/backends/nspawn/supervisor-protocol'
-import { cgroup2Root, containerCgroup } from '../main/backends/nspawn/cgroup'
+import { cgroup2Root, containerCgroup, removeCgroup } from '../main/backends/nspawn/cgroup'
 import { deviceCgroup, deviceController, deviceRules } from '../main/backends/nspawn/devices'
 import { programCommand } from '../main/programs'
 import { rootFolder } from './record'
@@ -147,6 +147,9 @@ export function runContainerVerb(
     unpinAll(caller.containersDir, caller.uid, (args as { id: string }).id)
     rmSync(files.run, { recursive: true, force: true })
     rmSync(files.logs, { recursive: true, force: true })
+    // A supervisor that was killed leaves its (empty) device cgroup behind.
+    const devices = deviceController()
+    if (devices) removeCgroup(deviceCgroup(devices, (args as { id: string }).id))
     return null
   }
   const { id, spec } = args as z.infer<(typeof containerVerbSchemas)['container.start']>

@@ -16,6 +16,7 @@ import { commonTransitions, type Backend, type ConsoleStream, type ContainerFeat
 import { buildNspawnArgv, hostBridgePort, hostVeth, nspawnUnitFile, type NspawnHost } from './argv'
 import { cgroup2Root, containerCgroup, killCgroup, removeCgroup, allPids } from './cgroup'
 import { isMadeRoot, osTreeProblem } from './roots'
+import { deviceCgroup, deviceController } from './devices'
 import { containerFiles, programs, supervisorStatusSchema, type ControlMessage, type SupervisorStatus } from './supervisor-protocol'
 import { onLines, parseJsonLine } from '../../lines'
 import { hostRunsSystemd } from './host'
@@ -285,7 +286,11 @@ export class NspawnBackend implements Backend<NspawnSpec>, ContainerFeatures {
       restarts: previous?.restarts ?? 0,
       lastError: `The container's supervisor ended unexpectedly${left ? `; its ${left} remaining processes were stopped` : ''}`,
     })
-    setTimeout(() => root && removeCgroup(containerCgroup(root, id)), 200)
+    const devices = deviceController()
+    setTimeout(() => {
+      if (root) removeCgroup(containerCgroup(root, id))
+      if (devices) removeCgroup(deviceCgroup(devices, id))
+    }, 200)
   }
 
   private until(id: string, done: (s: SupervisorStatus) => boolean, timeoutMs: number): Promise<void> {
