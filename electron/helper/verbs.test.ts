@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest'
 import { commandsFor, Refusal, verbSchemas, type Verb, type VerbArgs, type VerbContext } from './verbs'
 
-const made = { bridge: ['br0', 'br-lab'], tap: ['bt-x'] }
+const made = { bridge: ['br0', 'br-lab', 'berth-vlan7'], tap: ['bt-x'] }
 /** A caller (uid 1000) for whom nothing beyond the policy is approved. */
 const asked: string[] = []
 const context: VerbContext = {
@@ -37,6 +37,14 @@ describe('helper verbs → argv', () => {
     expect(commandsFor('nat.disable', parse('nat.disable', { bridge: 'br-lab' }), context)).toEqual([['nft', 'delete', 'table', 'ip', 'berth_br_lab']])
     const [dnsmasq] = commandsFor('dhcp.start', parse('dhcp.start', { bridge: 'br-lab', from: '10.0.0.10', to: '10.0.0.20' }), context)
     expect(dnsmasq).toEqual(expect.arrayContaining(['--interface=br-lab', '--bind-interfaces', '--port=0', '--dhcp-range=10.0.0.10,10.0.0.20,12h']))
+  })
+
+  it("serves a vlan the module's 192.168.N.M addresses from the vlan number alone", () => {
+    const [address, server] = commandsFor('vlan.serve', parse('vlan.serve', { vlan: 7 }), context)
+    expect(address).toEqual(['ip', 'addr', 'add', '192.168.7.254/24', 'dev', 'berth-vlan7'])
+    expect(server).toEqual(expect.arrayContaining(['--interface=berth-vlan7', '--dhcp-range=192.168.7.200,192.168.7.250,12h', '--dhcp-host=52:54:01:*:*:01,192.168.7.1', '--dhcp-host=52:54:01:*:*:c7,192.168.7.199']))
+    expect(() => commandsFor('vlan.serve', parse('vlan.serve', { vlan: 8 }), context)).toThrow('berth-vlan8 is not a bridge Berth made')
+    expect(verbSchemas['vlan.serve'].safeParse({ vlan: 255 }).success).toBe(false)
   })
 
   it("acts only on links it made for the caller; the host's own need an administrator", () => {

@@ -8,6 +8,7 @@ import { allowedModuleNames } from '../../shared/model/readiness'
 import { xenVerbSchemas } from './xen-verbs'
 import { containerVerbSchemas } from './containers'
 import { Refusal } from './refusal'
+import { numberedMacPattern, vlanAddress, vlanAddressing, vlanBridgeName } from '../main/backends/qemu/ids'
 
 
 const name = interfaceNameSchema
@@ -31,6 +32,8 @@ export const verbSchemas = {
   'nat.disable': z.object({ bridge: name }).strict(),
   'dhcp.start': z.object({ bridge: name, from: plainIpv4, to: plainIpv4 }).strict(),
   'dhcp.stop': z.object({ bridge: name }).strict(),
+  /** A vlan's bridge becomes 192.168.N.254 with a DHCP server for the module's 192.168.N.M addresses. */
+  'vlan.serve': z.object({ vlan: z.number().int().min(1).max(vlanAddressing.lastVlan) }).strict(),
   ...containerVerbSchemas,
   ...xenVerbSchemas,
 } as const
@@ -105,7 +108,7 @@ export function commandsFor<V extends Verb>(verb: V, args: VerbArgs<V>, context:
   // Checked by the verb's schema already: read as one flat record.
   const a = args as unknown as {
     name: string; master: string | null; address: string; owner: number; bridge: string | null
-    uplink: string; subnet: string; from: string; to: string; via: string; dev: string
+    uplink: string; subnet: string; from: string; to: string; via: string; dev: string; vlan: number
   }
   const { made } = context
   const own = (name: string) => made.has('bridge', name) || made.has('tap', name)
@@ -164,18 +167,17 @@ export function commandsFor<V extends Verb>(verb: V, args: VerbArgs<V>, context:
       return [['nft', 'delete', 'table', 'ip', natTable(a.bridge!)]]
     case 'dhcp.start':
       ownBridge(a.bridge!, 'serves DHCP')
+      return [dnsmasq(a.bridge!, a.from, a.to, [], context.stateDir)]
+    case 'vlan.serve': {
+      const bridge = vlanBridgeName(a.vlan)
+      ownBridge(bridge, 'serves DHCP')
+      const numbers = Array.from({ length: vlanAddressing.lastNumber }, (_, i) => i + 1)
+      const [from, to] = vlanAddressing.pool.map((n) => vlanAddress(a.vlan, n)) as [string, string]
       return [
-        [
-          'dnsmasq',
-          `--interface=${a.bridge!}`,
-          '--bind-interfaces',
-          '--except-interface=lo',
-          '--port=0',
-          `--dhcp-range=${a.from},${a.to},12h`,
-          `--pid-file=${join(context.stateDir, `dnsmasq-${a.bridge!}.pid`)}`,
-          `--dhcp-leasefile=${join(context.stateDir, `dnsmasq-${a.bridge!}.leases`)}`,
-        ],
+        ['ip', 'addr', 'add', `${vlanAddress(a.vlan, vlanAddressing.host)}/24`, 'dev', bridge],
+        dnsmasq(bridge, from, to, numbers.map((n) => `${numberedMacPattern(n)},${vlanAddress(a.vlan, n)}`), context.stateDir),
       ]
+    }
     case 'dhcp.stop': {
       const pid = readPidFile(join(context.stateDir, `dnsmasq-${a.bridge!}.pid`))
       if (!/^\d+$/.test(pid)) throw new Refusal(`No DHCP server of Berth runs on ${a.bridge!}`)
@@ -184,4 +186,19 @@ export function commandsFor<V extends Verb>(verb: V, args: VerbArgs<V>, context:
     default:
       throw new Refusal(`${verb} runs no command`)
   }
+}
+
+/** A DHCP server on a bridge of Berth's: a range, reservations (MAC,address), its files in root's folder. */
+function dnsmasq(bridge: string, from: string, to: string, hosts: string[], stateDir: string): string[] {
+  return [
+    'dnsmasq',
+    `--interface=${bridge}`,
+    '--bind-interfaces',
+    '--except-interface=lo',
+    '--port=0',
+    `--dhcp-range=${from},${to},12h`,
+    ...hosts.map((host) => `--dhcp-host=${host}`),
+    `--pid-file=${join(stateDir, `dnsmasq-${bridge}.pid`)}`,
+    `--dhcp-leasefile=${join(stateDir, `dnsmasq-${bridge}.leases`)}`,
+  ]
 }

@@ -94,6 +94,11 @@ export const qemuSpecSchema = z
       .max(8, 'At most 8 vlans')
       .default([])
       .refine((vlans) => new Set(vlans).size === vlans.length, 'Each vlan once'),
+    /**
+     * M in the module's 192.168.N.M: this VM's address on each vlan N (up to 254), handed out by the
+     * vlan's DHCP server; null: an address from the vlan's pool (192.168.N.200–250).
+     */
+    vlanNumber: z.number({ error: 'Enter a number from 1 to 199' }).int('Use a whole number').min(1, 'Numbers start at 1').max(199, 'At most 199 (200–250 are the pool, 254 is the host)').nullable().default(null),
     sharedDirectories: z.array(sharedDirectorySchema).max(32, 'At most 32 shared folders').default([]),
     /** An absolute pointer on the screen (usb-tablet), so the mouse follows the viewer's. */
     usbTablet: z.boolean().default(true),
@@ -124,6 +129,11 @@ export const qemuSpecSchema = z
     })
     if (spec.boot.type === 'disk' && !spec.disk)
       ctx.addIssue({ code: 'custom', path: ['disk'], message: 'Booting from disk needs a disk image' })
+    if (spec.vlanNumber !== null && spec.vlans.length === 0)
+      ctx.addIssue({ code: 'custom', path: ['vlanNumber'], message: 'A number on the vlans needs at least one vlan' })
+    const unaddressed = spec.vlans.find((vlan) => vlan > 254)
+    if (spec.vlanNumber !== null && unaddressed)
+      ctx.addIssue({ code: 'custom', path: ['vlanNumber'], message: `Vlan ${unaddressed} has no 192.168.N.M addresses (only vlans 1 to 254 do): use a lower vlan or no number` })
   })
 export type QemuSpec = z.infer<typeof qemuSpecSchema>
 export type QemuSpecInput = z.input<typeof qemuSpecSchema>

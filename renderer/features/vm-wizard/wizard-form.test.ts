@@ -23,6 +23,7 @@ describe('wizard form', () => {
       disk: { image: undefined, sizeMiB: 8192, interface: 'virtio' },
       emptyDiskImages: [],
       vlans: [],
+      vlanNumber: null,
       nicModel: 'virtio',
       display: null,
       usbTablet: true,

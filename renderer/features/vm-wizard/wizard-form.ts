@@ -31,6 +31,8 @@ export interface WizardForm {
   bridge: string
   /** Vlan numbers, space-separated: one more card each; VMs that share a number reach each other. */
   vlans: string
+  /** M of the module's 192.168.N.M on every vlan N; empty: an address of the vlan's pool. */
+  vlanNumber: number | null
   /** The model of every network card. */
   nicModel: (typeof nicModels)[number]
   forwards: ForwardRow[]
@@ -84,7 +86,7 @@ export const steps = [
   { id: 'boot', title: 'Boot & firmware', fields: ['boot', 'firmware', 'chipset'] },
   { id: 'disk', title: 'Disk', fields: ['disk', 'emptyDiskImages'] },
   { id: 'shares', title: 'Shared folders', fields: ['sharedDirectories'] },
-  { id: 'network', title: 'Network', fields: ['network', 'vlans', 'nicModel'] },
+  { id: 'network', title: 'Network', fields: ['network', 'vlans', 'vlanNumber', 'nicModel'] },
   { id: 'review', title: 'Review', fields: [] },
 ] as const
 export type StepId = (typeof steps)[number]['id']
@@ -111,6 +113,7 @@ export const blank = (): WizardForm => ({
   network: true,
   bridge: '',
   vlans: '',
+  vlanNumber: null,
   nicModel: 'virtio',
   forwards: [],
   shares: [],
@@ -167,6 +170,7 @@ export function toSpec(form: WizardForm): QemuSpecInput {
           },
     emptyDiskImages: form.emptyDisks.split(/\s+/).filter(Boolean).map(Number),
     vlans: form.vlans.split(/[\s,]+/).filter(Boolean).map(Number),
+    vlanNumber: (number(form.vlanNumber) as number | undefined) ?? null,
     nicModel: form.nicModel,
     display:
       form.display === 'none'
@@ -241,6 +245,7 @@ export function fromSpec(spec: QemuSpec): WizardForm {
     network: network !== null,
     bridge: network?.bridge ?? '',
     vlans: spec.vlans.join(' '),
+    vlanNumber: spec.vlanNumber,
     nicModel: spec.nicModel,
     forwards: (network?.forwardPorts ?? []).map((f) => ({
       from: f.from,

@@ -3,7 +3,7 @@ import { basename } from 'node:path'
 import { join } from 'node:path'
 import type { QemuSpec } from '../../../../shared/model/machine'
 import { diskTuningSchema, layeredFormats, type DiskTuning, type Drive, type ImageLink } from '../../../../shared/model/drives'
-import { backingNode, CDROM_DEVICE, CDROM_ID, controllers, deviceId, diskNode, HOTPLUG_ROOT_PORTS, macAddress, rootPort, tapName, vlanTapName } from './ids'
+import { backingNode, CDROM_DEVICE, CDROM_ID, controllers, deviceId, diskNode, HOTPLUG_ROOT_PORTS, macAddress, rootPort, tapName, vlanMac, vlanTapName } from './ids'
 
 export type Accelerator = 'kvm' | 'tcg'
 
@@ -104,7 +104,7 @@ export function buildQemuArgv(launch: QemuLaunch): string[] {
   }
   for (const vlan of spec.vlans) {
     argv.push('-netdev', `tap,id=vlan${vlan},ifname=${vlanTapName(id, vlan)},script=no,downscript=no`)
-    argv.push('-device', `${nicDevice[spec.nicModel]},netdev=vlan${vlan},id=vlan${vlan}-dev,mac=${macAddress(id, `vlan${vlan}`)}`)
+    argv.push('-device', `${nicDevice[spec.nicModel]},netdev=vlan${vlan},id=vlan${vlan}-dev,mac=${vlanMac(id, vlan, spec.vlanNumber)}`)
   }
   // Controllers that take disks while the guest runs: SCSI and USB hot-plug need their bus present.
   argv.push('-device', `virtio-scsi-pci,id=${controllers.scsi}`, '-device', `qemu-xhci,id=${controllers.usb}`)

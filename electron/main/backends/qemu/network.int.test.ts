@@ -1,6 +1,7 @@
 // User-mode networking of the real test guest: a forwarded host port reaches a listener in it.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createConnection, createServer, type Server } from 'node:net'
+import { execFileSync } from 'node:child_process'
 import { readdirSync } from 'node:fs'
 import type { BerthError } from '../../../../shared/errors'
 import { startHarness, tinyGuestSpec, watchConsole, type Harness } from '../../testing/harness'
@@ -78,25 +79,38 @@ describe('user-mode networking (real QEMU)', () => {
 })
 
 describe('vlans (real QEMU, as root)', () => {
-  it('two VMs that share a vlan reach each other; a VM on another vlan does not; the vlan goes when they stop', async () => {
-    const on = async (name: string, vlans: number[], address: string) => {
-      const { id } = await h.client.call('machines.create', { spec: tinyGuestSpec(name, { network: null, vlans }) })
+  it("vlans: VM M on vlan N gets the module's 192.168.N.M by DHCP, VMs that share a vlan reach each other and the host (.254), others do not; the vlan goes when they stop", async () => {
+    const on = async (name: string, vlans: number[], vlanNumber: number | null) => {
+      const { id } = await h.client.call('machines.create', { spec: tinyGuestSpec(name, { network: null, vlans, vlanNumber }) })
       await h.client.call('machines.start', { id })
       const viewer = await watchConsole(h.client, id)
       await viewer.waitFor('guest# ')
-      viewer.type(`ip addr add ${address}/24 dev eth0; ip link set eth0 up; echo up-""done\r`)
-      await viewer.waitFor('up-done')
+      // busybox's DHCP client, with a script that puts the leased address on the card.
+      viewer.type(`printf '#!/bin/sh\\n[ "$1" = bound ] && ip addr add $ip/24 dev $interface\\nexit 0\\n' > /tmp/dhcp; chmod +x /tmp/dhcp; ip link set eth0 up; udhcpc -i eth0 -n -q -t 10 -s /tmp/dhcp; echo dhcp-""done\r`)
+      await viewer.waitFor('dhcp-done', 60_000)
       return { id, viewer }
     }
-    const a = await on('vlan-a', [7], '10.231.190.1')
-    const b = await on('vlan-b', [7], '10.231.190.2')
-    const c = await on('vlan-c', [8], '10.231.190.3')
+    const a = await on('vlan-a', [7], 1)
+    const b = await on('vlan-b', [7], 2)
+    const c = await on('vlan-c', [8], null)
+    expect(a.viewer.text).toMatch(/lease of 192\.168\.7\.1 obtained/)
+    expect(b.viewer.text).toMatch(/lease of 192\.168\.7\.2 obtained/)
+    expect(c.viewer.text).toMatch(/lease of 192\.168\.8\.(2[0-4]\d|250) obtained/)
     expect(readdirSync('/sys/class/net/berth-vlan7/brif')).toHaveLength(2)
-    a.viewer.type('ping -c 2 -W 3 10.231.190.2; ping -c 1 -W 2 10.231.190.3; echo pings-""done\r')
+    // A number a running VM has is refused, saying who has it.
+    const { id: twin } = await h.client.call('machines.create', { spec: tinyGuestSpec('vlan-twin', { network: null, vlans: [7], vlanNumber: 1 }) })
+    const refused = await h.client.call('machines.start', { id: twin }).then(() => null, (e: BerthError) => e)
+    expect((refused?.details as { fields?: Record<string, string> } | undefined)?.fields?.vlanNumber).toMatch(/192\.168\.7\.1 is taken by vlan-a/)
+
+    // vlan 8 is another wire: even with an address of its subnet, a cannot reach c.
+    const cAddress = /lease of (192\.168\.8\.\d+) obtained/.exec(c.viewer.text)![1]!
+    a.viewer.type(`ping -c 2 -W 3 192.168.7.2; ping -c 1 -W 3 192.168.7.254; ip addr add 192.168.8.99/24 dev eth0; ping -c 1 -W 2 ${cAddress}; echo pings-""done\r`)
     await a.viewer.waitFor('pings-done', 60_000)
-    expect(a.viewer.text).toMatch(/--- 10\.231\.190\.2 ping statistics ---\s+2 packets transmitted, [12] packets received/)
-    expect(a.viewer.text).toMatch(/--- 10\.231\.190\.3 ping statistics ---\s+1 packets transmitted, 0 packets received/)
+    expect(a.viewer.text).toMatch(/--- 192\.168\.7\.2 ping statistics ---\s+2 packets transmitted, [12] packets received/)
+    expect(a.viewer.text).toMatch(/--- 192\.168\.7\.254 ping statistics ---\s+1 packets transmitted, 1 packets received/)
+    expect(a.viewer.text).toMatch(new RegExp(`--- ${cAddress.replaceAll('.', '\\.')} ping statistics ---\\s+1 packets transmitted, 0 packets received`))
     for (const { id } of [a, b, c]) await h.client.call('machines.stop', { id, force: true })
     expect(readdirSync('/sys/class/net').filter((l) => l.startsWith('berth-vlan') || l.startsWith('bv'))).toEqual([])
+    expect(execFileSync('ps', ['-eo', 'args'], { encoding: 'utf8' })).not.toMatch(/dnsmasq --interface=berth-vlan/)
   })
 })

@@ -13,11 +13,11 @@ type QemuDefinition = DefinitionOf<QemuSpec>
 import type { BerthPaths } from '../../paths'
 import { commonTransitions, type Backend, type ConsoleStream, type LiveDrive, type MachineStatus, type Preview, type QemuFeatures } from '../backend'
 import { driveSchema, type Drive, type DriveView, type ImageLink } from '../../../../shared/model/drives'
-import { totalmem } from 'node:os'
+import { networkInterfaces, totalmem } from 'node:os'
 import { SerialConsole } from '../../consoles/serial-console'
 import { chooseAccelerator, hostProbe, type AcceleratorChoice } from './accel'
 import { buildQemuArgv, driveOptions, runtimeFiles, throttleGroupId, type Accelerator } from './argv'
-import { CDROM_DEVICE, deviceId, HOTPLUG_ROOT_PORTS, rootPort, tapName, vlanBridgeName, vlanTapName } from './ids'
+import { CDROM_DEVICE, deviceId, HOTPLUG_ROOT_PORTS, rootPort, tapName, vlanAddress, vlanAddressing, vlanBridgeName, vlanSubnet, vlanTapName } from './ids'
 import type { PrivilegedHelper } from '../../privileged'
 import { programCommand } from '../../programs'
 import { existsSync, readdirSync } from 'node:fs'
@@ -59,6 +59,9 @@ interface Run {
   closed: Promise<void>
   drives: Map<string, LiveDrive>
   cdrom: string | null | undefined
+  /** Its 192.168.N.M addresses on its vlans (a number two running VMs cannot share), and its name. */
+  vlanAddresses: string[]
+  name: string
 }
 
 const idle = (): Run => ({
@@ -74,6 +77,8 @@ const idle = (): Run => ({
   closed: Promise.resolve(),
   drives: new Map(),
   cdrom: undefined,
+  vlanAddresses: [],
+  name: '',
 })
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
@@ -363,6 +368,8 @@ export class QemuBackend implements Backend<QemuSpec>, QemuFeatures {
     this.watch(id, qmp, null)
     const cdrom = definition.spec.cdrom ? await this.insertedDisc(qmp) : undefined
     this.update(id, {
+      vlanAddresses: addressesOnVlans(definition.spec),
+      name: definition.spec.name,
       state: qemuStatusToState(status.status),
       accelerator: kvm.enabled ? 'kvm' : 'tcg',
       lastError: null,
@@ -373,7 +380,13 @@ export class QemuBackend implements Backend<QemuSpec>, QemuFeatures {
 
   async start(definition: QemuDefinition): Promise<void> {
     const id = definition.id
-    this.update(id, { ...idle(), state: 'starting' })
+    const vlanAddresses = addressesOnVlans(definition.spec)
+    const taken = [...this.runs.entries()].find(([other, run]) => other !== id && !['stopped', 'crashed'].includes(run.state) && run.vlanAddresses.some((a) => vlanAddresses.includes(a)))
+    if (taken) {
+      const address = taken[1].vlanAddresses.find((a) => vlanAddresses.includes(a))
+      throw fieldErrors({ vlanNumber: `${address} is taken by ${taken[1].name}, which is running: give this machine another number` }, `${address} is taken by ${taken[1].name}`)
+    }
+    this.update(id, { ...idle(), state: 'starting', vlanAddresses, name: definition.spec.name })
     let child: ChildProcess | null = null
     try {
       const spec = definition.spec
@@ -590,7 +603,16 @@ export class QemuBackend implements Backend<QemuSpec>, QemuFeatures {
     if (spec.network?.bridge) await ask('tap.create', { name: tapName(id), bridge: spec.network.bridge })
     for (const vlan of spec.vlans) {
       const bridge = vlanBridgeName(vlan)
-      if (!existsSync(join('/sys/class/net', bridge))) await ask('bridge.create', { name: bridge })
+      if (!existsSync(join('/sys/class/net', bridge))) {
+        await ask('bridge.create', { name: bridge })
+        // The module's 192.168.N.M addresses, unless this host already uses that subnet elsewhere.
+        if (vlan <= vlanAddressing.lastVlan && !subnetInUse(vlan)) await ask('vlan.serve', { vlan })
+      }
+      if (spec.vlanNumber !== null && !hasAddress(bridge, vlanAddress(vlan, vlanAddressing.host)))
+        throw fieldErrors(
+          { vlanNumber: `Vlan ${vlan} cannot have 192.168.${vlan}.M addresses: ${vlanSubnet(vlan)} is already used on this host (${subnetInUse(vlan) ?? bridge})` },
+          `${vlanSubnet(vlan)} is already used on this host`,
+        )
       await ask('tap.create', { name: vlanTapName(id, vlan), bridge })
     }
   }
@@ -604,8 +626,10 @@ export class QemuBackend implements Backend<QemuSpec>, QemuFeatures {
       if (link !== tapName(id) && !vlan) continue
       await ask('tap.delete', { name: link }).catch(() => undefined)
       const bridge = vlan ? vlanBridgeName(Number(vlan)) : null
-      if (bridge && existsSync(join('/sys/class/net', bridge, 'brif')) && readdirSync(join('/sys/class/net', bridge, 'brif')).length === 0)
+      if (bridge && existsSync(join('/sys/class/net', bridge, 'brif')) && readdirSync(join('/sys/class/net', bridge, 'brif')).length === 0) {
+        await ask('dhcp.stop', { bridge }).catch(() => undefined) // none on an unaddressed vlan
         await ask('bridge.delete', { name: bridge }).catch(() => undefined)
+      }
     }
   }
 
@@ -864,3 +888,15 @@ function isQemuAlive(pid: number): boolean {
     return false
   }
 }
+
+/** The interface of this host (other than the vlan's own bridge) with an address in vlan N's 192.168.N.0/24. */
+function subnetInUse(vlan: number): string | null {
+  const prefix = `192.168.${vlan}.`
+  for (const [name, addresses] of Object.entries(networkInterfaces()))
+    if (name !== vlanBridgeName(vlan) && addresses?.some((a) => a.family === 'IPv4' && a.address.startsWith(prefix))) return name
+  return null
+}
+
+const hasAddress = (link: string, address: string) => networkInterfaces()[link]?.some((a) => a.address === address) ?? false
+
+const addressesOnVlans = (spec: QemuSpec) => (spec.vlanNumber === null ? [] : spec.vlans.map((vlan) => vlanAddress(vlan, spec.vlanNumber!)))
