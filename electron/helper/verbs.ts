@@ -8,6 +8,7 @@ import { allowedModuleNames } from '../../shared/model/readiness'
 import { xenVerbSchemas } from './xen-verbs'
 import { containerVerbSchemas } from './containers'
 import { Refusal } from './refusal'
+import { makeBridgeSteps } from '../main/hosts/bridges'
 import { numberedMacPattern, vlanAddress, vlanAddressing, vlanBridgeName } from '../main/backends/qemu/ids'
 
 
@@ -122,7 +123,7 @@ export function commandsFor<V extends Verb>(verb: V, args: VerbArgs<V>, context:
   }
   switch (verb) {
     case 'bridge.create':
-      return [['ip', 'link', 'add', a.name, 'type', 'bridge'], ['ip', 'link', 'set', a.name, 'up']]
+      return makeBridgeSteps(a.name)
     case 'bridge.delete':
       if (!isKind(a.name, 'bridge')) throw new Refusal(`${a.name} is not a bridge`)
       ownBridge(a.name, 'deletes')

@@ -6,6 +6,7 @@ import type { XenSpec } from '../../../../shared/model/xen'
 import type { PrivilegedHelper } from '../../privileged'
 import type { Terminal } from '../../hosts/connection'
 import { LocalConnection } from '../../hosts/local-connection'
+import { ensureBridge } from '../../hosts/bridges'
 import { notDom0, xlFailed, type DomainAction, type XenToolstack } from './toolstack'
 import { dom0Info, parseXlInfo, parseXlList } from './xl'
 
@@ -51,6 +52,10 @@ export class HelperToolstack implements XenToolstack {
     const domains = await this.list()
     const daemons = (await this.privileged.request('xen.query', { what: 'daemons' })) as Dom0Info['daemons']
     return { info: dom0Info(parseXlInfo(info), domains, daemons), domains }
+  }
+
+  ensureBridge(name: string): Promise<void> {
+    return ensureBridge(this.local, name, async (bridge) => void (await this.privileged.request('bridge.create', { name: bridge })))
   }
 
   async create(id: string, spec: XenSpec): Promise<void> {

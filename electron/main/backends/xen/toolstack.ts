@@ -5,6 +5,7 @@ import { BerthError } from '../../../../shared/errors'
 import type { Domain, Dom0Info } from '../../../../shared/model/remote-host'
 import type { XenSpec } from '../../../../shared/model/xen'
 import type { HostConnection, Terminal } from '../../hosts/connection'
+import { ensureBridge } from '../../hosts/bridges'
 import { configPath, dom0Info, parseXlInfo, parseXlList, xlConfig, xlMessage } from './xl'
 
 export const domainActions = ['shutdown', 'destroy', 'pause', 'unpause', 'reboot'] as const
@@ -16,6 +17,8 @@ export interface XenToolstack {
   list(): Promise<Domain[]>
   /** The dom0 panel: what xl info says, every domain, the daemons (refuses a host that is not a dom0). */
   dom0(): Promise<{ info: Dom0Info; domains: Domain[] }>
+  /** Makes the bridge a domain's card joins (xen.bridge) when the host has none of that name. */
+  ensureBridge(name: string): Promise<void>
   /** Writes the domain's xl.cfg on the host, then xl create (which returns once the domain runs). */
   create(id: string, spec: XenSpec): Promise<void>
   act(action: DomainAction, name: string): Promise<void>
@@ -75,6 +78,10 @@ export class ConnectionToolstack implements XenToolstack {
     const running = async (name: string) => (await this.connection.run(['pidof', name], { timeoutMs: 15_000 })).code === 0
     const [xenstored, xenconsoled] = await Promise.all([running('xenstored'), running('xenconsoled')])
     return { xenstored: xenstored || (await running('oxenstored')), xenconsoled }
+  }
+
+  ensureBridge(name: string): Promise<void> {
+    return ensureBridge(this.connection, name)
   }
 
   async create(id: string, spec: XenSpec): Promise<void> {

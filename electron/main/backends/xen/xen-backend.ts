@@ -291,7 +291,9 @@ export class XenBackend implements Backend<XenSpec> {
 
   async start(definition: XenDefinition): Promise<void> {
     await this.operate(definition, 'starting', async () => {
-      await this.tools(definition.spec).create(definition.id, definition.spec)
+      const tools = this.tools(definition.spec)
+      for (const bridge of new Set(definition.spec.interfaces.map((card) => card.bridge))) await tools.ensureBridge(bridge)
+      await tools.create(definition.id, definition.spec)
       await this.openPump(definition)
     })
   }

@@ -161,6 +161,24 @@ describe('Xen backend (real Xen 4.17 over SSH)', () => {
     expect(inDom0('ls /var/lib/berth/xen/')).not.toContain(created.id)
   })
 
+  it("xen.bridge: Berth makes the domains' bridge on the host; a PV domain's card joins it and pings dom0", async () => {
+    // The host has no bridge until a domain with a card starts.
+    expect(inDom0('test -e /sys/class/net/xenbr0 && echo bridge || echo none')).toBe('none\n')
+    expect((await h.client.call('machines.preview', { spec: pvGuest('net1', { interfaces: [{}] }) })).config).toContain('vif = [ "bridge=xenbr0" ]')
+    const created = await h.client.call('machines.create', { spec: pvGuest('net1', { interfaces: [{}] }) })
+    await h.client.call('machines.start', { id: created.id })
+    // Xen's vif-bridge hotplug script put the domain's backend card on it.
+    expect(inDom0('ls /sys/class/net/xenbr0/brif')).toMatch(/^vif\d+\.0$/m)
+    inDom0('ip addr add 10.77.0.1/24 dev xenbr0')
+    const viewer = await watchConsole(h.client, created.id)
+    await viewer.waitFor(testGuest.prompt, 90_000)
+    viewer.type('ip addr add 10.77.0.2/24 dev eth0; ip link set eth0 up; ping -c 3 -W 5 10.77.0.1; echo ping-""done\r')
+    await viewer.waitFor('ping-done', 60_000)
+    expect(viewer.text).toMatch(/3 packets transmitted, [123] packets received/)
+    await h.client.call('machines.stop', { id: created.id, force: true, timeoutSec: 0 })
+    await h.client.call('machines.remove', { id: created.id })
+  })
+
   it('boots a PVH domain too (the same kernel, in an HVM container)', async () => {
     // On a Xen host of its own, with the CPU PVH needs (see XEN_HOST_CPU_HVM), for this test only.
     const hvmHost = await bootXenHost({ hvm: true })
