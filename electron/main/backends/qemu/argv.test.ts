@@ -41,7 +41,7 @@ describe('buildQemuArgv', () => {
       '-initrd', '/k/initrd.gz',
       '-append', 'console=ttyS0 quiet',
       '-netdev', 'user,id=net0',
-      '-device', 'virtio-net-pci,netdev=net0,id=net0-dev',
+      '-device', 'virtio-net-pci,netdev=net0,id=net0-dev,mac=52:54:00:73:49:ef',
       '-chardev', 'socket,id=qga0,path=/run/berth/abc/qga.sock,server=on,wait=off',
       '-device', 'virtio-serial-pci,id=vser0',
       '-device', 'virtserialport,bus=vser0.0,chardev=qga0,name=org.qemu.guest_agent.0',
@@ -136,7 +136,7 @@ describe('buildQemuArgv', () => {
       '-netdev',
       'user,id=net0,hostfwd=tcp:127.0.0.1:2222-:22,hostfwd=udp::5353-:53,guestfwd=tcp:10.0.2.10:80-tcp:127.0.0.1:8080',
       '-device',
-      'virtio-net-pci,netdev=net0,id=net0-dev',
+      'virtio-net-pci,netdev=net0,id=net0-dev,mac=52:54:00:73:49:ef',
     ])
     expect(launch({ network: null })).not.toContain('-netdev')
   })

@@ -96,7 +96,7 @@ export function buildQemuArgv(launch: QemuLaunch): string[] {
         ? `hostfwd=${proto}:${host.address}:${host.port}-${guest.address}:${guest.port}`
         : `guestfwd=${proto}:${guest.address}:${guest.port}-tcp:${host.address || '127.0.0.1'}:${host.port}`,
     )
-    argv.push('-netdev', ['user', 'id=net0', ...rules].join(','), '-device', `${nicDevice[spec.nicModel]},netdev=net0,id=net0-dev`)
+    argv.push('-netdev', ['user', 'id=net0', ...rules].join(','), '-device', `${nicDevice[spec.nicModel]},netdev=net0,id=net0-dev,mac=${macAddress(id, 'net0')}`)
   }
   if (spec.guestAgent) {
     argv.push('-chardev', `socket,id=qga0,path=${at(runtimeFiles.agent)},server=on,wait=off`)

@@ -62,8 +62,10 @@ class AgentSession {
   }
 }
 
-/** Asks the agent who the guest is; rejects with a clear reason when no agent answers. */
-export async function queryGuestAgent(socketPath: string, timeoutMs = 3000): Promise<GuestInfo> {
+const noAgent = 'No guest agent answers: install and start qemu-guest-agent in the guest'
+
+/** One conversation with the agent: connected and synced, then work, then closed. */
+async function withAgent<T>(socketPath: string, timeoutMs: number, work: (ask: (command: string) => Promise<unknown>) => Promise<T>): Promise<T> {
   const socket = createConnection(socketPath)
   socket.on('error', () => undefined)
   try {
@@ -73,15 +75,28 @@ export async function queryGuestAgent(socketPath: string, timeoutMs = 3000): Pro
       'The guest agent channel is not open',
     )
     const session = new AgentSession(socket)
-    const noAgent = 'No guest agent answers: install and start qemu-guest-agent in the guest'
     await withTimeout(session.sync(), timeoutMs, noAgent)
-    const info = (await withTimeout(session.execute('guest-info'), timeoutMs, noAgent)) as { version: string }
-    const host = (await withTimeout(session.execute('guest-get-host-name'), timeoutMs, noAgent).catch(() => null)) as { 'host-name': string } | null
-    const os = (await withTimeout(session.execute('guest-get-osinfo'), timeoutMs, noAgent).catch(() => null)) as { 'pretty-name'?: string; 'kernel-release'?: string } | null
-    const nics = ((await withTimeout(session.execute('guest-network-get-interfaces'), timeoutMs, noAgent).catch(() => [])) ?? []) as {
-      name: string
-      'ip-addresses'?: { 'ip-address': string; prefix: number }[]
-    }[]
+    return await work((command) => withTimeout(session.execute(command), timeoutMs, noAgent))
+  } finally {
+    socket.destroy()
+  }
+}
+
+interface AgentInterface {
+  name: string
+  'hardware-address'?: string
+  'ip-addresses'?: { 'ip-address': string; prefix: number }[]
+  /** Only for cards with an address (the agent reads them while it goes through addresses). */
+  statistics?: { 'rx-bytes': number; 'tx-bytes': number }
+}
+
+/** Asks the agent who the guest is; rejects with a clear reason when no agent answers. */
+export function queryGuestAgent(socketPath: string, timeoutMs = 3000): Promise<GuestInfo> {
+  return withAgent(socketPath, timeoutMs, async (ask) => {
+    const info = (await ask('guest-info')) as { version: string }
+    const host = (await ask('guest-get-host-name').catch(() => null)) as { 'host-name': string } | null
+    const os = (await ask('guest-get-osinfo').catch(() => null)) as { 'pretty-name'?: string; 'kernel-release'?: string } | null
+    const nics = ((await ask('guest-network-get-interfaces').catch(() => [])) ?? []) as AgentInterface[]
     return {
       agentVersion: info.version,
       hostName: host?.['host-name'] ?? null,
@@ -89,7 +104,18 @@ export async function queryGuestAgent(socketPath: string, timeoutMs = 3000): Pro
       kernel: os?.['kernel-release'] ?? null,
       interfaces: nics.map((nic) => ({ name: nic.name, addresses: (nic['ip-addresses'] ?? []).map((a) => `${a['ip-address']}/${a.prefix}`) })),
     }
-  } finally {
-    socket.destroy()
-  }
+  })
+}
+
+/**
+ * What the guest's card with this MAC received and sent, as the guest counts it: the one view of a
+ * user-mode card, which has no link on the host. null when the guest has no such card (or it has no
+ * address yet, for which the agent gives no figures).
+ */
+export function guestTraffic(socketPath: string, mac: string, timeoutMs: number): Promise<{ rxBytes: number; txBytes: number } | null> {
+  return withAgent(socketPath, timeoutMs, async (ask) => {
+    const nics = ((await ask('guest-network-get-interfaces')) ?? []) as AgentInterface[]
+    const card = nics.find((nic) => nic['hardware-address']?.toLowerCase() === mac.toLowerCase())
+    return card?.statistics ? { rxBytes: card.statistics['rx-bytes'], txBytes: card.statistics['tx-bytes'] } : null
+  })
 }

@@ -17,7 +17,7 @@ import { networkInterfaces, totalmem } from 'node:os'
 import { SerialConsole } from '../../consoles/serial-console'
 import { chooseAccelerator, hostProbe, type AcceleratorChoice } from './accel'
 import { buildQemuArgv, driveOptions, runtimeFiles, throttleGroupId, type Accelerator } from './argv'
-import { CDROM_DEVICE, deviceId, HOTPLUG_ROOT_PORTS, rootPort, tapName, vlanAddress, vlanAddressing, vlanBridgeName, vlanSubnet, vlanTapName } from './ids'
+import { CDROM_DEVICE, deviceId, HOTPLUG_ROOT_PORTS, macAddress, rootPort, tapName, vlanAddress, vlanAddressing, vlanBridgeName, vlanSubnet, vlanTapName } from './ids'
 import type { PrivilegedHelper } from '../../privileged'
 import { programCommand } from '../../programs'
 import { existsSync, readdirSync } from 'node:fs'
@@ -28,7 +28,7 @@ import { withTimeout } from '../with-timeout'
 import type { Counters } from '../../../../shared/model/metrics'
 import { chainProblem, createQcow2, imageProblem, inspectImage, probeFormat } from './image'
 import { QmpClient, QmpError, type QmpEvent } from './qmp'
-import { queryGuestAgent } from './guest-agent'
+import { guestTraffic, queryGuestAgent } from './guest-agent'
 import type { GuestInfo } from '../../../../shared/model/guest-agent'
 import { Emitter, type Disposable } from '../../../../shared/rpc/transport'
 
@@ -645,11 +645,20 @@ export class QemuBackend implements Backend<QemuSpec>, QemuFeatures {
     if (!run?.qmp || !process) return null
     const { spec } = definition
     const unmeasured: string[] = []
-    const stats = await withTimeout(run.qmp.execute<{ stats: { rd_bytes: number; wr_bytes: number } }[]>('query-blockstats'), timeoutMs, 'no answer').catch(() => null)
+    // A user-mode card has no link on the host: only the guest (its agent) counts its traffic.
+    const userMode = spec.network !== null && !spec.network.bridge
+    const [stats, guestCounted] = await Promise.all([
+      withTimeout(run.qmp.execute<{ stats: { rd_bytes: number; wr_bytes: number } }[]>('query-blockstats'), timeoutMs, 'no answer').catch(() => null),
+      userMode && spec.guestAgent ? guestTraffic(join(this.runtimeDir(definition.id), runtimeFiles.agent), macAddress(definition.id, 'net0'), timeoutMs).catch(() => 'no answer' as const) : null,
+    ])
     if (!stats) unmeasured.push('disk: QEMU did not answer in time')
     const taps = [...(spec.network?.bridge ? [tapName(definition.id)] : []), ...spec.vlans.map((vlan) => vlanTapName(definition.id, vlan))]
-    const traffic = machineTraffic(taps)
-    if (!traffic) unmeasured.push('network: user-mode networking has no host-side link to count (a bridge or a vlan card has)')
+    const links = machineTraffic(taps)
+    if (userMode && !spec.guestAgent) unmeasured.push('network: the user-mode card has no host-side link to count; turn on the guest agent to count it from inside the guest')
+    else if (guestCounted === 'no answer') unmeasured.push('network: the user-mode card is counted by the guest agent, which did not answer (install and start qemu-guest-agent in the guest)')
+    else if (userMode && !guestCounted) unmeasured.push('network: the guest agent counts the user-mode card once it has an address in the guest')
+    const inGuest = guestCounted === 'no answer' ? null : guestCounted
+    const traffic = links || inGuest ? { rxBytes: (links?.rxBytes ?? 0) + (inGuest?.rxBytes ?? 0), txBytes: (links?.txBytes ?? 0) + (inGuest?.txBytes ?? 0) } : null
     return {
       ...process,
       memoryLimitBytes: spec.memoryMiB * 1024 * 1024,
