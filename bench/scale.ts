@@ -40,11 +40,28 @@ function writeDefinitions(home: string, count: number): void {
   }
 }
 
+/** Marks, in the page, when the first machines.changed event after a reset arrives on the WebSocket. */
+const watchChangeEvents = () => {
+  const marks = window as unknown as { __changeAt: number | null }
+  marks.__changeAt = null
+  const Native = window.WebSocket
+  window.WebSocket = class extends Native {
+    constructor(...args: ConstructorParameters<typeof WebSocket>) {
+      super(...args)
+      this.addEventListener('message', (event) => {
+        if (marks.__changeAt === null && typeof event.data === 'string' && event.data.includes('machines.changed')) marks.__changeAt = performance.now()
+      })
+    }
+  }
+}
+
 /**
- * In the page: load → the list's first rows drawn (the list knows every machine: aria-setsize); a new
- * machine → the list counts it; a status change → its row shows it; a filter → the rows that match.
+ * In the page, on its own clock: load → the list's first rows drawn (the list knows every machine:
+ * aria-setsize); a machines.changed event → the list counts the new machine, or the removed one's row
+ * is gone; a filter → the rows that match; scrolling the whole list → frames per second, against the
+ * page's idle frame rate.
  */
-async function listTimes(count: number): Promise<{ paint: number; refresh: number; status: number; filter: number; rss: number }> {
+async function listTimes(count: number): Promise<{ paint: number; refresh: number; status: number; filter: number; rss: number; scrollFps: number; idleFps: number }> {
   return withServe(
     (home) => writeDefinitions(home, count),
     async (pid, url) => {
@@ -52,42 +69,83 @@ async function listTimes(count: number): Promise<{ paint: number; refresh: numbe
         executablePath: process.env.BERTH_CHROMIUM ?? '/usr/bin/chromium',
         args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
       })
+      const counted = (n: number) => document.querySelector('[aria-label="Machine list"] li')?.getAttribute('aria-setsize') === String(n)
       try {
-        // First paint: the median of five loads, each in a fresh page.
+        // First paint: the median of five loads, each in a fresh page, from the page's navigation start.
         const paints: number[] = []
         for (let load = 0; load < 5; load++) {
           const fresh = await browser.newPage()
-          const begun = performance.now()
           await fresh.goto(url)
-          await fresh.waitForFunction((n) => document.querySelector('[aria-label="Machine list"] li')?.getAttribute('aria-setsize') === String(n), count, { polling: 'raf' })
-          paints.push(performance.now() - begun)
+          const drawn = await fresh.waitForFunction((n) => document.querySelector('[aria-label="Machine list"] li')?.getAttribute('aria-setsize') === String(n) && performance.now(), count, { polling: 'raf' })
+          paints.push(Number(await drawn.jsonValue()))
           await fresh.close()
         }
         const paint = median(paints)
         const page = await browser.newPage()
+        // tsx names functions with its __name helper, which a page does not have.
+        await page.addInitScript({ content: 'window.__name = (f) => f' })
+        await page.addInitScript(watchChangeEvents)
         const items = page.getByRole('list', { name: 'Machine list' }).getByRole('listitem')
         await page.goto(url)
         await items.first().waitFor()
         const client = await connectWebSocket(url)
-        let started = performance.now()
+        const resetEvents = () => page.evaluate(() => void ((window as unknown as { __changeAt: number | null }).__changeAt = null))
+        /**
+         * ms from the event's arrival to the first frame that shows it, measured in that frame: the list
+         * counts `count` machines, or no row is named `gone` (no code from strings: the page's CSP).
+         */
+        const sinceEvent = async (shows: { count: number } | { gone: string }) => {
+          const handle = await page.waitForFunction(
+            (wanted) => {
+              const changeAt = (window as unknown as { __changeAt: number | null }).__changeAt
+              const shown =
+                'count' in wanted
+                  ? document.querySelector('[aria-label="Machine list"] li')?.getAttribute('aria-setsize') === String(wanted.count)
+                  : !Array.from(document.querySelectorAll('[aria-label="Machine list"] a')).some((a) => a.getAttribute('aria-label') === wanted.gone)
+              return changeAt !== null && shown && performance.now() - changeAt
+            },
+            shows,
+            { polling: 'raf' },
+          )
+          return Number(await handle.jsonValue())
+        }
+        await resetEvents()
         await client.call('machines.create', { spec: tinyGuestSpec('aaa-new') })
-        await page.waitForFunction((n) => document.querySelector('[aria-label="Machine list"] li')?.getAttribute('aria-setsize') === String(n), count + 1, { polling: 'raf' })
-        const refresh = performance.now() - started
+        const refresh = await sinceEvent({ count: count + 1 })
         // A status change of a machine in view: the first one (aaa-new) is removed, the next takes its place.
         const first = (await client.call('machines.list', {})).machines.find((m) => m.spec.name === 'aaa-new')!
-        started = performance.now()
+        await resetEvents()
         await client.call('machines.remove', { id: first.id })
-        await page.getByRole('link', { name: 'aaa-new, stopped' }).waitFor({ state: 'detached' })
-        const status = performance.now() - started
+        const status = await sinceEvent({ gone: 'aaa-new, stopped' })
+        // Scrolling: 40 px a frame from top to bottom (at most 3 s); idle: the same number of frames untouched.
+        const { scrollFps, idleFps } = await page.evaluate(async () => {
+          const rows = document.querySelector('[aria-label="Machine list"]')!.closest('.rows') ?? document.querySelector('.rows')!
+          const framesPerSecond = (scroll: boolean) =>
+            new Promise<number>((resolve) => {
+              const stamps: number[] = []
+              const step = (t: number) => {
+                stamps.push(t)
+                if (scroll) rows.scrollTop += 40
+                const done = stamps.length >= 180 || (scroll && rows.scrollTop + rows.clientHeight >= rows.scrollHeight)
+                if (done) resolve(((stamps.length - 1) * 1000) / (stamps.at(-1)! - stamps[0]!))
+                else requestAnimationFrame(step)
+              }
+              requestAnimationFrame(step)
+            })
+          const idle = await framesPerSecond(false)
+          const scrolled = await framesPerSecond(true)
+          rows.scrollTop = 0
+          return { scrollFps: scrolled, idleFps: idle }
+        })
         // The filter: the one machine that matches, from all of them.
         const last = `machine-${String(count - 1).padStart(4, '0')}`
-        started = performance.now()
+        const started = performance.now()
         await page.getByLabel('Filter machines').fill(last)
         await items.filter({ hasText: last }).waitFor()
         await page.waitForFunction(() => document.querySelectorAll('[aria-label="Machine list"] li').length === 1, undefined, { polling: 'raf' })
         const filter = performance.now() - started
         client.close()
-        return { paint, refresh, status, filter, rss: rssMiB(pid) }
+        return { paint, refresh, status, filter, rss: rssMiB(pid), scrollFps, idleFps }
       } finally {
         await browser.close()
       }
@@ -124,9 +182,10 @@ export async function scale(): Promise<BenchResult[]> {
   const busy = await idleCpu(10, seconds)
   const idle = await idleCpu(0, seconds)
   return [
-    { name: '1,000 definitions: list first paint', unit: 'ms', berth: many.paint, baseline: few.paint, ratio: many.paint / few.paint, goal: '<= 300 ms; baseline: 10 definitions', samples: { berth: [many.paint], baseline: [few.paint] } },
-    { name: '1,000 definitions: a new machine appears in the list', unit: 'ms', berth: many.refresh, baseline: few.refresh, ratio: many.refresh / few.refresh, goal: '<= 50 ms; baseline: 10 definitions', samples: { berth: [many.refresh], baseline: [few.refresh] } },
-    { name: '1,000 definitions: a removed machine leaves its row', unit: 'ms', berth: many.status, baseline: few.status, ratio: many.status / few.status, goal: '<= 50 ms; baseline: 10 definitions', samples: { berth: [many.status], baseline: [few.status] } },
+    { name: '1,000 definitions: list first paint', unit: 'ms', berth: many.paint, baseline: few.paint, ratio: many.paint / few.paint, goal: '<= 300 ms after the page opens (its clock); baseline: 10 definitions', samples: { berth: [many.paint], baseline: [few.paint] } },
+    { name: '1,000 definitions: a new machine appears in the list, after its event', unit: 'ms', berth: many.refresh, baseline: few.refresh, ratio: many.refresh / few.refresh, goal: '<= 50 ms; baseline: 10 definitions', samples: { berth: [many.refresh], baseline: [few.refresh] } },
+    { name: '1,000 definitions: a removed machine leaves its row, after its event', unit: 'ms', berth: many.status, baseline: few.status, ratio: many.status / few.status, goal: '<= 50 ms; baseline: 10 definitions', samples: { berth: [many.status], baseline: [few.status] } },
+    { name: '1,000 definitions: scrolling the whole list', unit: 'frames/s', berth: many.scrollFps, baseline: many.idleFps, ratio: many.scrollFps / many.idleFps, goal: '60 fps; baseline: the same page not scrolling', samples: { berth: [many.scrollFps], baseline: [many.idleFps] } },
     { name: '1,000 definitions: the filter finds one machine', unit: 'ms', berth: many.filter, baseline: few.filter, ratio: many.filter / few.filter, goal: 'within a frame or two; baseline: 10 definitions', samples: { berth: [many.filter], baseline: [few.filter] } },
     { name: '1,000 definitions: main process RSS', unit: 'MiB', berth: many.rss, baseline: few.rss, ratio: many.rss / few.rss, goal: 'baseline: 10 definitions', samples: { berth: [many.rss], baseline: [few.rss] } },
     { name: `main process CPU, 10 idle VMs over ${seconds} s`, unit: '% of a core', berth: busy, baseline: idle, ratio: idle > 0 ? busy / idle : busy, goal: 'near zero; baseline: no VMs', samples: { berth: [busy], baseline: [idle] } },

@@ -1,16 +1,13 @@
+import { connecting } from './api/early-connection'
 import { createApp } from 'vue'
 import { createPinia } from 'pinia'
 import '@xterm/xterm/css/xterm.css'
 import './styles.css'
 import App from './App.vue'
 import { createAppRouter } from './router'
-import { connect, takeSessionToken } from './api/client'
 import { useApi } from './api/use-api'
 
-takeSessionToken()
 const app = createApp(App).use(createPinia()).use(createAppRouter())
 const api = useApi()
-connect()
-  .then((client) => api.set(client))
-  .catch((error: Error) => api.fail(error.message))
+connecting.then((client) => api.set(client)).catch((error: Error) => api.fail(error.message))
 app.mount('#app')

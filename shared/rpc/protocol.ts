@@ -1,8 +1,9 @@
 // The wire protocol: the same frames over Electron IPC and WebSocket. Stream bytes are bytes in a
 // frame (Electron's IPC carries them as they are); only a JSON carrier writes them as base64, through
-// toJsonWire/fromJsonWire.
-import { z } from 'zod'
-import { errorCodes, type WireError } from '../errors'
+// toJsonWire/fromJsonWire. No schema here: the window loads this, and zod only where frames are checked
+// (client-frames.ts, on the server).
+import type { WireError } from '../errors'
+import type { ClientFrame } from './client-frames'
 
 /** Largest frame a peer accepts (serialized). Stream data is chunked well below it. */
 export const MAX_FRAME_BYTES = 1024 * 1024
@@ -10,28 +11,6 @@ export const MAX_FRAME_BYTES = 1024 * 1024
 export const MAX_DATA_CHUNK = 64 * 1024
 /** Bytes a stream may have in flight before the receiver acknowledges them. */
 export const STREAM_WINDOW = 256 * 1024
-
-const id = z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER)
-const wireError = z.object({ code: z.enum(errorCodes), message: z.string(), details: z.unknown().optional() })
-
-/** Frames a client sends: the server validates each one (the renderer is untrusted). */
-export const clientFrameSchema = z.discriminatedUnion('t', [
-  z.object({ t: z.literal('req'), id, method: z.string().max(100), input: z.unknown() }),
-  z.object({ t: z.literal('cancel'), id }),
-  /** Open a stream; answered by a res frame (ok, or the reason it could not open). */
-  z.object({ t: z.literal('open'), id, stream: z.string().max(100), input: z.unknown() }),
-  /** Stream bytes (both directions). A JSON carrier's base64 that is not base64 arrives as a string: refused here. */
-  z.object({
-    t: z.literal('data'),
-    id,
-    data: z.instanceof(Uint8Array).refine((bytes) => bytes.length <= MAX_DATA_CHUNK, 'Too many bytes in one frame'),
-  }),
-  /** The receiver consumed this many bytes: the sender may send that many more. */
-  z.object({ t: z.literal('ack'), id, bytes: z.number().int().positive().max(STREAM_WINDOW) }),
-  z.object({ t: z.literal('ctl'), id, payload: z.unknown() }),
-  z.object({ t: z.literal('close'), id, error: wireError.optional() }),
-])
-export type ClientFrame = z.infer<typeof clientFrameSchema>
 
 /** Frames the server sends (trusted by the client: they come from Berth's own main process). */
 export type ServerFrame =

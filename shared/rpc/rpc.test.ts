@@ -228,7 +228,8 @@ describe('rpc', () => {
 
 describe('data frames', () => {
   it('carry bytes; a JSON carrier writes them as base64, and what is not base64 stays a malformed frame', async () => {
-    const { clientFrameSchema, fromJsonWire, toJsonWire, MAX_DATA_CHUNK } = await import('./protocol')
+    const { fromJsonWire, toJsonWire, MAX_DATA_CHUNK } = await import('./protocol')
+    const { clientFrameSchema } = await import('./client-frames')
     for (const bytes of [[], [1], [1, 2], [1, 2, 3], [0, 255, 10, 13]]) {
       const text = toJsonWire({ t: 'data', id: 1, data: new Uint8Array(bytes) })
       expect(JSON.parse(text).data).toBe(btoa(String.fromCharCode(...bytes)))

@@ -14,7 +14,8 @@ import {
   type StreamServerControl,
 } from '../contract'
 import { zodFieldErrors } from '../model/zod-fields'
-import { clientFrameSchema, type Frame } from './protocol'
+import { clientFrameSchema } from './client-frames'
+import type { Frame } from './protocol'
 import { IncomingBytes, OutgoingBytes } from './flow'
 import { Emitter, type Disposable, type Transport } from './transport'
 

@@ -1,3 +1,5 @@
+// What each kind of machine shows and edits it with (its overview and wizard): for the machine's
+// page only, so the list (kind-names.ts) does not load them.
 import type { Component } from 'vue'
 import type { DisplaySpec, Machine, MachineKind } from '../../../shared/model/machine'
 import MachineOverview from './MachineOverview.vue'
@@ -6,13 +8,6 @@ import XenOverview from '../xen/XenOverview.vue'
 import CreateWizard from '../vm-wizard/CreateWizard.vue'
 import ContainerWizard from '../containers/ContainerWizard.vue'
 import XenWizard from '../xen/XenWizard.vue'
-
-/** How each kind of machine is named in lists (short), headings (long) and on its console's tab. */
-export const kindNames: Record<MachineKind, { short: string; long: string; console: string }> = {
-  qemu: { short: 'VM', long: 'virtual machine', console: 'Serial console' },
-  nspawn: { short: 'CT', long: 'container', console: 'Console' },
-  xen: { short: 'Xen', long: 'Xen domain', console: 'Console' },
-}
 
 /** The screen a machine has (only virtual machines have one, when their spec says so). */
 export const displayOf = (machine: Machine): DisplaySpec | null =>
