@@ -19,12 +19,15 @@ function rig() {
   let now = 1_000_000
   let next: Counters | null | Promise<Counters | null> = null
   let asked = 0
+  /** How long the source takes to answer, on the rig's clock. */
+  let answerMs = 0
   const service = new MetricsService(
     {
       running: () => ['m1'],
       exists: () => true,
       counters: async () => {
         asked++
+        now += answerMs
         return next
       },
     },
@@ -32,6 +35,7 @@ function rig() {
   )
   return {
     service,
+    slow: (ms: number) => void (answerMs = ms),
     at: async (ms: number, value: typeof next) => {
       now = ms
       next = value
@@ -44,6 +48,18 @@ function rig() {
 }
 
 describe('metrics sampling', () => {
+  it('stamps a sample when it was asked for: a slow answer does not squeeze a second of CPU into less', async () => {
+    const r = rig()
+    const updates: MetricsUpdate[] = []
+    r.service.watch('m1', (u) => updates.push(u))
+    await r.at(1_000_000, counters(10, 0))
+    r.slow(900) // the guest agent takes most of the period
+    await r.at(1_001_000, counters(11, 0))
+    r.slow(0)
+    await r.at(1_002_000, counters(12, 0))
+    expect(updates.flatMap((u) => u.samples).map((s) => Math.round(s.cpu))).toEqual([100, 100])
+  })
+
   it('turns running totals into rates, every second while watched and every 10 s otherwise', async () => {
     const r = rig()
     const updates: MetricsUpdate[] = []

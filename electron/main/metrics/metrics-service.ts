@@ -81,8 +81,12 @@ export class MetricsService {
         series.sampling = true
         series.lastSampleAt = now
         try {
+          // Stamped when asked: the CPU time is read first, while the slower queries (QMP, the guest
+          // agent) may take most of the period; stamping at the answer would squeeze a second's CPU
+          // into whatever time is left between two answers.
+          const asked = this.now()
           const counters = await this.source.counters(id, WATCHED_STEP_MS - 100).catch(() => null)
-          if (counters) this.record(series, this.now(), counters)
+          if (counters) this.record(series, asked, counters)
           else series.previous = null // stopped mid-sample: the next run starts afresh
         } finally {
           series.sampling = false
