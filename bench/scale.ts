@@ -69,7 +69,6 @@ async function listTimes(count: number): Promise<{ paint: number; refresh: numbe
         executablePath: process.env.BERTH_CHROMIUM ?? '/usr/bin/chromium',
         args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
       })
-      const counted = (n: number) => document.querySelector('[aria-label="Machine list"] li')?.getAttribute('aria-setsize') === String(n)
       try {
         // First paint: the median of five loads, each in a fresh page, from the page's navigation start.
         const paints: number[] = []

@@ -1,6 +1,7 @@
 // A person makes a container in the wizard from a folder, starts it, and uses its console; bad input
 // is explained on the field and nothing is created.
 import { execFileSync } from 'node:child_process'
+import { existsSync } from 'node:fs'
 import { join } from 'node:path'
 import { test, expect, terminalText } from '../fixtures/berth'
 import { makeBusyboxRoot } from '../../electron/main/testing/container-root'
@@ -59,6 +60,19 @@ test('create a container from a folder, start it, type in its console', async ({
 
   await page.getByRole('button', { name: 'Stop', exact: true }).click()
   await expect(page.getByRole('status', { name: 'State' })).toHaveText('stopped', { timeout: 30_000 })
+
+  // Delete asks first and says what stays: the root folder the person chose.
+  await page.getByRole('button', { name: 'Delete' }).click()
+  const dialog = page.getByRole('dialog', { name: 'Delete web?' })
+  await expect(dialog.getByRole('list', { name: 'Kept' })).toHaveText(root)
+  await page.screenshot({ path: testInfo.outputPath('delete-dialog.png') })
+  await dialog.getByRole('button', { name: 'Cancel' }).click()
+  await expect(dialog).toHaveCount(0)
+  await expect(page.getByRole('link', { name: 'web, stopped' })).toBeVisible()
+  await page.getByRole('button', { name: 'Delete' }).click()
+  await dialog.getByRole('button', { name: 'Delete web' }).click()
+  await expect(page.getByRole('link', { name: 'web, stopped' })).toHaveCount(0)
+  expect(existsSync(join(root, 'etc/os-release'))).toBe(true)
 })
 
 test('import a tarball as a new container root, with its progress and log', async ({ page, berth }, testInfo) => {

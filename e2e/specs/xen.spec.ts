@@ -74,6 +74,7 @@ test('add a Xen host, create a PV domain on it, use its console', async ({ page,
   await page.getByRole('button', { name: 'Force stop' }).click()
   await expect(page.getByRole('status', { name: 'State' })).toHaveText('stopped', { timeout: 60_000 })
   await page.getByRole('button', { name: 'Delete' }).click()
+  await page.getByRole('dialog', { name: 'Delete pv1?' }).getByRole('button', { name: 'Delete pv1' }).click()
   await expect(page.getByRole('link', { name: /pv1,/ })).toHaveCount(0)
 
   // The host goes away: its card says so, naming the host and the cause.
