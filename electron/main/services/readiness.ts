@@ -119,17 +119,24 @@ export async function readiness(options: {
     detail: accelerator === 'kvm' ? 'KVM works: guests run at native speed' : `TCG (software emulation). ${reason}`,
     fix: null,
   })
-  let kvmAccess = '/dev/kvm does not exist'
+  // Permissions matter only where KVM can work: a present, open /dev/kvm that cannot run guests
+  // (no vmx/svm) is said as such, not as "OK".
+  let kvmAccess = { status: 'warning' as 'ok' | 'warning', detail: '/dev/kvm does not exist', fix: null as { kind: 'command'; command: string } | null }
   if (existsSync('/dev/kvm')) {
     const mode = (statSync('/dev/kvm').mode & 0o777).toString(8)
+    let open = true
     try {
       accessSync('/dev/kvm', constants.R_OK | constants.W_OK)
-      kvmAccess = `/dev/kvm (mode ${mode}) is readable and writable by this user`
     } catch {
-      kvmAccess = `/dev/kvm (mode ${mode}) is not readable and writable by this user`
+      open = false
     }
+    kvmAccess = !open
+      ? { status: 'warning', detail: `/dev/kvm (mode ${mode}) is not readable and writable by this user`, fix: { kind: 'command', command: 'usermod -aG kvm $USER' } }
+      : accelerator === 'kvm'
+        ? { status: 'ok', detail: `/dev/kvm (mode ${mode}) is readable and writable by this user`, fix: null }
+        : { status: 'warning', detail: `/dev/kvm (mode ${mode}) is there and this user may use it, but it cannot run guests: ${reason}`, fix: null }
   }
-  add({ id: 'kvm-permissions', area: 'QEMU', title: '/dev/kvm permissions', status: kvmAccess.includes('is readable') ? 'ok' : 'warning', detail: kvmAccess, fix: kvmAccess.includes('is not') ? { kind: 'command', command: 'usermod -aG kvm $USER' } : null })
+  add({ id: 'kvm-permissions', area: 'QEMU', title: '/dev/kvm permissions', ...kvmAccess })
   const firmware = describeHostFirmware(await findUefiFirmware())
   add({ id: 'ovmf', area: 'QEMU', title: 'UEFI firmware (OVMF)', status: firmware.efi ? 'ok' : 'missing', detail: firmware.note, fix: firmware.efi ? null : apt('ovmf') })
   add({ id: 'secure-boot', area: 'QEMU', title: 'Secure Boot firmware', status: firmware.secureBoot ? 'ok' : 'warning', detail: firmware.secureBoot ? 'OVMF with enrolled Microsoft and distribution keys (Q35 chipset)' : 'No Secure Boot firmware with enrolled keys', fix: firmware.secureBoot ? null : apt('ovmf') })

@@ -35,6 +35,10 @@ describe('QEMU backend (real QEMU)', () => {
     expect(info.qemu.version).toMatch(/^\d+\.\d+/)
     const cpuinfo = readFileSync('/proc/cpuinfo', 'utf8')
     if (!/\b(vmx|svm)\b/.test(cpuinfo)) expect(info.accelerator).toBe('tcg')
+    // Readiness does not call an open /dev/kvm "OK" where KVM cannot run guests.
+    const permissions = (await h.client.call('host.readiness', {})).checks.find((c) => c.id === 'kvm-permissions')!
+    if (info.accelerator === 'tcg' && existsSync('/dev/kvm')) expect(permissions).toMatchObject({ status: 'warning', detail: expect.stringMatching(/cannot run guests|not readable/) })
+    if (info.accelerator === 'kvm') expect(permissions.status).toBe('ok')
   })
 
   it('boots the guest, streams its console, takes keystrokes, outlives Berth and is re-attached', async () => {
