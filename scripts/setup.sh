@@ -13,6 +13,7 @@ needs=(
   "qemu-system-x86_64 qemu-system-x86"
   "qemu-img qemu-utils"
   "/usr/share/OVMF/OVMF_CODE.fd ovmf"
+  "swtpm swtpm"
   "systemd-nspawn systemd-container"
   "ip iproute2"
   "nsenter util-linux"

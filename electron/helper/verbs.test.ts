@@ -42,7 +42,7 @@ describe('helper verbs → argv', () => {
   it("serves a vlan the module's 192.168.N.M addresses from the vlan number alone", () => {
     const [address, server] = commandsFor('vlan.serve', parse('vlan.serve', { vlan: 7 }), context)
     expect(address).toEqual(['ip', 'addr', 'add', '192.168.7.254/24', 'dev', 'berth-vlan7'])
-    expect(server).toEqual(expect.arrayContaining(['--interface=berth-vlan7', '--dhcp-range=192.168.7.200,192.168.7.250,12h', '--dhcp-host=52:54:01:*:*:01,192.168.7.1', '--dhcp-host=52:54:01:*:*:c7,192.168.7.199']))
+    expect(server).toEqual(expect.arrayContaining(['--interface=berth-vlan7', '--dhcp-range=192.168.7.200,192.168.7.250,12h', '--dhcp-host=52:54:01:00:07:01,192.168.7.1', '--dhcp-host=52:54:01:00:07:c7,192.168.7.199']))
     expect(() => commandsFor('vlan.serve', parse('vlan.serve', { vlan: 8 }), context)).toThrow('berth-vlan8 is not a bridge Berth made')
     expect(verbSchemas['vlan.serve'].safeParse({ vlan: 255 }).success).toBe(false)
   })

@@ -9,7 +9,7 @@ import { xenVerbSchemas } from './xen-verbs'
 import { containerVerbSchemas } from './containers'
 import { Refusal } from './refusal'
 import { makeBridgeSteps } from '../main/hosts/bridges'
-import { numberedMacPattern, vlanAddress, vlanAddressing, vlanBridgeName } from '../main/backends/qemu/ids'
+import { numberedMac, vlanAddress, vlanAddressing, vlanBridgeName } from '../main/backends/qemu/ids'
 
 
 const name = interfaceNameSchema
@@ -176,7 +176,7 @@ export function commandsFor<V extends Verb>(verb: V, args: VerbArgs<V>, context:
       const [from, to] = vlanAddressing.pool.map((n) => vlanAddress(a.vlan, n)) as [string, string]
       return [
         ['ip', 'addr', 'add', `${vlanAddress(a.vlan, vlanAddressing.host)}/24`, 'dev', bridge],
-        dnsmasq(bridge, from, to, numbers.map((n) => `${numberedMacPattern(n)},${vlanAddress(a.vlan, n)}`), context.stateDir),
+        dnsmasq(bridge, from, to, numbers.map((n) => `${numberedMac(a.vlan, n)},${vlanAddress(a.vlan, n)}`), context.stateDir),
       ]
     }
     case 'dhcp.stop': {
@@ -189,7 +189,11 @@ export function commandsFor<V extends Verb>(verb: V, args: VerbArgs<V>, context:
   }
 }
 
-/** A DHCP server on a bridge of Berth's: a range, reservations (MAC,address), its files in root's folder. */
+/**
+ * A DHCP server on a bridge of Berth's: a range, reservations (MAC,address), its pid file in root's folder.
+ * Leases live only in its memory: it starts with its bridge, so a lease kept from an earlier bridge of that
+ * name would be stale and could hold a reserved address for a card that no longer exists.
+ */
 function dnsmasq(bridge: string, from: string, to: string, hosts: string[], stateDir: string): string[] {
   return [
     'dnsmasq',
@@ -200,6 +204,6 @@ function dnsmasq(bridge: string, from: string, to: string, hosts: string[], stat
     `--dhcp-range=${from},${to},12h`,
     ...hosts.map((host) => `--dhcp-host=${host}`),
     `--pid-file=${join(stateDir, `dnsmasq-${bridge}.pid`)}`,
-    `--dhcp-leasefile=${join(stateDir, `dnsmasq-${bridge}.leases`)}`,
+    '--leasefile-ro',
   ]
 }

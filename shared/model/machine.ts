@@ -106,6 +106,8 @@ export const qemuSpecSchema = z
     guestAgent: z.boolean().default(true),
     /** virtio-rng: the guest's entropy from the host, as qemu-vm.nix always adds. */
     rng: z.boolean().default(true),
+    /** A TPM 2.0 (swtpm; Windows 11 needs one), its state kept with the machine. */
+    tpm: z.boolean().default(false),
     /** qemu-vm.nix's qemu.package: another QEMU build (its qemu-system-x86_64); null: the system's. */
     qemuBinary: absolutePath.nullable().default(null),
     /** Power users' own QEMU arguments from an allow-list (qemu-extra-args.ts): an argv list, never a shell string. */

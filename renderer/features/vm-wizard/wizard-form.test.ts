@@ -28,6 +28,7 @@ describe('wizard form', () => {
       display: null,
       usbTablet: true,
       rng: true,
+      tpm: false,
       guestAgent: true,
       extraArgs: [],
       qemuBinary: null,

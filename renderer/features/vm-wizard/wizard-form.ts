@@ -40,6 +40,8 @@ export interface WizardForm {
   consoles: string
   usbTablet: boolean
   rng: boolean
+  /** A TPM 2.0 (swtpm). */
+  tpm: boolean
   guestAgent: boolean
   /** One argument per line. */
   extraArgs: string
@@ -83,7 +85,7 @@ export const newForward = (): ForwardRow => ({
 
 export const steps = [
   { id: 'general', title: 'General', fields: ['name', 'memoryMiB', 'cores', 'display', 'usbTablet', 'rng', 'guestAgent', 'extraArgs', 'qemuBinary'] },
-  { id: 'boot', title: 'Boot & firmware', fields: ['boot', 'firmware', 'chipset'] },
+  { id: 'boot', title: 'Boot & firmware', fields: ['boot', 'firmware', 'chipset', 'tpm'] },
   { id: 'disk', title: 'Disk', fields: ['disk', 'emptyDiskImages'] },
   { id: 'shares', title: 'Shared folders', fields: ['sharedDirectories'] },
   { id: 'network', title: 'Network', fields: ['network', 'vlans', 'vlanNumber', 'nicModel'] },
@@ -120,6 +122,7 @@ export const blank = (): WizardForm => ({
   consoles: '',
   usbTablet: true,
   rng: true,
+  tpm: false,
   guestAgent: true,
   extraArgs: '',
   qemuBinary: '',
@@ -178,6 +181,7 @@ export function toSpec(form: WizardForm): QemuSpecInput {
         : { protocol: form.display, width: form.displayWidth as number, height: form.displayHeight as number },
     usbTablet: form.usbTablet,
     rng: form.rng,
+    tpm: form.tpm,
     guestAgent: form.guestAgent,
     extraArgs: form.extraArgs.split('\n').map((a) => a.trim()).filter(Boolean),
     qemuBinary: form.qemuBinary.trim() || null,
@@ -258,6 +262,7 @@ export function fromSpec(spec: QemuSpec): WizardForm {
     shares: spec.sharedDirectories.map((share) => ({ ...share })),
     usbTablet: spec.usbTablet,
     rng: spec.rng,
+    tpm: spec.tpm,
     guestAgent: spec.guestAgent,
     extraArgs: spec.extraArgs.join('\n'),
     qemuBinary: spec.qemuBinary ?? '',

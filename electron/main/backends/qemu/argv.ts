@@ -4,6 +4,7 @@ import { join } from 'node:path'
 import type { QemuSpec } from '../../../../shared/model/machine'
 import { diskTuningSchema, layeredFormats, type DiskTuning, type Drive, type ImageLink } from '../../../../shared/model/drives'
 import { backingNode, CDROM_DEVICE, CDROM_ID, controllers, deviceId, diskNode, HOTPLUG_ROOT_PORTS, macAddress, rootPort, tapName, vlanMac, vlanTapName } from './ids'
+import { tpmArgv } from './tpm'
 
 export type Accelerator = 'kvm' | 'tcg'
 
@@ -27,6 +28,8 @@ export const runtimeFiles = {
   vnc: 'vnc.sock',
   spice: 'spice.sock',
   agent: 'qga.sock',
+  /** swtpm's control socket (tpm.ts). */
+  tpm: 'swtpm.sock',
   pid: 'qemu.pid',
   /** The serial keeper's console socket, which viewers use (serial-keeper.ts). */
   console: 'console.sock',
@@ -140,6 +143,7 @@ export function buildQemuArgv(launch: QemuLaunch): string[] {
       )
   }
   if (spec.rng) argv.push('-device', 'virtio-rng-pci')
+  if (spec.tpm) argv.push(...tpmArgv(join(launch.runtimeDir, runtimeFiles.tpm)))
   if (spec.usbTablet && spec.display) argv.push('-device', `usb-tablet,bus=${controllers.usb}.0`)
   if (spec.cdrom) {
     const medium = spec.cdrom.file ? `,file=${qemuOptionValue(spec.cdrom.file)},format=raw` : ''

@@ -10,14 +10,16 @@ export const vlanBridgeName = (vlan: number) => `berth-vlan${vlan}`
 
 /**
  * The module's vlan addresses: VM M on vlan N is 192.168.N.M. Berth's DHCP server on the vlan's
- * bridge (which is 192.168.N.254) hands them out by MAC: a numbered VM's vlan card has the MAC
- * 52:54:01:xx:xx:M, so the server's reservations need no list of VMs. Unnumbered VMs get an address
- * of the pool.
+ * bridge (which is 192.168.N.254) hands them out by MAC: a numbered VM's card on vlan N has the MAC
+ * 52:54:01:N:M (numberedMac), the same for whichever VM holds that number, so the server's
+ * reservations need no list of VMs and a lease outlives a VM that is made anew. Unnumbered VMs get an
+ * address of the pool.
  */
 export const vlanAddressing = { lastVlan: 254, lastNumber: 199, pool: [200, 250], host: 254 } as const
 export const vlanSubnet = (vlan: number) => `192.168.${vlan}.0/24`
 export const vlanAddress = (vlan: number, number: number) => `192.168.${vlan}.${number}`
-export const numberedMacPattern = (number: number) => `52:54:01:*:*:${number.toString(16).padStart(2, '0')}`
+const hex = (byte: number) => byte.toString(16).padStart(2, '0')
+export const numberedMac = (vlan: number, number: number) => `52:54:01:${hex(vlan >> 8)}:${hex(vlan & 0xff)}:${hex(number)}`
 
 /** A stable MAC per VM and card: cards that share a bridge must differ (QEMU's default is one MAC for all). */
 export function macAddress(id: string, card: string): string {
@@ -25,12 +27,8 @@ export function macAddress(id: string, card: string): string {
   return `52:54:00:${[...hash.subarray(0, 3)].map((b) => b.toString(16).padStart(2, '0')).join(':')}`
 }
 
-/** A vlan card's MAC: with the VM's number M in its last byte when it has one (vlanAddressing). */
-export function vlanMac(id: string, vlan: number, number: number | null): string {
-  if (number === null) return macAddress(id, `vlan${vlan}`)
-  const hash = createHash('sha256').update(`${id}:vlan${vlan}`).digest()
-  return `52:54:01:${[...hash.subarray(0, 2), number].map((b) => b.toString(16).padStart(2, '0')).join(':')}`
-}
+/** A vlan card's MAC: the number's own (numberedMac) when the VM has one. */
+export const vlanMac = (id: string, vlan: number, number: number | null): string => (number === null ? macAddress(id, `vlan${vlan}`) : numberedMac(vlan, number))
 
 /** Free PCIe slots a q35 VM gets at launch, so disks can be hot-plugged into it. */
 export const HOTPLUG_ROOT_PORTS = 4

@@ -29,6 +29,7 @@ import type { Counters } from '../../../../shared/model/metrics'
 import { chainProblem, createQcow2, imageProblem, inspectImage, probeFormat } from './image'
 import { QmpClient, QmpError, type QmpEvent } from './qmp'
 import { guestTraffic, queryGuestAgent } from './guest-agent'
+import { startSwtpm, swtpmProblem } from './tpm'
 import type { GuestInfo } from '../../../../shared/model/guest-agent'
 import { Emitter, type Disposable } from '../../../../shared/rpc/transport'
 
@@ -251,6 +252,8 @@ export class QemuBackend implements Backend<QemuSpec>, QemuFeatures {
       const problem = await emulatorProblem(spec.qemuBinary)
       if (problem) fields.qemuBinary = problem
     }
+    const tpm = spec.tpm ? swtpmProblem() : null
+    if (tpm) fields.tpm = tpm
     const hostMiB = Math.floor(totalmem() / 1024 / 1024)
     if (spec.memoryMiB > hostMiB) fields.memoryMiB = `This host has ${hostMiB} MiB of memory: give the machine less`
     const checkFile = async (field: string, path: string, what: string) => {
@@ -388,6 +391,7 @@ export class QemuBackend implements Backend<QemuSpec>, QemuFeatures {
     }
     this.update(id, { ...idle(), state: 'starting', vlanAddresses, name: definition.spec.name })
     let child: ChildProcess | null = null
+    let tpm: ChildProcess | null = null
     try {
       const spec = definition.spec
       const dir = this.runtimeDir(id)
@@ -417,6 +421,10 @@ export class QemuBackend implements Backend<QemuSpec>, QemuFeatures {
         disk: disk ? { path: disk, format, backing } : null,
         uefi: await this.uefi(definition, true),
       })
+      if (spec.tpm) {
+        const files = this.filesDir(id)
+        tpm = await startSwtpm({ socket: join(dir, runtimeFiles.tpm), state: join(files, 'tpm'), log: join(files, 'swtpm.log') })
+      }
       child = this.spawnDetached(id, argv)
       const qmp = await this.waitForQmp(id, child, argv[0]!)
       await this.startKeeper(id)
@@ -427,6 +435,7 @@ export class QemuBackend implements Backend<QemuSpec>, QemuFeatures {
       this.update(id, { state: 'running', accelerator, lastError: null, child, drives, cdrom: spec.cdrom ? spec.cdrom.file : undefined })
     } catch (error) {
       if (child && child.exitCode === null) child.kill('SIGKILL')
+      if (tpm && tpm.exitCode === null) tpm.kill('SIGKILL')
       await this.removeTaps(id)
       const message = error instanceof Error ? error.message : String(error)
       this.update(id, { state: 'stopped', lastError: message, qmp: null, child: null })
