@@ -29,7 +29,7 @@ async function dropFile(page: Page, selector: string, name: string, bytes: Buffe
   }
 }
 
-test('drag a qcow2 onto a running VM: upload, attach, the guest sees the disk', async ({ page, berth }) => {
+test('drag a qcow2 onto a running VM: upload, attach, the guest sees the disk; grow it', async ({ page, berth }) => {
   // A qcow2 with 6 MiB of data in it, made on the host.
   const raw = join(berth.home, 'source.raw')
   writeFileSync(raw, randomBytes(6 * 1024 * 1024))
@@ -70,6 +70,31 @@ test('drag a qcow2 onto a running VM: upload, attach, the guest sees the disk', 
   await expect(async () => {
     await page.keyboard.type('cat /proc/partitions\n')
     await expect(terminalText(page)).toContainText('49152 vda', { timeout: 2000 })
+  }).toPass({ timeout: 30_000 })
+
+  // Grow it while the VM runs: each step shows; nothing is mounted in the guest, so that is all.
+  await page.getByRole('tab', { name: 'Drives' }).click()
+  await row.getByRole('button', { name: /^Grow / }).click()
+  const grow = page.getByRole('dialog', { name: /^Grow .*data\.qcow2/ })
+  await expect(grow).toContainText('Now 48 MiB (qcow2')
+  await grow.getByLabel('New size (MiB)').fill('40')
+  await grow.getByRole('button', { name: 'Grow' }).click()
+  await expect(grow.getByText('At least 48 MiB: disks only grow')).toBeVisible()
+  await grow.getByLabel('New size (MiB)').fill('96')
+  await grow.getByRole('button', { name: 'Grow' }).click()
+  await expect(grow.getByRole('status')).toHaveText('The disk is 96 MiB now.', { timeout: 30_000 })
+  const steps = grow.getByRole('list', { name: 'Steps' })
+  await expect(steps.getByRole('listitem')).toHaveText([
+    /✓Grow the image from 48 MiB to 96 MiB \(block_resize, while it runs\)/,
+    /✓Find the disk’s filesystems in the guest.*None mounted: nothing more to grow/,
+  ])
+  await page.screenshot({ path: 'test-results/e2e/grow-dialog.png' })
+  await grow.getByRole('button', { name: 'Close' }).click()
+  await page.getByRole('tab', { name: 'Serial console' }).click()
+  await page.getByRole('region', { name: 'Serial console of dropzone' }).click()
+  await expect(async () => {
+    await page.keyboard.type('cat /proc/partitions\n')
+    await expect(terminalText(page)).toContainText('98304 vda', { timeout: 2000 })
   }).toPass({ timeout: 30_000 })
 })
 

@@ -124,6 +124,7 @@ export async function createBerthServer(options: BerthServerOptions = {}): Promi
     'drives.attach': async ({ id, ...request }) => machines.attach(id, request),
     'drives.detach': async ({ id, driveId }) => machines.detach(id, driveId),
     'drives.eject': async ({ id }) => machines.eject(id),
+    'drives.size': async ({ id, disk }) => machines.diskSize(id, disk),
     'machines.guestInfo': async ({ id }) => machines.guestInfo(id),
     'machines.resetFirmwareVars': async ({ id }) => machines.resetFirmwareVars(id),
     'networks.list': async () => ({ bridges: await networks.list() }),
@@ -156,6 +157,16 @@ export async function createBerthServer(options: BerthServerOptions = {}): Promi
       stream.onClose(stop)
     },
     'shell.open': async ({ id }, stream) => machines.openShell(id, stream),
+    'drives.grow': async ({ id, disk, sizeMiB }, stream) => {
+      await machines.checkGrowth(id, disk, sizeMiB)
+      void machines.grow(id, disk, sizeMiB, (steps) => !stream.closed && stream.control({ steps })).then(
+        () => {
+          stream.control({ done: true })
+          stream.close()
+        },
+        (error: unknown) => stream.close(toWireError(error)),
+      )
+    },
     'roots.create': async ({ name, source }, stream) => {
       await checkNewRoot(paths, name, source)
       const abort = new AbortController()

@@ -9,7 +9,7 @@ import { allowedModuleNames, readinessCheckSchema } from '../model/readiness'
 import { interfaceNameSchema } from '../model/net'
 import { hostInfoSchema } from '../model/host'
 import { dom0InfoSchema, domainSchema, hostIdSchema, hostViewSchema, remoteHostSpecSchema, sshTargetSchema } from '../model/remote-host'
-import { driveBusSchema, driveIdSchema, imageInfoSchema } from '../model/drives'
+import { diskTargetSchema, driveBusSchema, driveIdSchema, growStepSchema, imageFormatSchema, imageInfoSchema } from '../model/drives'
 import { absolutePath } from '../model/zod-fields'
 
 const empty = z.object({}).strict()
@@ -103,6 +103,11 @@ export const contract = {
     },
     'drives.detach': { input: z.object({ id: machineIdSchema, driveId: driveIdSchema }).strict(), output: machineSchema },
     'drives.eject': { input: byId, output: machineSchema },
+    /** A disk's size now (virtual: what the guest sees) and what its image takes on the host. */
+    'drives.size': {
+      input: z.object({ id: machineIdSchema, disk: diskTargetSchema }).strict(),
+      output: z.object({ virtualSize: z.number(), fileSize: z.number(), format: imageFormatSchema, growable: z.string().nullable() }),
+    },
     /** Asks a running VM's QEMU guest agent about the guest. */
     'machines.guestInfo': { input: byId, output: guestInfoSchema },
     /** A stopped UEFI VM's variable store made anew from the firmware's template (boot entries and settings gone). */
@@ -197,6 +202,17 @@ export const contract = {
      * from the server are the log; controls report progress, then { path } before it closes. The client
      * cancels with { cancel: true } (or by closing): nothing is kept.
      */
+    /**
+     * Grows a VM's disk to sizeMiB, stopped or running; then, with the guest agent, the partition and
+     * filesystem on it in the guest. Controls from the server are the steps as they go, then
+     * { done: true } before it closes. Refused before anything changes: shrinking, read-only disks.
+     */
+    'drives.grow': {
+      input: z.object({ id: machineIdSchema, disk: diskTargetSchema, sizeMiB: z.number({ error: 'Enter a size in MiB' }).int('Use a whole number of MiB').min(1).max(64 * 1024 * 1024, 'At most 64 TiB') }).strict(),
+      /** Nothing: a growth that started runs to its end (a half-grown disk is still a good disk). */
+      control: z.never(),
+      serverControl: z.union([z.object({ steps: z.array(growStepSchema) }), z.object({ done: z.literal(true) })]),
+    },
     'roots.create': {
       input: z.object({ name: machineNameSchema, source: rootSourceSchema }).strict(),
       control: z.object({ cancel: z.literal(true) }).strict(),

@@ -91,3 +91,13 @@ export const imageInfoSchema = z.object({
   backingOutsideAllowed: z.array(z.string()),
 })
 export type ImageInfo = z.infer<typeof imageInfoSchema>
+
+/** One step of growing a disk, as the person watches it. */
+export const growStepSchema = z.object({
+  title: z.string(),
+  state: z.enum(['waiting', 'running', 'done', 'skipped', 'failed']),
+  detail: z.string().nullable(),
+})
+export type GrowStep = z.infer<typeof growStepSchema>
+/** Which disk of a VM: its root disk, or an attached drive. */
+export const diskTargetSchema = z.union([z.literal('root'), driveIdSchema])

@@ -6,6 +6,7 @@ import type { GuestInfo } from '../../../shared/model/guest-agent'
 import type { Drive } from '../../../shared/model/drives'
 import type { ConsoleStream } from '../consoles/serial-console'
 import type { Disposable } from '../../../shared/rpc/transport'
+import type { GrowSteps } from './qemu/grow'
 
 export type { ConsoleStream }
 
@@ -109,6 +110,10 @@ export interface QemuFeatures {
   resetFirmwareVars(definition: QemuDefinition): Promise<void>
   /** What the guest agent in the running machine says about the guest. */
   guestInfo(definition: QemuDefinition): Promise<GuestInfo>
+  /** A disk's size now, and why it cannot grow (null: it can). */
+  diskSize(definition: QemuDefinition, disk: 'root' | string): Promise<{ virtualSize: number; fileSize: number; format: Drive['format']; growable: string | null }>
+  /** Grows a disk, stopped or running, and then what lies on it in the guest; each step goes to steps. */
+  growDisk(definition: QemuDefinition, disk: 'root' | string, sizeMiB: number, steps: GrowSteps): Promise<void>
 }
 
 /** What containers have and virtual machines do not. */

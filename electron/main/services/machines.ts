@@ -7,8 +7,9 @@ import { randomBytes } from 'node:crypto'
 import { machineActions, type BrokenDefinition, type Capability, type DefinitionOf, type Machine, type MachineAction, type MachineDefinition, type MachineSpec, type QemuSpec } from '../../../shared/model/machine'
 import type { NspawnSpec } from '../../../shared/model/container'
 import type { XenSpec } from '../../../shared/model/xen'
-import { driveSchema, hotplugBuses, type Drive, type DriveBus, type ImageInfo } from '../../../shared/model/drives'
+import { driveSchema, hotplugBuses, type Drive, type DriveBus, type GrowStep, type ImageInfo } from '../../../shared/model/drives'
 import { ImageError, inspectImage } from '../backends/qemu/image'
+import { GrowSteps, sizeRefusal } from '../backends/qemu/grow'
 import type { Backend, ConsoleStream, ContainerFeatures, MachineStatus, Preview, QemuFeatures } from '../backends/backend'
 import { MachineStore } from '../store/machine-store'
 import { Emitter, type Disposable } from '../../../shared/rpc/transport'
@@ -250,6 +251,28 @@ export class MachineService {
       if (this.isRunning(id)) await this.backends.qemu.changeMedium(definition, null)
       if (definition.spec.cdrom.file) await this.update(definition, { ...definition.spec, cdrom: { file: null } })
       return this.view(this.get(id))
+    })
+  }
+
+  diskSize(id: string, disk: 'root' | string) {
+    return this.backends.qemu.diskSize(this.vm(id), disk)
+  }
+
+  /** What refuses a growth before it starts (shrinking, read-only, a format that cannot grow). */
+  async checkGrowth(id: string, disk: 'root' | string, sizeMiB: number): Promise<void> {
+    const { virtualSize, growable } = await this.diskSize(id, disk)
+    if (growable) throw new BerthError('invalid_input', `This disk cannot grow: ${growable}`)
+    const refusal = sizeRefusal(virtualSize, sizeMiB)
+    if (refusal) throw refusal
+  }
+
+  /** Grows a disk (after earlier changes to the machine); a grown root disk's new size is recorded. */
+  grow(id: string, disk: 'root' | string, sizeMiB: number, onSteps: (steps: GrowStep[]) => void): Promise<void> {
+    this.vm(id)
+    return this.locked(id, async (d) => {
+      const definition = d as DefinitionOf<QemuSpec>
+      await this.backends.qemu.growDisk(definition, disk, sizeMiB, new GrowSteps(onSteps))
+      if (disk === 'root' && definition.spec.disk) await this.update(definition, { ...definition.spec, disk: { ...definition.spec.disk, sizeMiB } })
     })
   }
 

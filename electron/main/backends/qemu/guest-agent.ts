@@ -65,7 +65,7 @@ class AgentSession {
 const noAgent = 'No guest agent answers: install and start qemu-guest-agent in the guest'
 
 /** One conversation with the agent: connected and synced, then work, then closed. */
-async function withAgent<T>(socketPath: string, timeoutMs: number, work: (ask: (command: string) => Promise<unknown>) => Promise<T>): Promise<T> {
+async function withAgent<T>(socketPath: string, timeoutMs: number, work: (ask: (command: string, args?: object) => Promise<unknown>) => Promise<T>): Promise<T> {
   const socket = createConnection(socketPath)
   socket.on('error', () => undefined)
   try {
@@ -76,7 +76,7 @@ async function withAgent<T>(socketPath: string, timeoutMs: number, work: (ask: (
     )
     const session = new AgentSession(socket)
     await withTimeout(session.sync(), timeoutMs, noAgent)
-    return await work((command) => withTimeout(session.execute(command), timeoutMs, noAgent))
+    return await work((command, args) => withTimeout(session.execute(command, args), timeoutMs, noAgent))
   } finally {
     socket.destroy()
   }
@@ -117,5 +117,61 @@ export function guestTraffic(socketPath: string, mac: string, timeoutMs: number)
     const nics = ((await ask('guest-network-get-interfaces')) ?? []) as AgentInterface[]
     const card = nics.find((nic) => nic['hardware-address']?.toLowerCase() === mac.toLowerCase())
     return card?.statistics ? { rxBytes: card.statistics['rx-bytes'], txBytes: card.statistics['tx-bytes'] } : null
+  })
+}
+
+/** A mounted filesystem as the agent sees it, with the disks it lies on. */
+export interface GuestFilesystem {
+  /** The block device's name: vdb, vdb1, nvme0n1p2, dm-0. */
+  name: string
+  mountpoint: string
+  type: string
+  totalBytes: number | null
+  disks: { pci: { domain: number; bus: number; slot: number; function: number }; busType: string; serial: string | null; dev: string | null }[]
+}
+
+interface AgentFilesystem {
+  name: string
+  mountpoint: string
+  type: string
+  'total-bytes'?: number
+  disk: { 'pci-controller': { domain: number; bus: number; slot: number; function: number }; 'bus-type': string; serial?: string; dev?: string }[]
+}
+
+export function guestFilesystems(socketPath: string, timeoutMs = 5000): Promise<GuestFilesystem[]> {
+  return withAgent(socketPath, timeoutMs, async (ask) =>
+    ((await ask('guest-get-fsinfo')) as AgentFilesystem[]).map((fs) => ({
+      name: fs.name,
+      mountpoint: fs.mountpoint,
+      type: fs.type,
+      totalBytes: fs['total-bytes'] ?? null,
+      disks: fs.disk.map((d) => ({ pci: d['pci-controller'], busType: d['bus-type'], serial: d.serial ?? null, dev: d.dev ?? null })),
+    })),
+  )
+}
+
+export interface GuestRun {
+  exitCode: number
+  output: string
+}
+
+/**
+ * Runs a program in the guest (found on the guest's PATH) with an argv array and waits for it, at most
+ * timeoutMs; what it printed comes back, stdout then stderr.
+ */
+export function guestRun(socketPath: string, argv: [string, ...string[]], timeoutMs: number): Promise<GuestRun> {
+  const [path, ...arg] = argv
+  return withAgent(socketPath, 5000, async (ask) => {
+    const { pid } = (await ask('guest-exec', { path, arg, 'capture-output': true })) as { pid: number }
+    const deadline = Date.now() + timeoutMs
+    for (;;) {
+      const status = (await ask('guest-exec-status', { pid })) as { exited: boolean; exitcode?: number; signal?: number; 'out-data'?: string; 'err-data'?: string }
+      if (status.exited) {
+        const text = (data?: string) => (data ? Buffer.from(data, 'base64').toString('utf8') : '')
+        return { exitCode: status.exitcode ?? 128 + (status.signal ?? 0), output: `${text(status['out-data'])}${text(status['err-data'])}`.trim() }
+      }
+      if (Date.now() > deadline) throw new BerthError('failed', `${argv.join(' ')} did not finish in the guest within ${Math.round(timeoutMs / 1000)} s`)
+      await new Promise((r) => setTimeout(r, 100))
+    }
   })
 }

@@ -17,7 +17,7 @@ import { networkInterfaces, totalmem } from 'node:os'
 import { SerialConsole } from '../../consoles/serial-console'
 import { chooseAccelerator, hostProbe, type AcceleratorChoice } from './accel'
 import { buildQemuArgv, driveOptions, runtimeFiles, throttleGroupId, type Accelerator } from './argv'
-import { CDROM_DEVICE, deviceId, HOTPLUG_ROOT_PORTS, macAddress, rootPort, tapName, vlanAddress, vlanAddressing, vlanBridgeName, vlanSubnet, vlanTapName } from './ids'
+import { CDROM_DEVICE, deviceId, diskNode, HOTPLUG_ROOT_PORTS, macAddress, rootPort, tapName, vlanAddress, vlanAddressing, vlanBridgeName, vlanSubnet, vlanTapName } from './ids'
 import type { PrivilegedHelper } from '../../privileged'
 import { programCommand } from '../../programs'
 import { existsSync, readdirSync } from 'node:fs'
@@ -26,10 +26,11 @@ import { emulatorProblem } from './emulator'
 import { machineTraffic, processCounters } from '../host-counters'
 import { withTimeout } from '../with-timeout'
 import type { Counters } from '../../../../shared/model/metrics'
-import { chainProblem, createQcow2, imageProblem, inspectImage, probeFormat } from './image'
+import { chainProblem, createQcow2, imageProblem, inspectImage, probeFormat, qemuImgInfo } from './image'
 import { QmpClient, QmpError, type QmpEvent } from './qmp'
 import { guestTraffic, queryGuestAgent } from './guest-agent'
 import { startSwtpm, swtpmProblem } from './tpm'
+import { checkGrowth, growableProblem, growImage, growInGuest, sizeText, type GrowSteps } from './grow'
 import type { GuestInfo } from '../../../../shared/model/guest-agent'
 import { Emitter, type Disposable } from '../../../../shared/rpc/transport'
 
@@ -818,6 +819,59 @@ export class QemuBackend implements Backend<QemuSpec>, QemuFeatures {
     } finally {
       await rm(file, { force: true })
     }
+  }
+
+  /** The image of the root disk or of a drive, with its recorded format, and the QEMU names it runs under. */
+  private diskOf(definition: QemuDefinition, disk: 'root' | string): { image: ImageLink & { readOnly: boolean }; node: string; serial: string | null } {
+    const spec = definition.spec
+    if (disk === 'root') {
+      const path = this.diskPath(definition)
+      if (!path || !spec.disk) throw new BerthError('not_found', `${spec.name} has no root disk`)
+      if (!spec.disk.format) throw new BerthError('conflict', `The format of ${path} is not recorded yet: open ${spec.name}'s settings and save them once`)
+      return { image: { file: path, format: spec.disk.format, readOnly: false }, node: diskNode(0), serial: spec.disk.serial }
+    }
+    const drive = spec.drives.find((d) => d.id === disk) ?? this.liveDrives(definition.id).get(disk)?.drive
+    if (!drive) throw new BerthError('not_found', `No drive ${disk} on ${spec.name}`)
+    return { image: { file: drive.file, format: drive.format, readOnly: drive.readOnly }, node: drive.id, serial: drive.serial }
+  }
+
+  async diskSize(definition: QemuDefinition, disk: 'root' | string): Promise<{ virtualSize: number; fileSize: number; format: ImageLink['format']; growable: string | null }> {
+    const { image } = this.diskOf(definition, disk)
+    const info = await qemuImgInfo(this.qemuImg, image.file, image.format)
+    return { virtualSize: info['virtual-size'] ?? 0, fileSize: (await stat(image.file)).size, format: image.format, growable: growableProblem(image) }
+  }
+
+  async growDisk(definition: QemuDefinition, disk: 'root' | string, sizeMiB: number, steps: GrowSteps): Promise<void> {
+    const { image, node, serial } = this.diskOf(definition, disk)
+    const before = await checkGrowth(this.qemuImg, image, sizeMiB)
+    const bytes = sizeMiB * 1024 * 1024
+    const run = this.runs.get(definition.id)
+    const qmp = run?.qmp && !run.qmp.isClosed ? run.qmp : null
+    const grow = steps.add(`Grow the image from ${sizeText(before)} to ${sizeText(bytes)}${qmp ? ' (block_resize, while it runs)' : ''}`)
+    await steps.run(grow, () => (qmp ? qmp.execute('block_resize', { 'node-name': node, size: bytes }) : growImage(this.qemuImg, image, bytes)), () => image.file)
+    if (!qmp) return
+    if (!definition.spec.guestAgent) {
+      steps.set(steps.add('Grow the partition and filesystem in the guest'), 'skipped', 'The VM has no guest agent channel: grow them in the guest')
+      return
+    }
+    const pci = serial ? null : await this.pciAddress(qmp, deviceId(node))
+    await growInGuest(join(this.runtimeDir(definition.id), runtimeFiles.agent), { serial, pci }, steps)
+  }
+
+  /** Where a device sits on the guest's PCI buses, as the guest numbered them (QEMU reads the bridges' registers). */
+  private async pciAddress(qmp: QmpClient, device: string): Promise<{ bus: number; slot: number; function: number } | null> {
+    interface PciDevice { bus: number; slot: number; function: number; qdev_id: string; pci_bridge?: { devices?: PciDevice[] } }
+    const find = (devices: PciDevice[]): PciDevice | null => {
+      for (const d of devices) {
+        if (d.qdev_id === device) return d
+        const below = d.pci_bridge?.devices ? find(d.pci_bridge.devices) : null
+        if (below) return below
+      }
+      return null
+    }
+    const buses = await qmp.execute<{ devices: PciDevice[] }[]>('query-pci')
+    const found = find(buses.flatMap((b) => b.devices))
+    return found ? { bus: found.bus, slot: found.slot, function: found.function } : null
   }
 
   async guestInfo(definition: QemuDefinition): Promise<GuestInfo> {
