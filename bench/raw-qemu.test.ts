@@ -19,7 +19,7 @@ describe("the baseline's command line", () => {
     })
     const argv = buildQemuArgv({
       spec, binary: 'qemu-system-x86_64', accelerator: 'tcg', runtimeDir: join(runtime!, id),
-      disk: null, emptyDisks: [join(files!, id, 'empty0.qcow2')], uefi: { code: '/usr/share/OVMF/OVMF_CODE.fd', vars: join(files!, id, 'efi-vars.fd') },
+      disk: null, emptyDisks: [join(files!, id, 'empty0.qcow2')], uefi: { code: '/usr/share/OVMF/OVMF_CODE.fd', vars: join(files!, id, 'efi-vars.qcow2') },
     })
     expect(argv.join(' ')).toContain(home) // the test means something only if Berth's argv names its folders
     const dir = mkdtempSync(join(tmpdir(), 'berth-raw-'))

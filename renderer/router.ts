@@ -25,6 +25,6 @@ export const createAppRouter = () =>
       { path: '/networks', component: NetworksPage },
       { path: '/host', component: HostReadiness },
       { path: '/machines/:id/settings', component: SettingsView, props: true },
-      { path: '/machines/:id/:tab(overview|display|drives|console|shell)?', component: MachinePage, props: true },
+      { path: '/machines/:id/:tab(overview|display|drives|snapshots|console|shell)?', component: MachinePage, props: true },
     ],
   })

@@ -7,7 +7,7 @@ export interface BerthPaths {
   machines: string
   /** Disk images Berth creates. */
   images: string
-  /** Per-machine files that outlive a run: serial.log (scrollback), qemu.log (QEMU's output), efi-vars.fd. */
+  /** Per-machine files that outlive a run: serial.log (scrollback), qemu.log (QEMU's output), efi-vars.qcow2. */
   machineFiles: string
   /** Per-machine sockets and pidfiles while a machine runs. */
   runtime: string

@@ -11,6 +11,7 @@ import { hostInfoSchema } from '../model/host'
 import { dom0InfoSchema, domainSchema, hostIdSchema, hostViewSchema, remoteHostSpecSchema, sshTargetSchema } from '../model/remote-host'
 import { diskTargetSchema, driveBusSchema, driveIdSchema, growStepSchema, imageFormatSchema, imageInfoSchema } from '../model/drives'
 import { absolutePath } from '../model/zod-fields'
+import { snapshotListSchema, snapshotNameSchema, snapshotSchema } from '../model/snapshots'
 
 const empty = z.object({}).strict()
 const byId = z.object({ id: machineIdSchema }).strict()
@@ -112,6 +113,17 @@ export const contract = {
     'machines.guestInfo': { input: byId, output: guestInfoSchema },
     /** A stopped UEFI VM's variable store made anew from the firmware's template (boot entries and settings gone). */
     'machines.resetFirmwareVars': { input: byId, output: machineSchema },
+    /** A VM's snapshots as a tree (parent names), which one it descends from now, and why it cannot take one (if so). */
+    'snapshots.list': { input: byId, output: snapshotListSchema },
+    /** Running: disks, UEFI variables, memory, devices and TPM (QEMU's snapshot-save); stopped: disks, UEFI variables and TPM state. */
+    'snapshots.take': {
+      input: z.object({ id: machineIdSchema, name: snapshotNameSchema, description: z.string().max(2000, 'At most 2000 characters').default('') }).strict(),
+      output: snapshotSchema,
+    },
+    /** Back to the snapshot, settings too: a running VM resumes where the snapshot was taken; what changed since is lost. */
+    'snapshots.revert': { input: z.object({ id: machineIdSchema, name: snapshotNameSchema }).strict(), output: machineSchema },
+    /** Its space is freed; snapshots taken from it hang from its parent. */
+    'snapshots.delete': { input: z.object({ id: machineIdSchema, name: snapshotNameSchema }).strict(), output: snapshotListSchema },
     /** This computer and the remote hosts (SSH), with their connection state. */
     'hosts.list': { input: empty, output: z.object({ hosts: z.array(hostViewSchema) }) },
     /** The host key an SSH host presents, for the person to compare before adding it. */

@@ -148,9 +148,9 @@ export const acceleratorSchema = z.enum(['kvm', 'tcg'])
 
 /**
  * What a machine has, as its backend says (the page shows a tab or button only for these): a screen,
- * drives and a CD drive, a shell inside it, a reboot Berth can ask for, pause, a guest agent.
+ * drives and a CD drive, a shell inside it, a reboot Berth can ask for, pause, a guest agent, snapshots.
  */
-export const capabilities = ['display', 'drives', 'shell', 'reboot', 'pause', 'guestAgent', 'metrics'] as const
+export const capabilities = ['display', 'drives', 'shell', 'reboot', 'pause', 'guestAgent', 'metrics', 'snapshots'] as const
 export const capabilitySchema = z.enum(capabilities)
 export type Capability = z.infer<typeof capabilitySchema>
 

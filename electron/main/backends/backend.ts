@@ -6,6 +6,7 @@ import type { GuestInfo } from '../../../shared/model/guest-agent'
 import type { Drive } from '../../../shared/model/drives'
 import type { ConsoleStream } from '../consoles/serial-console'
 import type { Disposable } from '../../../shared/rpc/transport'
+import type { Snapshot, SnapshotList } from '../../../shared/model/snapshots'
 import type { GrowSteps } from './qemu/grow'
 
 export type { ConsoleStream }
@@ -114,6 +115,12 @@ export interface QemuFeatures {
   diskSize(definition: QemuDefinition, disk: 'root' | string): Promise<{ virtualSize: number; fileSize: number; format: Drive['format']; growable: string | null }>
   /** Grows a disk, stopped or running, and then what lies on it in the guest; each step goes to steps. */
   growDisk(definition: QemuDefinition, disk: 'root' | string, sizeMiB: number, steps: GrowSteps): Promise<void>
+  /** The machine's snapshots, and why it cannot take one now. */
+  snapshots(definition: QemuDefinition): Promise<SnapshotList>
+  takeSnapshot(definition: QemuDefinition, name: string, description: string): Promise<Snapshot>
+  /** Back to the snapshot; restore writes the definition it kept. */
+  revertSnapshot(definition: QemuDefinition, name: string, restore: (spec: QemuSpec) => Promise<QemuDefinition>): Promise<void>
+  deleteSnapshot(definition: QemuDefinition, name: string): Promise<SnapshotList>
 }
 
 /** What containers have and virtual machines do not. */

@@ -10,6 +10,7 @@ import type { XenSpec } from '../../../shared/model/xen'
 import { driveSchema, hotplugBuses, type Drive, type DriveBus, type GrowStep, type ImageInfo } from '../../../shared/model/drives'
 import { ImageError, inspectImage } from '../backends/qemu/image'
 import { GrowSteps, sizeRefusal } from '../backends/qemu/grow'
+import type { Snapshot, SnapshotList } from '../../../shared/model/snapshots'
 import type { Backend, ConsoleStream, ContainerFeatures, MachineStatus, Preview, QemuFeatures } from '../backends/backend'
 import { MachineStore } from '../store/machine-store'
 import { Emitter, type Disposable } from '../../../shared/rpc/transport'
@@ -23,6 +24,8 @@ export class MachineService {
   /** One operation at a time per machine: a second start waits, then finds it running. */
   private readonly locks = new Map<string, Promise<unknown>>()
   private readonly changes = new Emitter<string>()
+  /** What long job runs on a machine now (see job()). */
+  private readonly jobs = new Map<string, string>()
 
   constructor(
     private readonly store: MachineStore,
@@ -268,12 +271,44 @@ export class MachineService {
 
   /** Grows a disk (after earlier changes to the machine); a grown root disk's new size is recorded. */
   grow(id: string, disk: 'root' | string, sizeMiB: number, onSteps: (steps: GrowStep[]) => void): Promise<void> {
-    this.vm(id)
-    return this.locked(id, async (d) => {
-      const definition = d as DefinitionOf<QemuSpec>
+    return this.job(id, 'growing a disk', async (definition) => {
       await this.backends.qemu.growDisk(definition, disk, sizeMiB, new GrowSteps(onSteps))
       if (disk === 'root' && definition.spec.disk) await this.update(definition, { ...definition.spec, disk: { ...definition.spec.disk, sizeMiB } })
     })
+  }
+
+  snapshots(id: string): Promise<SnapshotList> {
+    return this.backends.qemu.snapshots(this.vm(id))
+  }
+
+  takeSnapshot(id: string, name: string, description: string): Promise<Snapshot> {
+    return this.job(id, `taking the snapshot “${name}”`, (d) => this.backends.qemu.takeSnapshot(d, name, description))
+  }
+
+  /** The machine as the snapshot left it, its settings too (under the name it has now). */
+  revertSnapshot(id: string, name: string): Promise<Machine> {
+    return this.job(id, `reverting to “${name}”`, async (d) => {
+      await this.backends.qemu.revertSnapshot(d, name, async (spec) => (await this.update(d, { ...spec, name: d.spec.name })) as DefinitionOf<QemuSpec>)
+      return this.view(this.get(id))
+    })
+  }
+
+  deleteSnapshot(id: string, name: string): Promise<SnapshotList> {
+    return this.job(id, `deleting the snapshot “${name}”`, (d) => this.backends.qemu.deleteSnapshot(d, name))
+  }
+
+  /**
+   * A long piece of work on a VM (a snapshot, a growth). While one runs another is refused at once,
+   * saying what runs, rather than waiting unseen behind it; it starts only from a settled state.
+   */
+  private job<T>(id: string, what: string, work: (definition: DefinitionOf<QemuSpec>) => Promise<T>): Promise<T> {
+    const { spec } = this.vm(id)
+    const running = this.jobs.get(id)
+    if (running) throw new BerthError('conflict', `${spec.name} is busy ${running}: try again when that is done`)
+    const { state } = this.status(id)
+    if (state === 'starting' || state === 'stopping') throw new BerthError('conflict', `${spec.name} is ${state}: try again when it has ${state === 'starting' ? 'started' : 'stopped'}`)
+    this.jobs.set(id, what)
+    return this.locked(id, (d) => work(d as DefinitionOf<QemuSpec>)).finally(() => this.jobs.delete(id))
   }
 
   /** Everything create checks, without writing anything. */

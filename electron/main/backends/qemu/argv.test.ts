@@ -174,19 +174,19 @@ describe('buildQemuArgv', () => {
   })
 
   it("UEFI: read-only firmware code and the VM's own variable store as pflash", () => {
-    const argv = launch({ firmware: { kind: 'efi' } }, { uefi: { code: '/fw/OVMF_CODE_4M.fd', vars: '/data/abc/efi-vars.fd' } })
+    const argv = launch({ firmware: { kind: 'efi' } }, { uefi: { code: '/fw/OVMF_CODE_4M.fd', vars: '/data/abc/efi-vars.qcow2' } })
     expect(argv).toContain('pc')
     const at = argv.indexOf('-drive')
     expect(argv.slice(at, at + 4)).toEqual([
       '-drive', 'if=pflash,format=raw,unit=0,readonly=on,file=/fw/OVMF_CODE_4M.fd',
-      '-drive', 'if=pflash,format=raw,unit=1,file=/data/abc/efi-vars.fd',
+      '-drive', 'if=pflash,format=qcow2,unit=1,file=/data/abc/efi-vars.qcow2',
     ])
   })
 
   it('Secure Boot: q35 with SMM, secure flash, hot-plug root ports', () => {
     const argv = launch(
       { chipset: 'q35', firmware: { kind: 'efi', secureBoot: true } },
-      { uefi: { code: '/fw/OVMF_CODE_4M.ms.fd', vars: '/data/abc/efi-vars.fd' } },
+      { uefi: { code: '/fw/OVMF_CODE_4M.ms.fd', vars: '/data/abc/efi-vars.qcow2' } },
     )
     expect(argv[argv.indexOf('-machine') + 1]).toBe('q35,smm=on')
     expect(argv.join(' ')).toContain('-global driver=cfi.pflash01,property=secure,value=on -drive if=pflash')

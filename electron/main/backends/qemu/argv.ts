@@ -72,7 +72,7 @@ export function buildQemuArgv(launch: QemuLaunch): string[] {
     if (!launch.uefi) throw new Error('A UEFI machine needs its firmware files resolved')
     if (spec.firmware.secureBoot) argv.push('-global', 'driver=cfi.pflash01,property=secure,value=on')
     argv.push('-drive', `if=pflash,format=raw,unit=0,readonly=on,file=${qemuOptionValue(launch.uefi.code)}`)
-    argv.push('-drive', `if=pflash,format=raw,unit=1,file=${qemuOptionValue(launch.uefi.vars)}`)
+    argv.push('-drive', `if=pflash,format=qcow2,unit=1,file=${qemuOptionValue(launch.uefi.vars)}`)
   }
   if (spec.chipset === 'q35')
     for (let n = 1; n <= HOTPLUG_ROOT_PORTS; n++)

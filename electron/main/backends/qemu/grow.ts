@@ -6,8 +6,7 @@ import { basename } from 'node:path'
 import { BerthError, fieldErrors } from '../../../../shared/errors'
 import type { GrowStep, ImageLink } from '../../../../shared/model/drives'
 import { exec } from '../../exec'
-import { qemuOptionValue } from './argv'
-import { qemuImgInfo } from './image'
+import { imageOpts, qemuImgInfo } from './image'
 import { guestFilesystems, guestRun, type GuestFilesystem } from './guest-agent'
 
 const MiB = 1024 * 1024
@@ -47,12 +46,10 @@ export async function checkGrowth(qemuImg: string, image: ImageLink & { readOnly
 }
 
 /**
- * A stopped VM's image, grown by qemu-img. The image is named with its recorded format and, for a
- * layered format, no backing file: its header is never trusted to choose what else is opened.
+ * A stopped VM's image, grown by qemu-img.
  */
 export async function growImage(qemuImg: string, image: ImageLink, bytes: number): Promise<void> {
-  const options = [`driver=${image.format}`, 'file.driver=file', `file.filename=${qemuOptionValue(image.file)}`, ...(image.format === 'raw' ? [] : ['backing='])]
-  await exec([qemuImg, 'resize', '--image-opts', options.join(','), String(bytes)], { timeoutMs: 120_000 })
+  await exec([qemuImg, 'resize', '--image-opts', imageOpts(image), String(bytes)], { timeoutMs: 120_000 })
 }
 
 /** Tracks the steps and hands the whole list to the watcher at every change. */

@@ -4,6 +4,7 @@ import { access, constants, open, realpath, stat } from 'node:fs/promises'
 import { dirname, resolve, sep } from 'node:path'
 import { imageFormats, layeredFormats, type ImageInfo, type ImageLink } from '../../../../shared/model/drives'
 import { exec, ExecError } from '../../exec'
+import { qemuOptionValue } from './argv'
 
 interface QemuImgInfo {
   filename: string
@@ -232,4 +233,12 @@ export async function imageProblem(qemuImg: string, path: string): Promise<strin
 
 export async function createQcow2(qemuImg: string, path: string, sizeMiB: number): Promise<void> {
   await exec([qemuImg, 'create', '-q', '-f', 'qcow2', '--', path, `${sizeMiB}M`], { timeoutMs: 60_000 })
+}
+
+/**
+ * qemu-img's --image-opts for an image Berth recorded: its format stated, and for a layered format no
+ * backing file, so the image's header never chooses what else is opened.
+ */
+export function imageOpts(image: ImageLink): string {
+  return [`driver=${image.format}`, 'file.driver=file', `file.filename=${qemuOptionValue(image.file)}`, ...(image.format === 'raw' ? [] : ['backing='])].join(',')
 }

@@ -1,7 +1,7 @@
 // QEMU machines: detached processes with QMP and serial sockets in a per-VM runtime directory.
 import { spawn, type ChildProcess } from 'node:child_process'
 import { closeSync, openSync, writeSync } from 'node:fs'
-import { access, constants, copyFile, mkdir, open, readFile, rename, rm, stat } from 'node:fs/promises'
+import { access, constants, mkdir, open, readFile, rename, rm, stat } from 'node:fs/promises'
 import { lastLines, TAIL_BYTES } from '../../consoles/log-tail'
 import { join } from 'node:path'
 import { createServer } from 'node:net'
@@ -31,6 +31,10 @@ import { QmpClient, QmpError, type QmpEvent } from './qmp'
 import { guestTraffic, queryGuestAgent } from './guest-agent'
 import { startSwtpm, swtpmProblem } from './tpm'
 import { checkGrowth, growableProblem, growImage, growInGuest, sizeText, type GrowSteps } from './grow'
+import { allocatedBytes, dropTpmState, findSnapshot, imageSnapshot, keepTpmState, nameTaken, publicSnapshot, readSnapshots, restoreTpmState, snapshotList, withoutSnapshot, writeSnapshots, type RecordedSnapshot } from './snapshots'
+import type { Snapshot, SnapshotList } from '../../../../shared/model/snapshots'
+import { exec } from '../../exec'
+import { isDeepStrictEqual } from 'node:util'
 import type { GuestInfo } from '../../../../shared/model/guest-agent'
 import { Emitter, type Disposable } from '../../../../shared/rpc/transport'
 
@@ -121,7 +125,7 @@ export class QemuBackend implements Backend<QemuSpec>, QemuFeatures {
   }
 
   capabilities(spec: QemuSpec): Capability[] {
-    return ['drives', 'pause', 'metrics', ...(spec.display ? (['display'] as const) : []), ...(spec.guestAgent ? (['guestAgent'] as const) : [])]
+    return ['drives', 'pause', 'metrics', 'snapshots', ...(spec.display ? (['display'] as const) : []), ...(spec.guestAgent ? (['guestAgent'] as const) : [])]
   }
 
   /** The accelerator, the definition's drives with their live state and the ones attached live only, and the disc in the drive now. */
@@ -382,7 +386,8 @@ export class QemuBackend implements Backend<QemuSpec>, QemuFeatures {
     })
   }
 
-  async start(definition: QemuDefinition): Promise<void> {
+  /** beforeResume: work on the paused, not yet started guest (a snapshot's memory loaded into it). */
+  async start(definition: QemuDefinition, beforeResume?: (qmp: QmpClient) => Promise<void>): Promise<void> {
     const id = definition.id
     const vlanAddresses = addressesOnVlans(definition.spec)
     const taken = [...this.runs.entries()].find(([other, run]) => other !== id && !['stopped', 'crashed'].includes(run.state) && run.vlanAddresses.some((a) => vlanAddresses.includes(a)))
@@ -431,6 +436,7 @@ export class QemuBackend implements Backend<QemuSpec>, QemuFeatures {
       await this.startKeeper(id)
       await this.console(id).attach(join(dir, runtimeFiles.console), { offsetHeader: true })
       this.watch(id, qmp, child)
+      await beforeResume?.(qmp)
       await qmp.execute('cont')
       const drives = new Map(spec.drives.map((drive) => [drive.id, launched(drive)]))
       this.update(id, { state: 'running', accelerator, lastError: null, child, drives, cdrom: spec.cdrom ? spec.cdrom.file : undefined })
@@ -447,27 +453,34 @@ export class QemuBackend implements Backend<QemuSpec>, QemuFeatures {
   /**
    * A UEFI machine's firmware and its own variable store, kept with the machine: made from the
    * firmware's template the first time it starts (create: true), then reused, so boot entries stay.
+   * The store is a qcow2, so that snapshots hold it too; a raw store of an older Berth becomes one.
    */
   private async uefi(definition: QemuDefinition, create: boolean): Promise<{ code: string; vars: string } | null> {
     const { firmware, chipset } = definition.spec
     if (firmware.kind !== 'efi') return null
     const chosen = chooseUefi(await findUefiFirmware(), firmware.secureBoot, chipset)
-    const vars = join(this.filesDir(definition.id), 'efi-vars.fd')
-    if (create && !(await stat(vars).then(() => true, () => false))) {
-      await mkdir(this.filesDir(definition.id), { recursive: true, mode: 0o700 })
-      await copyFile(chosen.varsTemplate, vars)
+    const files = this.filesDir(definition.id)
+    const vars = join(files, 'efi-vars.qcow2')
+    if (create && !existsSync(vars)) {
+      await mkdir(files, { recursive: true, mode: 0o700 })
+      const older = join(files, 'efi-vars.fd')
+      await this.writeVars(existsSync(older) ? older : chosen.varsTemplate, vars)
+      await rm(older, { force: true })
     }
     return { code: chosen.code, vars }
+  }
+
+  /** A variable store made from a raw one, whole or not at all (written beside, then renamed). */
+  private async writeVars(raw: string, vars: string): Promise<void> {
+    await exec([this.qemuImg, 'convert', '-q', '-f', 'raw', '-O', 'qcow2', raw, `${vars}.new`], { timeoutMs: 60_000 })
+    await rename(`${vars}.new`, vars)
   }
 
   async resetFirmwareVars(definition: QemuDefinition): Promise<void> {
     if (definition.spec.firmware.kind !== 'efi') throw new BerthError('conflict', `${definition.spec.name} boots with a BIOS: it has no UEFI variables`)
     const chosen = chooseUefi(await findUefiFirmware(), definition.spec.firmware.secureBoot, definition.spec.chipset)
-    const vars = join(this.filesDir(definition.id), 'efi-vars.fd')
     await mkdir(this.filesDir(definition.id), { recursive: true, mode: 0o700 })
-    // Replaced whole, never half-written: a copy beside it, then renamed over it.
-    await copyFile(chosen.varsTemplate, `${vars}.new`)
-    await rename(`${vars}.new`, vars)
+    await this.writeVars(chosen.varsTemplate, join(this.filesDir(definition.id), 'efi-vars.qcow2'))
   }
 
   /** QEMU runs in its own session with stdout/stderr in qemu.log, so it outlives Berth. */
@@ -856,6 +869,152 @@ export class QemuBackend implements Backend<QemuSpec>, QemuFeatures {
     }
     const pci = serial ? null : await this.pciAddress(qmp, deviceId(node))
     await growInGuest(join(this.runtimeDir(definition.id), runtimeFiles.agent), { serial, pci }, steps)
+  }
+
+  /** The QEMU of a machine that runs (or is paused), to work on it live; null: it is stopped. */
+  private liveQmp(id: string): QmpClient | null {
+    const qmp = this.runs.get(id)?.qmp
+    return qmp && !qmp.isClosed ? qmp : null
+  }
+
+  /** The images a snapshot lives in (root disk, writable drives, blank disks, UEFI variables), and why it cannot be taken. */
+  private snapshotImages(definition: QemuDefinition): { images: ImageLink[]; problem: string | null } {
+    const { spec, id } = definition
+    const files = this.filesDir(id)
+    const images: ImageLink[] = []
+    const root = this.diskPath(definition)
+    if (root && spec.disk) {
+      if (!spec.disk.format) return { images, problem: `The format of ${root} is not recorded yet: open ${spec.name}'s settings and save them once` }
+      images.push({ file: root, format: spec.disk.format })
+    }
+    for (const drive of spec.drives) if (!drive.readOnly) images.push({ file: drive.file, format: drive.format })
+    for (const [i] of spec.emptyDiskImages.entries()) {
+      const file = join(files, `empty${i}.qcow2`)
+      if (existsSync(file)) images.push({ file, format: 'qcow2' })
+    }
+    const disks = images.length
+    if (spec.firmware.kind === 'efi' && existsSync(join(files, 'efi-vars.qcow2'))) images.push({ file: join(files, 'efi-vars.qcow2'), format: 'qcow2' })
+    const liveOnly = [...this.liveDrives(id).values()].find((d) => !d.persistent && !d.drive.readOnly)
+    const raw = images.find((image) => image.format !== 'qcow2')
+    const problem = liveOnly
+      ? `${liveOnly.drive.file} is attached only while ${spec.name} runs: detach it, or attach it as part of the machine, before taking a snapshot`
+      : raw
+        ? `${raw.file} is a ${raw.format} image: snapshots live inside qcow2 images. Convert it (qemu-img convert -O qcow2) and use the copy, or attach it read-only`
+        : disks === 0
+          ? `${spec.name} has no qcow2 disk to keep snapshots in: give it a disk first`
+          : null
+    return { images, problem }
+  }
+
+  /** The nodes of the running VM that a snapshot covers: every writable disk it has open. */
+  private async writableNodes(qmp: QmpClient): Promise<string[]> {
+    const blocks = await qmp.execute<{ inserted?: { 'node-name': string; ro: boolean } }[]>('query-block')
+    return blocks.flatMap((b) => (b.inserted && !b.inserted.ro ? [b.inserted['node-name']] : []))
+  }
+
+  async snapshots(definition: QemuDefinition): Promise<SnapshotList> {
+    return snapshotList(await readSnapshots(this.filesDir(definition.id)), this.snapshotImages(definition).problem)
+  }
+
+  async takeSnapshot(definition: QemuDefinition, name: string, description: string): Promise<Snapshot> {
+    const { id, spec } = definition
+    const dir = this.filesDir(id)
+    const record = await readSnapshots(dir)
+    const taken = nameTaken(record, name)
+    if (taken) throw taken
+    const qmp = this.liveQmp(id)
+    if (!qmp) await this.uefi(definition, true)
+    const { images, problem } = this.snapshotImages(definition)
+    if (problem) throw new BerthError('conflict', problem)
+    const files = images.map((image) => image.file)
+    const before = await allocatedBytes(files)
+    let vmstate: string | null = null
+    let tpm = false
+    if (qmp) {
+      const devices = await this.writableNodes(qmp)
+      vmstate = spec.disk ? diskNode(0) : (spec.drives.find((d) => !d.readOnly)?.id ?? devices[0]!)
+      try {
+        await qmp.runJob('snapshot-save', { tag: name, vmstate, devices }, 600_000)
+      } catch (error) {
+        await qmp.runJob('snapshot-delete', { tag: name, devices }, 60_000).catch(() => undefined)
+        throw new BerthError('failed', `The snapshot could not be taken: ${(error as Error).message}. ${spec.name} runs on; nothing of the snapshot was kept.`)
+      }
+    } else {
+      const done: ImageLink[] = []
+      try {
+        for (const image of images) {
+          await imageSnapshot(this.qemuImg, image, 'create', name)
+          done.push(image)
+        }
+        if (spec.tpm && existsSync(join(dir, 'tpm'))) {
+          await keepTpmState(dir, join(dir, 'tpm'), name)
+          tpm = true
+        }
+      } catch (error) {
+        for (const image of done) await imageSnapshot(this.qemuImg, image, 'delete', name).catch(() => undefined)
+        await dropTpmState(dir, name)
+        throw new BerthError('failed', `The snapshot could not be taken: ${(error as Error).message}. Nothing of it was kept.`)
+      }
+    }
+    const snapshot: RecordedSnapshot = {
+      name,
+      description,
+      createdAt: new Date().toISOString(),
+      memory: qmp !== null,
+      sizeBytes: Math.max(0, (await allocatedBytes(files)) - before),
+      parent: record.current,
+      spec,
+      images,
+      vmstate,
+      tpm,
+    }
+    await writeSnapshots(dir, { current: name, snapshots: [...record.snapshots, snapshot] })
+    return publicSnapshot(snapshot)
+  }
+
+  /**
+   * Back to a snapshot, its settings too (restore writes them). A memory snapshot resumes where it was
+   * taken: loaded live when the settings are the same, else into the machine started anew from it.
+   */
+  async revertSnapshot(definition: QemuDefinition, name: string, restore: (spec: QemuSpec) => Promise<QemuDefinition>): Promise<void> {
+    const { id, spec } = definition
+    const dir = this.filesDir(id)
+    const record = await readSnapshots(dir)
+    const snapshot = findSnapshot(record, name, spec.name)
+    const qmp = this.liveQmp(id)
+    const load = async (qmp: QmpClient) =>
+      qmp.runJob('snapshot-load', { tag: snapshot.name, vmstate: snapshot.vmstate, devices: await this.writableNodes(qmp) }, 600_000)
+    if (snapshot.memory && qmp) {
+      if (!isDeepStrictEqual({ ...snapshot.spec, name: spec.name }, spec))
+        throw new BerthError('conflict', `${spec.name}'s settings changed since “${snapshot.name}” was taken: stop ${spec.name}, then revert (it starts again from the snapshot)`)
+      await load(qmp)
+    } else if (snapshot.memory) {
+      await this.start(await restore(snapshot.spec), load)
+    } else {
+      if (qmp) throw new BerthError('conflict', `“${snapshot.name}” was taken while ${spec.name} was stopped, so it holds no memory: stop ${spec.name}, then revert`)
+      for (const image of snapshot.images) await imageSnapshot(this.qemuImg, image, 'apply', snapshot.name)
+      if (snapshot.tpm) await restoreTpmState(dir, join(dir, 'tpm'), snapshot.name)
+      await restore(snapshot.spec)
+    }
+    await writeSnapshots(dir, { ...record, current: snapshot.name })
+  }
+
+  async deleteSnapshot(definition: QemuDefinition, name: string): Promise<SnapshotList> {
+    const { id, spec } = definition
+    const dir = this.filesDir(id)
+    const record = await readSnapshots(dir)
+    const snapshot = findSnapshot(record, name, spec.name)
+    const qmp = this.liveQmp(id)
+    if (qmp) await qmp.runJob('snapshot-delete', { tag: snapshot.name, devices: await this.writableNodes(qmp) }, 600_000)
+    else
+      for (const image of snapshot.images.filter((i) => existsSync(i.file)))
+        await imageSnapshot(this.qemuImg, image, 'delete', snapshot.name).catch((error: Error) => {
+          if (!/not found/i.test(`${error.message} ${JSON.stringify((error as BerthError).details ?? '')}`)) throw error
+        })
+    await dropTpmState(dir, snapshot.name)
+    const left = withoutSnapshot(record, snapshot)
+    await writeSnapshots(dir, left)
+    return snapshotList(left, this.snapshotImages(definition).problem)
   }
 
   /** Where a device sits on the guest's PCI buses, as the guest numbered them (QEMU reads the bridges' registers). */

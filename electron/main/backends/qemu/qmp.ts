@@ -108,6 +108,21 @@ export class QmpClient {
     })
   }
 
+  /**
+   * Runs a QMP job (snapshot-save, snapshot-load, snapshot-delete) to its end; the job's own error,
+   * if it had one, is thrown. The job is dismissed either way.
+   */
+  async runJob(command: string, args: Record<string, unknown>, timeoutMs: number): Promise<void> {
+    const jobId = `berth-${command}-${this.nextId}`
+    const concluded = this.waitFor('JOB_STATUS_CHANGE', (data) => data.id === jobId && data.status === 'concluded', timeoutMs)
+    await this.execute(command, { ...args, 'job-id': jobId })
+    if (!(await concluded)) throw new BerthError('failed', `${command} did not finish within ${Math.round(timeoutMs / 1000)} s`)
+    const jobs = await this.execute<{ id: string; error?: string }[]>('query-jobs')
+    const error = jobs.find((job) => job.id === jobId)?.error
+    await this.execute('job-dismiss', { id: jobId })
+    if (error) throw new QmpError(command, 'GenericError', error)
+  }
+
   onClose(listener: () => void): Disposable {
     if (this.closed) {
       queueMicrotask(listener)
