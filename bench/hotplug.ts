@@ -5,12 +5,11 @@ import { execFileSync } from 'node:child_process'
 import { mkdirSync } from 'node:fs'
 import { join } from 'node:path'
 import { startHarness, tinyGuestSpec, watchConsole } from '../electron/main/testing/harness'
-import { QmpClient } from '../electron/main/backends/qemu/qmp'
 import { driveOptions } from '../electron/main/backends/qemu/argv'
 import { qemuSpecSchema } from '../shared/model/machine'
 import { median } from './stats'
 import type { BenchResult } from './run'
-import { berthMachineFolders, rawArgv, rawConsole, startRaw, type GuestConsole, type RawQemu } from './raw-qemu'
+import { startRawGuest, type GuestConsole, type RawQemu } from './raw-qemu'
 import { vmRuntime } from '../shared/model/machine'
 
 let trial = 0
@@ -42,17 +41,9 @@ export async function hotplugToGuest(runs: number): Promise<BenchResult> {
     // The same machine, started by hand, driven by a bare QMP client.
     const { argv } = await h.client.call('machines.preview', { spec: { ...spec, name: 'bench-raw' } })
     const dir = join(h.home, 'raw')
-    raw = startRaw(rawArgv(argv, dir, berthMachineFolders(h.home)))
-    let qmp: QmpClient | null = null
-    for (let i = 0; i < 500 && !qmp; i++) {
-      qmp = await QmpClient.connect(join(dir, 'qmp.sock'), 1000).catch(() => null)
-      if (!qmp) raw.check('waiting for its QMP socket')
-      if (!qmp) await new Promise((r) => setTimeout(r, 10))
-    }
-    if (!qmp) throw new Error(`The baseline QEMU did not open ${join(dir, 'qmp.sock')} within 5 s`)
-    const rawGuest = await rawConsole(join(dir, 'serial.sock'), raw)
-    rawGuest.type('\r')
-    await rawGuest.waitFor(/guest# /, 60_000)
+    const started = await startRawGuest(argv, dir, h.home)
+    raw = started.raw
+    const { qmp, guest: rawGuest } = started
 
     for (let run = 0; run < runs; run++) {
       // Berth: one API call, as the drop dialog makes it.

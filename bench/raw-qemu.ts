@@ -3,7 +3,9 @@
 import { spawn, type ChildProcess } from 'node:child_process'
 import { mkdirSync } from 'node:fs'
 import { createConnection, type Socket } from 'node:net'
+import { join } from 'node:path'
 import { resolvePaths } from '../electron/main/paths'
+import { QmpClient } from '../electron/main/backends/qemu/qmp'
 
 /** The folders under which Berth keeps each machine's runtime files and kept files, one per machine id. */
 export const berthMachineFolders = (home: string) => {
@@ -89,5 +91,29 @@ export async function rawConsole(path: string, raw: RawQemu): Promise<GuestConso
         await new Promise((r) => setTimeout(r, 2))
       }
     },
+  }
+}
+
+/**
+ * Berth's command line for a machine, started by hand in dir; resolves once its QMP socket answers
+ * and its guest's shell prompt shows on its serial console.
+ */
+export async function startRawGuest(argv: string[], dir: string, home: string): Promise<{ raw: RawQemu; qmp: QmpClient; guest: GuestConsole }> {
+  const raw = startRaw(rawArgv(argv, dir, berthMachineFolders(home)))
+  try {
+    let qmp: QmpClient | null = null
+    for (let i = 0; i < 500 && !qmp; i++) {
+      qmp = await QmpClient.connect(join(dir, 'qmp.sock'), 1000).catch(() => null)
+      if (!qmp) raw.check('waiting for its QMP socket')
+      if (!qmp) await new Promise((r) => setTimeout(r, 10))
+    }
+    if (!qmp) throw new Error(`The baseline QEMU did not open ${join(dir, 'qmp.sock')} within 5 s`)
+    const guest = await rawConsole(join(dir, 'serial.sock'), raw)
+    guest.type('\r')
+    await guest.waitFor(/guest# /, 60_000)
+    return { raw, qmp, guest }
+  } catch (error) {
+    await raw.stop()
+    throw error
   }
 }

@@ -14,6 +14,7 @@ import { scale } from './scale'
 import { uiResponsiveness } from './ui-responsiveness'
 import { xenBench } from './xen'
 import { metricsCost } from './metrics'
+import { snapshotBench } from './snapshots'
 
 export interface BenchResult {
   name: string
@@ -45,6 +46,7 @@ const benchmarks: [string, () => Promise<BenchResult | BenchResult[]>][] = [
   ['scale', () => scale()],
   ['ui', () => uiResponsiveness()],
   ['metrics', () => metricsCost()],
+  ['snapshots', () => snapshotBench(Math.max(runs, 15))],
   ['xen', () => xenBench(Math.min(runs, 5))],
 ]
 const results: BenchResult[] = []

@@ -54,3 +54,37 @@ test('take a snapshot of a running VM, change the guest, revert: the guest is ba
   await expect(page.getByRole('row', { name: 'Snapshot second' })).toBeHidden({ timeout: 60_000 })
   await expect(first).toBeVisible()
 })
+
+test('clone a stopped VM: the clone has its own page, disk and MAC, and boots', async ({ page, berth }) => {
+  await page.goto(berth.url)
+  await createTestVm(page, 'snapper', { diskMiB: 64 })
+  await page.getByRole('button', { name: 'Start' }).click()
+  await page.getByRole('tab', { name: 'Serial console' }).click()
+  await expect(terminalText(page)).toContainText('guest#', { timeout: 60_000 })
+  await typeInConsole(page, 'echo MAC=$(cat /sys/class/net/eth0/address)', /MAC=52:54/)
+  const originMac = /MAC=(52:54:[0-9a-f:]+)/.exec(await terminalText(page).innerText())![1]
+  await expect(page.getByRole('button', { name: 'Clone…' })).toBeHidden() // only a stopped VM is cloned
+  await page.getByRole('button', { name: 'Force stop' }).click()
+  await expect(page.getByRole('status', { name: 'State' })).toHaveText('stopped')
+
+  await page.getByRole('button', { name: 'Clone…' }).click()
+  const dialog = page.getByRole('dialog', { name: 'Clone snapper' })
+  await expect(dialog.getByLabel('Name of the clone')).toHaveValue('snapper-clone')
+  await dialog.getByLabel(/Linked clone/).check()
+  await expect(dialog.getByRole('note')).toContainText('snapper cannot start')
+  await dialog.getByLabel(/Full copy/).check()
+  await page.screenshot({ path: 'test-results/e2e/clone-dialog.png' })
+  await dialog.getByRole('button', { name: 'Clone' }).click()
+  await expect(page.getByRole('heading', { name: /snapper-clone/ })).toBeVisible({ timeout: 60_000 })
+
+  await page.getByRole('button', { name: 'Start' }).click()
+  await page.getByRole('tab', { name: 'Serial console' }).click()
+  await expect(terminalText(page)).toContainText('guest#', { timeout: 60_000 })
+  await page.getByRole('region', { name: 'Serial console of snapper-clone' }).click()
+  await expect(async () => {
+    await page.keyboard.type('echo MAC=$(cat /sys/class/net/eth0/address)\n')
+    await expect(terminalText(page)).toContainText(/MAC=52:54/, { timeout: 3000 })
+  }).toPass({ timeout: 30_000 })
+  const cloneMac = /MAC=(52:54:[0-9a-f:]+)/.exec(await terminalText(page).innerText())![1]
+  expect(cloneMac).not.toBe(originMac)
+})

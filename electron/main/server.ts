@@ -127,6 +127,7 @@ export async function createBerthServer(options: BerthServerOptions = {}): Promi
     'drives.size': async ({ id, disk }) => machines.diskSize(id, disk),
     'machines.guestInfo': async ({ id }) => machines.guestInfo(id),
     'machines.resetFirmwareVars': async ({ id }) => machines.resetFirmwareVars(id),
+    'machines.clone': async ({ id, name, linked, firmwareState }) => machines.clone(id, name, { linked, firmwareState }),
     'snapshots.list': async ({ id }) => machines.snapshots(id),
     'snapshots.take': async ({ id, name, description }) => machines.takeSnapshot(id, name, description),
     'snapshots.revert': async ({ id, name }) => machines.revertSnapshot(id, name),

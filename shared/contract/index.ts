@@ -113,6 +113,13 @@ export const contract = {
     'machines.guestInfo': { input: byId, output: guestInfoSchema },
     /** A stopped UEFI VM's variable store made anew from the firmware's template (boot entries and settings gone). */
     'machines.resetFirmwareVars': { input: byId, output: machineSchema },
+    /** A new VM from a stopped one: disks copied, or linked (overlays on the original's, which then must stay); new MACs. */
+    'machines.clone': {
+      input: z
+        .object({ id: machineIdSchema, name: machineNameSchema, linked: z.boolean().default(false), firmwareState: z.enum(['copy', 'fresh']).default('fresh') })
+        .strict(),
+      output: machineSchema,
+    },
     /** A VM's snapshots as a tree (parent names), which one it descends from now, and why it cannot take one (if so). */
     'snapshots.list': { input: byId, output: snapshotListSchema },
     /** Running: disks, UEFI variables, memory, devices and TPM (QEMU's snapshot-save); stopped: disks, UEFI variables and TPM state. */

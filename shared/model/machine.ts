@@ -148,9 +148,10 @@ export const acceleratorSchema = z.enum(['kvm', 'tcg'])
 
 /**
  * What a machine has, as its backend says (the page shows a tab or button only for these): a screen,
- * drives and a CD drive, a shell inside it, a reboot Berth can ask for, pause, a guest agent, snapshots.
+ * drives and a CD drive, a shell inside it, a reboot Berth can ask for, pause, a guest agent, snapshots,
+ * clones.
  */
-export const capabilities = ['display', 'drives', 'shell', 'reboot', 'pause', 'guestAgent', 'metrics', 'snapshots'] as const
+export const capabilities = ['display', 'drives', 'shell', 'reboot', 'pause', 'guestAgent', 'metrics', 'snapshots', 'clone'] as const
 export const capabilitySchema = z.enum(capabilities)
 export type Capability = z.infer<typeof capabilitySchema>
 

@@ -8,6 +8,7 @@ import type { ConsoleStream } from '../consoles/serial-console'
 import type { Disposable } from '../../../shared/rpc/transport'
 import type { Snapshot, SnapshotList } from '../../../shared/model/snapshots'
 import type { GrowSteps } from './qemu/grow'
+import type { CloneOptions } from './qemu/clone'
 
 export type { ConsoleStream }
 
@@ -67,7 +68,7 @@ export interface Backend<S extends MachineSpec = MachineSpec> {
   /** Started when Berth starts (containers.nix's autoStart). */
   startsWithBerth(spec: S): boolean
   /** The spec as it is stored: what the backend records from the host itself (QEMU: image formats), never taken from the caller. */
-  record(spec: S, previous: S | null): Promise<S>
+  record(spec: S, previous: S | null, id?: string): Promise<S>
   /** What a definition runs as, for the wizard's preview. */
   preview(definition: DefinitionOf<S>): Promise<Preview>
   /** Running totals of a running machine's CPU, memory, disk and network (only kinds with the metrics capability); null: it is not running. */
@@ -121,6 +122,12 @@ export interface QemuFeatures {
   /** Back to the snapshot; restore writes the definition it kept. */
   revertSnapshot(definition: QemuDefinition, name: string, restore: (spec: QemuSpec) => Promise<QemuDefinition>): Promise<void>
   deleteSnapshot(definition: QemuDefinition, name: string): Promise<SnapshotList>
+  /** The files of a clone of the stopped machine, for the machine targetId; the clone's spec. */
+  cloneFiles(source: QemuDefinition, targetId: string, options: CloneOptions): Promise<QemuSpec>
+  /** Every image the machine writes to (root disk, writable drives). */
+  writableImages(definition: QemuDefinition): string[]
+  /** The images Berth made for the machine (what "delete its images" deletes). */
+  madeImages(definition: QemuDefinition): string[]
 }
 
 /** What containers have and virtual machines do not. */

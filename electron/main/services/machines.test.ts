@@ -45,6 +45,8 @@ function fakeBackend(kind: MachineSpec['kind'], capabilities: Capability[], tran
     onDidChange: (l: (id: string) => void) => changes.on(l),
     dispose: () => undefined,
     liveDrives: () => new Map(),
+    writableImages: () => [],
+    madeImages: () => [],
   }
   return { backend: backend as unknown as Backend & never, calls, set }
 }

@@ -11,6 +11,7 @@ import { driveSchema, hotplugBuses, type Drive, type DriveBus, type GrowStep, ty
 import { ImageError, inspectImage } from '../backends/qemu/image'
 import { GrowSteps, sizeRefusal } from '../backends/qemu/grow'
 import type { Snapshot, SnapshotList } from '../../../shared/model/snapshots'
+import type { CloneOptions } from '../backends/qemu/clone'
 import type { Backend, ConsoleStream, ContainerFeatures, MachineStatus, Preview, QemuFeatures } from '../backends/backend'
 import { MachineStore } from '../store/machine-store'
 import { Emitter, type Disposable } from '../../../shared/rpc/transport'
@@ -288,6 +289,7 @@ export class MachineService {
   /** The machine as the snapshot left it, its settings too (under the name it has now). */
   revertSnapshot(id: string, name: string): Promise<Machine> {
     return this.job(id, `reverting to “${name}”`, async (d) => {
+      this.refuseIfBase(d, 'revert')
       await this.backends.qemu.revertSnapshot(d, name, async (spec) => (await this.update(d, { ...spec, name: d.spec.name })) as DefinitionOf<QemuSpec>)
       return this.view(this.get(id))
     })
@@ -295,6 +297,27 @@ export class MachineService {
 
   deleteSnapshot(id: string, name: string): Promise<SnapshotList> {
     return this.job(id, `deleting the snapshot “${name}”`, (d) => this.backends.qemu.deleteSnapshot(d, name))
+  }
+
+  /**
+   * A new VM made from a stopped one: its disks copied or linked, new MAC addresses (they follow the
+   * machine's id), the next free number on its vlans, its firmware state copied or fresh.
+   */
+  clone(id: string, name: string, options: CloneOptions): Promise<Machine> {
+    return this.job(id, `cloning into ${name}`, async (source) => {
+      const { state } = this.status(id)
+      if (state !== 'stopped' && state !== 'crashed') throw new BerthError('conflict', `Stop ${source.spec.name} before cloning it: a running machine's disks change while they are copied`)
+      const taken = new Set([...this.definitions.values()].flatMap((d) => (d.spec.kind === 'qemu' && d.spec.vlanNumber !== null ? [d.spec.vlanNumber] : [])))
+      const vlanNumber = source.spec.vlanNumber === null ? null : (Array.from({ length: 199 }, (_, i) => i + 1).find((n) => !taken.has(n)) ?? null)
+      const draft = MachineStore.define({ ...source.spec, name, vlanNumber })
+      await this.check(draft.spec)
+      const spec = await this.backends.qemu.cloneFiles(source, draft.id, options)
+      const definition = { ...draft, spec: await this.record({ ...spec, name, vlanNumber }, null, draft.id) }
+      await this.store.save(definition)
+      this.definitions.set(definition.id, definition)
+      this.changed(definition.id)
+      return this.view(definition)
+    })
   }
 
   /**
@@ -364,14 +387,14 @@ export class MachineService {
     return this.locked(id, async (definition) => {
       this.allow(definition, 'edit')
       await this.check(spec, id)
-      return this.view(await this.update(definition, await this.record(spec, definition.spec)))
+      return this.view(await this.update(definition, await this.record(spec, definition.spec, id)))
     })
   }
 
   /** The spec as its backend records it from the host (a VM's image formats and backing chains); a definition older than that gets it now. */
-  private async record(spec: MachineSpec, previous: MachineSpec | null): Promise<MachineSpec> {
+  private async record(spec: MachineSpec, previous: MachineSpec | null, id?: string): Promise<MachineSpec> {
     try {
-      return await this.backend({ spec }).record(spec as never, previous?.kind === spec.kind ? (previous as never) : null)
+      return await this.backend({ spec }).record(spec as never, previous?.kind === spec.kind ? (previous as never) : null, id)
     } catch (error) {
       if (error instanceof ImageError) throw fieldErrors({ 'disk.image': error.message }, error.message)
       throw error
@@ -381,8 +404,9 @@ export class MachineService {
   start(id: string): Promise<Machine> {
     return this.locked(id, async (definition) => {
       this.allow(definition, 'start')
+      this.refuseIfBase(definition, 'start')
       // What is recorded stays as it was (the definition is its own previous); only what is missing is added.
-      const recorded = await this.record(definition.spec, definition.spec)
+      const recorded = await this.record(definition.spec, definition.spec, definition.id)
       const d = JSON.stringify(recorded) === JSON.stringify(definition.spec) ? definition : await this.update(definition, recorded)
       await this.backend(d).start(d)
       return this.view(d)
@@ -421,12 +445,33 @@ export class MachineService {
   remove(id: string, options: { deleteImages: boolean }): Promise<{ removed: true }> {
     return this.locked(id, async (d) => {
       this.allow(d, 'remove')
+      if (options.deleteImages) this.refuseIfBase(d, 'delete')
       await this.backend(d).forget(d, options)
       await this.store.remove(id)
       this.definitions.delete(id)
       this.changed(id)
       return { removed: true as const }
     })
+  }
+
+  /**
+   * The linked clones reading this VM's images as their backing files. Those images must stay as they
+   * are: the VM does not start or revert (that would change what the clones read), nor lose them.
+   */
+  private refuseIfBase(definition: MachineDefinition, doing: 'start' | 'revert' | 'delete'): void {
+    if (definition.spec.kind !== 'qemu') return
+    const vm = definition as DefinitionOf<QemuSpec>
+    const images = new Set(doing === 'delete' ? this.backends.qemu.madeImages(vm) : this.backends.qemu.writableImages(vm))
+    const clones = [...this.definitions.values()].filter(
+      (d) => d.id !== vm.id && d.spec.kind === 'qemu' && [...(d.spec.disk?.backing ?? []), ...d.spec.drives.flatMap((drive) => drive.backing)].some((link) => images.has(link.file)),
+    )
+    if (!clones.length) return
+    const name = vm.spec.name
+    const names = clones.map((d) => d.spec.name).join(', ')
+    const them = clones.length > 1 ? 'them' : 'it'
+    const base = `${name}'s disks are the base of the linked clone${clones.length > 1 ? 's' : ''} ${names}`
+    if (doing === 'delete') throw new BerthError('conflict', `${base}: delete ${them} first, or delete ${name} and keep its disks`)
+    throw new BerthError('conflict', `${base}: ${name} cannot ${doing === 'start' ? 'start' : 'go back to a snapshot'} while ${names} ${clones.length > 1 ? 'use' : 'uses'} them, as that would change what ${names} ${clones.length > 1 ? 'read' : 'reads'}. Delete ${them}, or make full copies instead`)
   }
 
   displaySocket(id: string): { socket: string; protocol: 'vnc' | 'spice' } {

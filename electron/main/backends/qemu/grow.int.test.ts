@@ -1,32 +1,23 @@
 // Growing disks of the real test guest: a running VM's partitioned ext4 disk grows in the guest too
 // (block_resize, then growpart and resize2fs through the guest agent); a stopped VM's root disk grows
 // with qemu-img; shrinking is refused.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
+import { useHarness } from '../../testing/use-harness'
 import { execFileSync } from 'node:child_process'
-import { closeSync, mkdirSync, openSync, writeSync } from 'node:fs'
+import { closeSync, openSync, writeSync } from 'node:fs'
 import { join } from 'node:path'
 import type { BerthError } from '../../../../shared/errors'
 import type { GrowStep } from '../../../../shared/model/drives'
 import { vmRuntime, type QemuSpec } from '../../../../shared/model/machine'
-import { startHarness, tinyGuestSpec, watchConsole, type Harness } from '../../testing/harness'
+import { tinyGuestSpec, watchConsole } from '../../testing/harness'
 
-let h: Harness
-let dir: string
+const t = useHarness()
 const MiB = 1024 * 1024
 const qemuImg = (...args: string[]) => execFileSync('qemu-img', args, { encoding: 'utf8' })
 
-beforeAll(async () => {
-  h = await startHarness()
-  dir = join(h.home, 'files')
-  mkdirSync(dir)
-})
-afterAll(async () => {
-  await h?.cleanup()
-})
-
 /** A qcow2 disk of sizeMiB with an MBR whose one partition (from 1 MiB to the end) holds ext4. */
 function partitionedDisk(name: string, sizeMiB: number): string {
-  const raw = join(dir, `${name}.raw`)
+  const raw = join(t.files, `${name}.raw`)
   const sectors = (sizeMiB * MiB) / 512
   const table = Buffer.alloc(512)
   table[446 + 4] = 0x83 // Linux
@@ -39,7 +30,7 @@ function partitionedDisk(name: string, sizeMiB: number): string {
   closeSync(fd)
   execFileSync('truncate', ['-s', `${sizeMiB}M`, raw])
   execFileSync('mkfs.ext4', ['-q', '-F', '-E', `offset=${MiB}`, raw, `${(sectors - 2048) / 2}k`])
-  const disk = join(dir, `${name}.qcow2`)
+  const disk = join(t.files, `${name}.qcow2`)
   qemuImg('convert', '-f', 'raw', '-O', 'qcow2', raw, disk)
   return disk
 }
@@ -49,7 +40,7 @@ async function grow(id: string, disk: string, sizeMiB: number): Promise<{ steps:
   let steps: GrowStep[] = []
   let done = false
   const error = await new Promise<BerthError | null>((resolve) => {
-    h.client
+    t.h.client
       .openStream('drives.grow', { id, disk, sizeMiB }, {
         onControl: (message) => ('steps' in message ? (steps = message.steps) : (done = message.done)),
         onClose: (e) => resolve(e ? (e as BerthError) : null),
@@ -62,11 +53,11 @@ async function grow(id: string, disk: string, sizeMiB: number): Promise<{ steps:
 describe('growing disks (real QEMU, guest agent)', () => {
   it('a running VM’s disk grows from 64 to 128 MiB: the guest sees it, growpart and resize2fs grow its ext4 (df before and after)', async () => {
     const disk = partitionedDisk('data', 64)
-    const vm = await h.client.call('machines.create', { spec: tinyGuestSpec('grow') })
-    await h.client.call('machines.start', { id: vm.id })
-    const guest = await watchConsole(h.client, vm.id)
+    const vm = await t.h.client.call('machines.create', { spec: tinyGuestSpec('grow') })
+    await t.h.client.call('machines.start', { id: vm.id })
+    const guest = await watchConsole(t.h.client, vm.id)
     await guest.waitFor(/guest# /, 60_000)
-    const machine = await h.client.call('drives.attach', { id: vm.id, path: disk, persist: true })
+    const machine = await t.h.client.call('drives.attach', { id: vm.id, path: disk, persist: true })
     const drive = vmRuntime(machine).drives[0]!
     const run = async (command: string, marker: string) => {
       const from = guest.text.length
@@ -81,7 +72,7 @@ describe('growing disks (real QEMU, guest agent)', () => {
     expect(before).toBeGreaterThan(50_000)
     expect(before).toBeLessThan(64 * 1024)
 
-    expect(await h.client.call('drives.size', { id: vm.id, disk: drive.id })).toMatchObject({ virtualSize: 64 * MiB, format: 'qcow2', growable: null })
+    expect(await t.h.client.call('drives.size', { id: vm.id, disk: drive.id })).toMatchObject({ virtualSize: 64 * MiB, format: 'qcow2', growable: null })
     const shrink = await grow(vm.id, drive.id, 32)
     expect(shrink.error?.message).toBe('The disk is 64 MiB; it cannot shrink to 32 MiB (that would cut off what the guest keeps at its end). Berth only grows disks.')
     expect(shrink.steps).toEqual([])
@@ -102,21 +93,21 @@ describe('growing disks (real QEMU, guest agent)', () => {
     const after = blocks(await run('cat /sys/block/vda/size; df -k /mnt | tail -1', 'grown'))
     expect(guest.text).toContain('262144') // 128 MiB in sectors
     expect(after).toBeGreaterThan(before + 60_000)
-    expect(await h.client.call('drives.size', { id: vm.id, disk: drive.id })).toMatchObject({ virtualSize: 128 * MiB })
-    await h.client.call('machines.stop', { id: vm.id, force: true })
+    expect(await t.h.client.call('drives.size', { id: vm.id, disk: drive.id })).toMatchObject({ virtualSize: 128 * MiB })
+    await t.h.client.call('machines.stop', { id: vm.id, force: true })
   })
 
   it('a stopped VM’s root disk grows with qemu-img and the definition records the size; shrinking or the same size is refused', async () => {
-    const image = join(dir, 'root.qcow2')
+    const image = join(t.files, 'root.qcow2')
     qemuImg('create', '-q', '-f', 'qcow2', image, '64M')
-    const vm = await h.client.call('machines.create', { spec: tinyGuestSpec('grow-root', { disk: { image, sizeMiB: 64 } }) })
+    const vm = await t.h.client.call('machines.create', { spec: tinyGuestSpec('grow-root', { disk: { image, sizeMiB: 64 } }) })
     const same = await grow(vm.id, 'root', 64)
     expect(same.error?.message).toBe('The disk is already 64 MiB')
     const grown = await grow(vm.id, 'root', 96)
     expect(grown.error).toBeNull()
     expect(grown.steps).toEqual([{ title: 'Grow the image from 64 MiB to 96 MiB', state: 'done', detail: image }])
     expect(JSON.parse(qemuImg('info', '--output=json', image))['virtual-size']).toBe(96 * MiB)
-    const stored = (await h.client.call('machines.list', {})).machines.find((m) => m.id === vm.id)!
+    const stored = (await t.h.client.call('machines.list', {})).machines.find((m) => m.id === vm.id)!
     expect((stored.spec as QemuSpec).disk?.sizeMiB).toBe(96)
   })
 })

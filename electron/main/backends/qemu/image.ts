@@ -236,9 +236,16 @@ export async function createQcow2(qemuImg: string, path: string, sizeMiB: number
 }
 
 /**
- * qemu-img's --image-opts for an image Berth recorded: its format stated, and for a layered format no
- * backing file, so the image's header never chooses what else is opened.
+ * qemu-img's --image-opts for an image Berth recorded: its format stated, and its backing chain as
+ * recorded (none by default) and nothing beyond, so the image's header never chooses what else is opened.
  */
-export function imageOpts(image: ImageLink): string {
-  return [`driver=${image.format}`, 'file.driver=file', `file.filename=${qemuOptionValue(image.file)}`, ...(image.format === 'raw' ? [] : ['backing='])].join(',')
+export function imageOpts(image: ImageLink, backing: ImageLink[] = []): string {
+  const chain = [image, ...backing]
+  return chain
+    .flatMap((link, depth) => {
+      const at = 'backing.'.repeat(depth)
+      const last = depth === chain.length - 1
+      return [`${at}driver=${link.format}`, `${at}file.driver=file`, `${at}file.filename=${qemuOptionValue(link.file)}`, ...(last && layeredFormats.has(link.format) ? [`${at}backing=`] : [])]
+    })
+    .join(',')
 }

@@ -1,9 +1,9 @@
 // QEMU machines: detached processes with QMP and serial sockets in a per-VM runtime directory.
 import { spawn, type ChildProcess } from 'node:child_process'
 import { closeSync, openSync, writeSync } from 'node:fs'
-import { access, constants, mkdir, open, readFile, rename, rm, stat } from 'node:fs/promises'
+import { access, constants, cp, mkdir, open, readFile, rename, rm, stat } from 'node:fs/promises'
 import { lastLines, TAIL_BYTES } from '../../consoles/log-tail'
-import { join } from 'node:path'
+import { basename, dirname, join } from 'node:path'
 import { createServer } from 'node:net'
 import { createSocket } from 'node:dgram'
 import { BerthError, fieldErrors, type FieldErrors } from '../../../../shared/errors'
@@ -31,9 +31,10 @@ import { QmpClient, QmpError, type QmpEvent } from './qmp'
 import { guestTraffic, queryGuestAgent } from './guest-agent'
 import { startSwtpm, swtpmProblem } from './tpm'
 import { checkGrowth, growableProblem, growImage, growInGuest, sizeText, type GrowSteps } from './grow'
-import { allocatedBytes, dropTpmState, findSnapshot, imageSnapshot, keepTpmState, nameTaken, publicSnapshot, readSnapshots, restoreTpmState, snapshotList, withoutSnapshot, writeSnapshots, type RecordedSnapshot } from './snapshots'
+import { allocatedBytes, dropTpmState, findSnapshot, imageSnapshot, keepTpmState, nameTaken, publicSnapshot, readSnapshots, restoreTpmState, roomProblem, snapshotList, withoutSnapshot, writeSnapshots, type RecordedSnapshot } from './snapshots'
 import type { Snapshot, SnapshotList } from '../../../../shared/model/snapshots'
 import { exec } from '../../exec'
+import { copyImage, linkImage, type CloneOptions } from './clone'
 import { isDeepStrictEqual } from 'node:util'
 import type { GuestInfo } from '../../../../shared/model/guest-agent'
 import { Emitter, type Disposable } from '../../../../shared/rpc/transport'
@@ -125,7 +126,7 @@ export class QemuBackend implements Backend<QemuSpec>, QemuFeatures {
   }
 
   capabilities(spec: QemuSpec): Capability[] {
-    return ['drives', 'pause', 'metrics', 'snapshots', ...(spec.display ? (['display'] as const) : []), ...(spec.guestAgent ? (['guestAgent'] as const) : [])]
+    return ['drives', 'pause', 'metrics', 'snapshots', 'clone', ...(spec.display ? (['display'] as const) : []), ...(spec.guestAgent ? (['guestAgent'] as const) : [])]
   }
 
   /** The accelerator, the definition's drives with their live state and the ones attached live only, and the disc in the drive now. */
@@ -196,7 +197,7 @@ export class QemuBackend implements Backend<QemuSpec>, QemuFeatures {
    * person chose (an image Berth will make is a plain qcow2) and kept while the file stays the same;
    * never taken from the caller.
    */
-  async record(spec: QemuSpec, previous: QemuSpec | null): Promise<QemuSpec> {
+  async record(spec: QemuSpec, previous: QemuSpec | null, id?: string): Promise<QemuSpec> {
     const drives = []
     for (const drive of spec.drives) {
       const kept = previous?.drives.find((d) => d.id === drive.id && d.file === drive.file)
@@ -211,7 +212,8 @@ export class QemuBackend implements Backend<QemuSpec>, QemuFeatures {
     // A format once recorded is kept: a raw disk's header is the guest's to write, never read again.
     if (old?.format && (old.backing || old.format === 'raw'))
       return { ...spec, drives, disk: { ...spec.disk, format: old.format, backing: old.backing ?? [] } }
-    const path = spec.disk.image
+    // A disk Berth makes in its own folder may exist already: a clone's copy or overlay.
+    const path = spec.disk.image ?? (id ? this.defaultImage(id) : undefined)
     const exists = path ? await stat(path).then(() => true, () => false) : false
     const image = exists ? await inspectImage(this.qemuImg, path!) : null
     return { ...spec, drives, disk: { ...spec.disk, format: image?.format ?? 'qcow2', backing: image?.backingChain ?? [] } }
@@ -937,7 +939,8 @@ export class QemuBackend implements Backend<QemuSpec>, QemuFeatures {
         await qmp.runJob('snapshot-save', { tag: name, vmstate, devices }, 600_000)
       } catch (error) {
         await qmp.runJob('snapshot-delete', { tag: name, devices }, 60_000).catch(() => undefined)
-        throw new BerthError('failed', `The snapshot could not be taken: ${(error as Error).message}. ${spec.name} runs on; nothing of the snapshot was kept.`)
+        const room = await roomProblem(files, spec.memoryMiB * 1024 * 1024)
+        throw new BerthError('failed', `The snapshot could not be taken: ${(error as Error).message}.${room ? ` ${room}.` : ''} ${spec.name} runs on; nothing of the snapshot was kept.`)
       }
     } else {
       const done: ImageLink[] = []
@@ -996,7 +999,7 @@ export class QemuBackend implements Backend<QemuSpec>, QemuFeatures {
       if (snapshot.tpm) await restoreTpmState(dir, join(dir, 'tpm'), snapshot.name)
       await restore(snapshot.spec)
     }
-    await writeSnapshots(dir, { ...record, current: snapshot.name })
+    if (record.current !== snapshot.name) await writeSnapshots(dir, { ...record, current: snapshot.name })
   }
 
   async deleteSnapshot(definition: QemuDefinition, name: string): Promise<SnapshotList> {
@@ -1049,9 +1052,71 @@ export class QemuBackend implements Backend<QemuSpec>, QemuFeatures {
     this.runs.delete(id)
     await rm(this.runtimeDir(id), { recursive: true, force: true })
     await rm(this.filesDir(id), { recursive: true, force: true })
-    // Only images Berth made in its own directory; never a file the person pointed at.
-    if (options.deleteImages && this.diskPath(definition) === this.defaultImage(id))
-      await rm(this.defaultImage(id), { force: true })
+    if (options.deleteImages) for (const image of this.madeImages(definition)) await rm(image, { force: true })
+  }
+
+  /** Every image the machine writes to: its root disk and its writable drives. */
+  writableImages(definition: QemuDefinition): string[] {
+    return [this.diskPath(definition), ...definition.spec.drives.filter((d) => !d.readOnly).map((d) => d.file)].filter((file): file is string => file !== null)
+  }
+
+  /** The images Berth made for the machine in its own folder (its root disk, its clone's drives); never a file the person pointed at. */
+  madeImages(definition: QemuDefinition): string[] {
+    const { id, spec } = definition
+    const own = (file: string) => dirname(file) === this.options.paths.images && (file === this.defaultImage(id) || basename(file).startsWith(`${id}-`))
+    return [this.diskPath(definition), ...spec.drives.map((d) => d.file)].filter((file): file is string => file !== null && own(file))
+  }
+
+  /**
+   * The files of a clone of a stopped VM, for the machine targetId: its disks copied or linked, read-only
+   * ones shared, blank disks copied, UEFI variables and TPM state copied or left to be made fresh. The
+   * clone's spec comes back; whatever was made is removed again if anything fails.
+   */
+  async cloneFiles(source: QemuDefinition, targetId: string, options: CloneOptions): Promise<QemuSpec> {
+    const { spec } = source
+    const files = this.filesDir(targetId)
+    const from = this.filesDir(source.id)
+    const made: string[] = []
+    const make = async (image: ImageLink, backing: ImageLink[], target: string, linked: boolean) => {
+      made.push(target)
+      await (linked ? linkImage(this.qemuImg, image, target) : copyImage(this.qemuImg, image, backing, target))
+    }
+    try {
+      await mkdir(files, { recursive: true, mode: 0o700 })
+      await mkdir(this.options.paths.images, { recursive: true, mode: 0o700 })
+      let disk = spec.disk
+      const root = this.diskPath(source)
+      // A root disk not made yet (the original never started) is made for the clone at its first start.
+      if (disk && root && existsSync(root)) {
+        if (!disk.format) throw new BerthError('conflict', `The format of ${root} is not recorded yet: open ${spec.name}'s settings and save them once`)
+        await make({ file: root, format: disk.format }, disk.backing ?? [], this.defaultImage(targetId), options.linked)
+        disk = { ...disk, image: undefined }
+      }
+      const drives = []
+      for (const drive of spec.drives) {
+        if (drive.readOnly) {
+          drives.push(drive)
+          continue
+        }
+        const target = join(this.options.paths.images, `${targetId}-${drive.id}.qcow2`)
+        await make({ file: drive.file, format: drive.format }, drive.backing, target, options.linked)
+        drives.push({ ...drive, file: target })
+      }
+      for (const [i] of spec.emptyDiskImages.entries()) {
+        const blank = join(from, `empty${i}.qcow2`)
+        if (existsSync(blank)) await copyImage(this.qemuImg, { file: blank, format: 'qcow2' }, [], join(files, `empty${i}.qcow2`))
+      }
+      if (options.firmwareState === 'copy') {
+        const vars = join(from, 'efi-vars.qcow2')
+        if (spec.firmware.kind === 'efi' && existsSync(vars)) await copyImage(this.qemuImg, { file: vars, format: 'qcow2' }, [], join(files, 'efi-vars.qcow2'))
+        if (spec.tpm && existsSync(join(from, 'tpm'))) await cp(join(from, 'tpm'), join(files, 'tpm'), { recursive: true })
+      }
+      return { ...spec, disk, drives }
+    } catch (error) {
+      for (const file of made) await rm(file, { force: true })
+      await rm(files, { recursive: true, force: true })
+      throw error
+    }
   }
 
   private async readPid(id: string): Promise<number | null> {

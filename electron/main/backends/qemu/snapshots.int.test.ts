@@ -1,33 +1,24 @@
 // Snapshots of the real test guest: a running VM's disk, memory (a shell variable) and TPM (a PCR)
 // come back on revert and its console goes on; a stopped VM's snapshot brings back its settings and
 // TPM state; deleting gives the space back; bad names and a second job at once are refused.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
+import { useHarness } from '../../testing/use-harness'
 import { execFileSync } from 'node:child_process'
 import { mkdirSync, readdirSync, statSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import type { BerthError } from '../../../../shared/errors'
 import type { QemuSpec } from '../../../../shared/model/machine'
-import { startHarness, tinyGuestSpec, waitForState, watchConsole, type Harness } from '../../testing/harness'
+import { tinyGuestSpec, waitForState, watchConsole } from '../../testing/harness'
 import { requireTestGuest } from '../../testing/guest'
 
-let h: Harness
-let dir: string
-
-beforeAll(async () => {
-  h = await startHarness()
-  dir = join(h.home, 'files')
-  mkdirSync(dir)
-})
-afterAll(async () => {
-  await h?.cleanup()
-})
+const t = useHarness()
 
 /** A 64 MiB qcow2 disk holding an ext4 filesystem (no partition table), for the guest to mount. */
 function ext4Disk(name: string): string {
-  const raw = join(dir, `${name}.raw`)
+  const raw = join(t.files, `${name}.raw`)
   execFileSync('truncate', ['-s', '64M', raw])
   execFileSync('mkfs.ext4', ['-q', '-F', raw])
-  const disk = join(dir, `${name}.qcow2`)
+  const disk = join(t.files, `${name}.qcow2`)
   execFileSync('qemu-img', ['convert', '-f', 'raw', '-O', 'qcow2', raw, disk])
   return disk
 }
@@ -54,53 +45,53 @@ const allocated = (file: string) => statSync(file).blocks * 512
 describe('snapshots of VMs (real QEMU, swtpm)', () => {
   it('a running VM: the disk’s marker and a shell variable come back on revert and the console goes on; names and a second job are refused; deleting frees space', async () => {
     const disk = ext4Disk('running')
-    const vm = await h.client.call('machines.create', { spec: tinyGuestSpec('snap-running', { disk: { image: disk, sizeMiB: 64 } }) })
-    expect(await h.client.call('snapshots.list', { id: vm.id })).toEqual({ snapshots: [], current: null, problem: null })
-    await h.client.call('machines.start', { id: vm.id })
-    const guest = await watchConsole(h.client, vm.id)
+    const vm = await t.h.client.call('machines.create', { spec: tinyGuestSpec('snap-running', { disk: { image: disk, sizeMiB: 64 } }) })
+    expect(await t.h.client.call('snapshots.list', { id: vm.id })).toEqual({ snapshots: [], current: null, problem: null })
+    await t.h.client.call('machines.start', { id: vm.id })
+    const guest = await watchConsole(t.h.client, vm.id)
     await guest.waitFor(/guest# /, 60_000)
     await shell(guest, 'mkdir -p /mnt && mount /dev/vda /mnt && echo one > /mnt/marker && sync; X=one', 'ready-1')
 
     const size = allocated(disk)
-    const before = await h.client.call('snapshots.take', { id: vm.id, name: 'before', description: 'marker one, X=one' })
+    const before = await t.h.client.call('snapshots.take', { id: vm.id, name: 'before', description: 'marker one, X=one' })
     expect(before).toMatchObject({ name: 'before', description: 'marker one, X=one', memory: true, parent: null })
     expect(before.sizeBytes).toBeGreaterThan(0)
     expect(allocated(disk) - size).toBe(before.sizeBytes)
-    expect((await h.client.call('machines.list', {})).machines.find((m) => m.id === vm.id)?.state).toBe('running')
+    expect((await t.h.client.call('machines.list', {})).machines.find((m) => m.id === vm.id)?.state).toBe('running')
     await shell(guest, 'echo two > /mnt/marker && sync; X=two', 'changed-1')
 
     // Bad names, a name taken (case aside), and a second job while one runs: refused, each saying why.
     const refusal = (name: string) =>
-      h.client.call('snapshots.take', { id: vm.id, name, description: '' }).then(
+      t.h.client.call('snapshots.take', { id: vm.id, name, description: '' }).then(
         () => null,
         (e: BerthError) => `${e.message} ${(e.details as { fields?: Record<string, string> } | undefined)?.fields?.name ?? ''}`.trim(),
       )
     expect(await refusal('123')).toContain('a name of digits only reads as a snapshot number')
     expect(await refusal('../x')).toContain('Letters, digits, spaces, dots, dashes and underscores')
     expect(await refusal('Before')).toBe('A snapshot named “before” exists already “before” is taken: choose another name')
-    const second = h.client.call('snapshots.take', { id: vm.id, name: 'second', description: '' })
-    const busy = await h.client.call('snapshots.revert', { id: vm.id, name: 'before' }).then(() => null, (e: BerthError) => e.message)
+    const second = t.h.client.call('snapshots.take', { id: vm.id, name: 'second', description: '' })
+    const busy = await t.h.client.call('snapshots.revert', { id: vm.id, name: 'before' }).then(() => null, (e: BerthError) => e.message)
     expect(busy).toBe('snap-running is busy taking the snapshot “second”: try again when that is done')
     expect((await second).parent).toBe('before')
 
-    const reverted = await h.client.call('snapshots.revert', { id: vm.id, name: 'before' })
+    const reverted = await t.h.client.call('snapshots.revert', { id: vm.id, name: 'before' })
     expect(reverted.state).toBe('running')
     const after = await shell(guest, 'echo "X is $X"; cat /mnt/marker', 'after-revert')
     expect(after).toContain('X is one')
     expect(after).toMatch(/\r?\none\r?\n/)
     expect(after).not.toMatch(/\r?\ntwo\r?\n/)
-    const list = await h.client.call('snapshots.list', { id: vm.id })
+    const list = await t.h.client.call('snapshots.list', { id: vm.id })
     expect(list.current).toBe('before')
     expect(list.snapshots.map((s) => [s.name, s.parent])).toEqual([['before', null], ['second', 'before']])
 
     // A deleted snapshot's clusters go back to the host (the disk discards: unmap).
     const withBoth = allocated(disk)
-    const left = await h.client.call('snapshots.delete', { id: vm.id, name: 'second' })
+    const left = await t.h.client.call('snapshots.delete', { id: vm.id, name: 'second' })
     expect(left.snapshots.map((s) => s.name)).toEqual(['before'])
     expect(withBoth - allocated(disk)).toBeGreaterThan(0.5 * (list.snapshots[1]!.sizeBytes ?? 0))
     await shell(guest, 'echo still here', 'alive-1') // the console goes on after all that
-    await h.client.call('machines.stop', { id: vm.id, force: true })
-    await waitForState(h.client, vm.id, 'stopped')
+    await t.h.client.call('machines.stop', { id: vm.id, force: true })
+    await waitForState(t.h.client, vm.id, 'stopped')
   })
 
   it('a UEFI VM with a TPM: a PCR extended before the snapshot reads back after revert, live and from a stopped VM; a stopped snapshot brings back settings and TPM state', async () => {
@@ -108,58 +99,85 @@ describe('snapshots of VMs (real QEMU, swtpm)', () => {
     const { bzImage, initrd, append } = requireTestGuest()
     const disk = ext4Disk('uefi')
     const spec = tinyGuestSpec('snap-uefi', { chipset: 'q35', firmware: { kind: 'efi' }, tpm: true, disk: { image: disk, sizeMiB: 64 }, boot: { type: 'kernel', kernel: bzImage, initrd, append } })
-    const vm = await h.client.call('machines.create', { spec })
-    await h.client.call('machines.start', { id: vm.id })
-    let guest = await watchConsole(h.client, vm.id)
+    const vm = await t.h.client.call('machines.create', { spec })
+    await t.h.client.call('machines.start', { id: vm.id })
+    let guest = await watchConsole(t.h.client, vm.id)
     await guest.waitFor(/guest# /, 120_000)
     expect(await shell(guest, extendPcr16, 'extended-1')).toMatch(/80 02 00 00 00 13 00 00 00 00/) // TPM_RC_SUCCESS
     const extended = await readPcr16(guest, 'pcr-1')
     expect(extended).toMatch(/^[0-9A-F]{64}$/)
     expect(extended).not.toBe('0'.repeat(64))
     await shell(guest, 'Y=warm', 'set-1')
-    const warm = await h.client.call('snapshots.take', { id: vm.id, name: 'warm', description: '' })
+    const warm = await t.h.client.call('snapshots.take', { id: vm.id, name: 'warm', description: '' })
     expect(warm.memory).toBe(true)
     await shell(guest, `${extendPcr16}; Y=changed`, 'extended-2')
     expect(await readPcr16(guest, 'pcr-2')).not.toBe(extended)
 
-    await h.client.call('snapshots.revert', { id: vm.id, name: 'warm' })
+    await t.h.client.call('snapshots.revert', { id: vm.id, name: 'warm' })
     expect(await readPcr16(guest, 'pcr-3')).toBe(extended)
     expect(await shell(guest, 'echo "Y is $Y"', 'y-1')).toContain('Y is warm')
 
     // Stopped: a disk-only snapshot with a copy of the TPM's state and the settings as they are.
-    await h.client.call('machines.stop', { id: vm.id, force: true })
-    await waitForState(h.client, vm.id, 'stopped')
-    const cold = await h.client.call('snapshots.take', { id: vm.id, name: 'cold', description: 'stopped' })
+    await t.h.client.call('machines.stop', { id: vm.id, force: true })
+    await waitForState(t.h.client, vm.id, 'stopped')
+    const cold = await t.h.client.call('snapshots.take', { id: vm.id, name: 'cold', description: 'stopped' })
     expect(cold).toMatchObject({ memory: false, parent: 'warm' })
-    const tpmDir = join(h.home, 'data', 'machines', vm.id, 'tpm')
+    const tpmDir = join(t.h.home, 'data', 'machines', vm.id, 'tpm')
     const tpmFiles = readdirSync(tpmDir).sort()
     writeFileSync(join(tpmDir, 'changed-since'), 'x')
-    await h.client.call('machines.update', { id: vm.id, spec: { ...(vm.spec as QemuSpec), memoryMiB: 384 } })
-    const back = await h.client.call('snapshots.revert', { id: vm.id, name: 'cold' })
+    await t.h.client.call('machines.update', { id: vm.id, spec: { ...(vm.spec as QemuSpec), memoryMiB: 384 } })
+    const back = await t.h.client.call('snapshots.revert', { id: vm.id, name: 'cold' })
     expect(back.spec).toMatchObject({ memoryMiB: 256, tpm: true })
     expect(back.state).toBe('stopped')
     expect(readdirSync(tpmDir).sort()).toEqual(tpmFiles)
 
     // A memory snapshot reverted while stopped: the machine starts again from it.
-    const started = await h.client.call('snapshots.revert', { id: vm.id, name: 'warm' })
+    const started = await t.h.client.call('snapshots.revert', { id: vm.id, name: 'warm' })
     expect(started.state).toBe('running')
-    guest = await watchConsole(h.client, vm.id)
+    guest = await watchConsole(t.h.client, vm.id)
     expect(await readPcr16(guest, 'pcr-4')).toBe(extended)
     expect(await shell(guest, 'echo "Y is $Y"', 'y-2')).toContain('Y is warm')
-    const running = await h.client.call('snapshots.revert', { id: vm.id, name: 'cold' }).then(() => null, (e: BerthError) => e.message)
+    const running = await t.h.client.call('snapshots.revert', { id: vm.id, name: 'cold' }).then(() => null, (e: BerthError) => e.message)
     expect(running).toBe('“cold” was taken while snap-uefi was stopped, so it holds no memory: stop snap-uefi, then revert')
-    await h.client.call('machines.stop', { id: vm.id, force: true })
-    await waitForState(h.client, vm.id, 'stopped')
-    expect((await h.client.call('snapshots.delete', { id: vm.id, name: 'cold' })).snapshots.map((s) => s.name)).toEqual(['warm'])
+    await t.h.client.call('machines.stop', { id: vm.id, force: true })
+    await waitForState(t.h.client, vm.id, 'stopped')
+    expect((await t.h.client.call('snapshots.delete', { id: vm.id, name: 'cold' })).snapshots.map((s) => s.name)).toEqual(['warm'])
+  })
+
+  it('a disk whose filesystem fills up during a snapshot: the machine runs on, nothing of the snapshot is kept, the message says why', async () => {
+    const small = join(t.files, 'small')
+    mkdirSync(small)
+    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=48m', 'tmpfs', small])
+    try {
+      const disk = join(small, 'full.qcow2')
+      execFileSync('qemu-img', ['create', '-q', '-f', 'qcow2', disk, '64M'])
+      const vm = await t.h.client.call('machines.create', { spec: tinyGuestSpec('snap-full', { disk: { image: disk, sizeMiB: 64 } }) })
+      await t.h.client.call('machines.start', { id: vm.id })
+      const guest = await watchConsole(t.h.client, vm.id)
+      await guest.waitFor(/guest# /, 60_000)
+      // 256 MiB of memory cannot fit in what is left (about 8 MiB).
+      execFileSync('fallocate', ['-l', '40M', join(small, 'filler')])
+      const failed = await t.h.client.call('snapshots.take', { id: vm.id, name: 'too-big', description: '' }).then(() => null, (e: BerthError) => e.message)
+      // QEMU says only "Input/output error"; Berth says where room is missing.
+      expect(failed).toMatch(new RegExp(`^The snapshot could not be taken: .*\\. ${small} has \\d+ MiB free, and a snapshot of a running machine needs room for its memory \\(up to 256 MiB\\): free some space there\\. snap-full runs on; nothing of the snapshot was kept\\.$`, 's'))
+      expect((await t.h.client.call('snapshots.list', { id: vm.id })).snapshots).toEqual([])
+      expect((await t.h.client.call('machines.list', {})).machines.find((m) => m.id === vm.id)?.state).toBe('running')
+      expect(await shell(guest, 'echo still running', 'alive-2')).toContain('still running')
+      await t.h.client.call('machines.stop', { id: vm.id, force: true })
+      await waitForState(t.h.client, vm.id, 'stopped')
+      expect(execFileSync('qemu-img', ['snapshot', '-l', disk], { encoding: 'utf8' })).not.toContain('too-big')
+    } finally {
+      execFileSync('umount', ['-l', small])
+    }
   })
 
   it('a raw disk or a disk attached only while running: snapshots are refused, saying what to do', async () => {
-    const raw = join(dir, 'plain.raw')
+    const raw = join(t.files, 'plain.raw')
     execFileSync('truncate', ['-s', '16M', raw])
-    const vm = await h.client.call('machines.create', { spec: tinyGuestSpec('snap-raw', { disk: { image: raw, sizeMiB: 16 } }) })
-    const list = await h.client.call('snapshots.list', { id: vm.id })
+    const vm = await t.h.client.call('machines.create', { spec: tinyGuestSpec('snap-raw', { disk: { image: raw, sizeMiB: 16 } }) })
+    const list = await t.h.client.call('snapshots.list', { id: vm.id })
     expect(list.problem).toBe(`${raw} is a raw image: snapshots live inside qcow2 images. Convert it (qemu-img convert -O qcow2) and use the copy, or attach it read-only`)
-    const refused = await h.client.call('snapshots.take', { id: vm.id, name: 'a', description: '' }).then(() => null, (e: BerthError) => e.message)
+    const refused = await t.h.client.call('snapshots.take', { id: vm.id, name: 'a', description: '' }).then(() => null, (e: BerthError) => e.message)
     expect(refused).toBe(list.problem)
   })
 })

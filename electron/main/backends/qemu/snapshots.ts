@@ -5,8 +5,8 @@
 // variable store is a qcow2 too, so it is in every snapshot. A stopped VM's snapshot is disk-only
 // (qemu-img snapshot); its TPM state is copied beside it. The definition as it was is kept with it.
 import { createHash } from 'node:crypto'
-import { cp, mkdir, readFile, rename, rm, stat } from 'node:fs/promises'
-import { join } from 'node:path'
+import { cp, mkdir, readFile, rename, rm, stat, statfs } from 'node:fs/promises'
+import { dirname, join } from 'node:path'
 import { z } from 'zod'
 import { BerthError, fieldErrors } from '../../../../shared/errors'
 import { imageLinkSchema, type ImageLink } from '../../../../shared/model/drives'
@@ -15,6 +15,7 @@ import { snapshotSchema, type Snapshot, type SnapshotList } from '../../../../sh
 import { exec } from '../../exec'
 import { writeFileAtomic } from '../../store/atomic-write'
 import { imageOpts } from './image'
+import { sizeText } from './grow'
 
 const recordSchema = z.object({
   current: z.string().nullable(),
@@ -116,4 +117,18 @@ export async function restoreTpmState(dir: string, tpmDir: string, name: string)
 
 export async function dropTpmState(dir: string, name: string): Promise<void> {
   await rm(join(tpmCopy(dir, name), '..'), { recursive: true, force: true })
+}
+
+/**
+ * Why a running machine's snapshot may not have fitted (QEMU says only "Input/output error"): a
+ * filesystem of its images with less room than its memory can take. Null: room was not the problem.
+ */
+export async function roomProblem(files: string[], memoryBytes: number): Promise<string | null> {
+  for (const dir of new Set(files.map((file) => dirname(file)))) {
+    const found = await statfs(dir).catch(() => null)
+    const free = found ? found.bavail * found.bsize : Infinity
+    if (free < memoryBytes + 64 * 1024 * 1024)
+      return `${dir} has ${sizeText(free)} free, and a snapshot of a running machine needs room for its memory (up to ${sizeText(memoryBytes)}): free some space there`
+  }
+  return null
 }

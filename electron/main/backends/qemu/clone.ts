@@ -1,0 +1,25 @@
+// The disks of a clone of a stopped VM: copies (qemu-img convert: sparse, flattened, without the
+// original's snapshots, as qcow2 so the clone can have snapshots), or linked: a qcow2 overlay whose
+// backing file is the original's image, made at once and small, but the original's image must stay.
+import { exec } from '../../exec'
+import type { ImageLink } from '../../../../shared/model/drives'
+import { imageOpts, qemuImgInfo } from './image'
+
+export interface CloneOptions {
+  /** Overlays on the original's disks instead of copies. */
+  linked: boolean
+  /** The UEFI variables and TPM state: the original's copied, or fresh ones made at the first start. */
+  firmwareState: 'copy' | 'fresh'
+}
+
+/** A whole copy of the image read through its recorded backing chain. */
+export async function copyImage(qemuImg: string, image: ImageLink, backing: ImageLink[], target: string): Promise<void> {
+  await exec([qemuImg, 'convert', '-q', '--image-opts', imageOpts(image, backing), '-O', 'qcow2', target], { timeoutMs: 3_600_000 })
+}
+
+/** A qcow2 overlay on the image, its format stated; the image is not opened (-u), its size read as recorded. */
+export async function linkImage(qemuImg: string, image: ImageLink, target: string): Promise<void> {
+  const size = (await qemuImgInfo(qemuImg, image.file, image.format))['virtual-size']
+  if (!size) throw new Error(`qemu-img could not read the size of ${image.file}`)
+  await exec([qemuImg, 'create', '-q', '-f', 'qcow2', '-u', '-b', image.file, '-F', image.format, target, String(size)], { timeoutMs: 60_000 })
+}
