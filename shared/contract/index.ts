@@ -113,10 +113,17 @@ export const contract = {
     'machines.guestInfo': { input: byId, output: guestInfoSchema },
     /** A stopped UEFI VM's variable store made anew from the firmware's template (boot entries and settings gone). */
     'machines.resetFirmwareVars': { input: byId, output: machineSchema },
-    /** A new VM from a stopped one: disks copied, or linked (overlays on the original's, which then must stay); new MACs. */
+    /** A new VM from a stopped one or one of its snapshots: disks copied, or linked (overlays on the original's, which then must stay); new MACs. */
     'machines.clone': {
       input: z
-        .object({ id: machineIdSchema, name: machineNameSchema, linked: z.boolean().default(false), firmwareState: z.enum(['copy', 'fresh']).default('fresh') })
+        .object({
+          id: machineIdSchema,
+          name: machineNameSchema,
+          linked: z.boolean().default(false),
+          firmwareState: z.enum(['copy', 'fresh']).default('fresh'),
+          /** Made from this snapshot (its disks and settings then), as a full copy. */
+          snapshot: snapshotNameSchema.nullable().default(null),
+        })
         .strict(),
       output: machineSchema,
     },

@@ -80,10 +80,24 @@ describe('clones of VMs (real QEMU)', () => {
 
     // Without the linked clone the original starts again, its disk as it left it.
     await t.h.client.call('machines.remove', { id: linked.id, deleteImages: true })
+    await t.h.client.call('snapshots.take', { id: origin.id, name: 'clean', description: '' })
     run = await boot(origin.id)
     expect(await run('cat /mnt/marker', 'origin-reads')).toContain('from-origin')
+    await run('echo later > /mnt/marker; sync', 'changed-origin')
     await t.h.client.call('machines.stop', { id: origin.id, force: true })
     await waitForState(t.h.client, origin.id, 'stopped')
+
+    // A clone of a snapshot has the disk as the snapshot kept it, not as it is now; it is a full copy.
+    const linkedFromSnapshot = await t.h.client
+      .call('machines.clone', { id: origin.id, name: 'nope', linked: true, snapshot: 'clean' })
+      .then(() => null, (e: BerthError) => e.message)
+    expect(linkedFromSnapshot).toBe('A clone of a snapshot is a full copy: linked clones build on the disks as they are now')
+    const fromSnapshot = await t.h.client.call('machines.clone', { id: origin.id, name: 'from-clean', snapshot: 'clean' })
+    expect((fromSnapshot.spec as QemuSpec).disk?.backing).toEqual([])
+    const runSnapshot = await boot(fromSnapshot.id)
+    expect(await runSnapshot('cat /mnt/marker', 'kept')).toMatch(/\nfrom-origin/)
+    await t.h.client.call('machines.stop', { id: fromSnapshot.id, force: true })
+    await waitForState(t.h.client, fromSnapshot.id, 'stopped')
   })
 
   it('the disk Berth made for a VM is kept while a linked clone uses it', async () => {

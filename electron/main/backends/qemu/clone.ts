@@ -10,11 +10,14 @@ export interface CloneOptions {
   linked: boolean
   /** The UEFI variables and TPM state: the original's copied, or fresh ones made at the first start. */
   firmwareState: 'copy' | 'fresh'
+  /** Made from this snapshot of the original (its disks and settings then), always as a full copy. */
+  snapshot: string | null
 }
 
-/** A whole copy of the image read through its recorded backing chain. */
-export async function copyImage(qemuImg: string, image: ImageLink, backing: ImageLink[], target: string): Promise<void> {
-  await exec([qemuImg, 'convert', '-q', '--image-opts', imageOpts(image, backing), '-O', 'qcow2', target], { timeoutMs: 3_600_000 })
+/** A whole copy of the image read through its recorded backing chain, as it is or as an internal snapshot of it kept it. */
+export async function copyImage(qemuImg: string, image: ImageLink, backing: ImageLink[], target: string, snapshot: string | null = null): Promise<void> {
+  const at = snapshot === null ? [] : ['-l', `snapshot.name=${snapshot}`]
+  await exec([qemuImg, 'convert', '-q', ...at, '--image-opts', imageOpts(image, backing), '-O', 'qcow2', target], { timeoutMs: 3_600_000 })
 }
 
 /** A qcow2 overlay on the image, its format stated; the image is not opened (-u), its size read as recorded. */

@@ -31,7 +31,7 @@ import { QmpClient, QmpError, type QmpEvent } from './qmp'
 import { guestTraffic, queryGuestAgent } from './guest-agent'
 import { startSwtpm, swtpmProblem } from './tpm'
 import { checkGrowth, growableProblem, growImage, growInGuest, sizeText, type GrowSteps } from './grow'
-import { allocatedBytes, dropTpmState, findSnapshot, imageSnapshot, keepTpmState, nameTaken, publicSnapshot, readSnapshots, restoreTpmState, roomProblem, snapshotList, withoutSnapshot, writeSnapshots, type RecordedSnapshot } from './snapshots'
+import { allocatedBytes, dropTpmState, findSnapshot, imageSnapshot, keepTpmState, nameTaken, publicSnapshot, readSnapshots, restoreTpmState, roomProblem, snapshotList, tpmCopy, withoutSnapshot, writeSnapshots, type RecordedSnapshot } from './snapshots'
 import type { Snapshot, SnapshotList } from '../../../../shared/model/snapshots'
 import { exec } from '../../exec'
 import { copyImage, linkImage, type CloneOptions } from './clone'
@@ -1073,23 +1073,27 @@ export class QemuBackend implements Backend<QemuSpec>, QemuFeatures {
    * clone's spec comes back; whatever was made is removed again if anything fails.
    */
   async cloneFiles(source: QemuDefinition, targetId: string, options: CloneOptions): Promise<QemuSpec> {
-    const { spec } = source
     const files = this.filesDir(targetId)
     const from = this.filesDir(source.id)
+    // From a snapshot: its settings, and each image as the snapshot kept it (those it lives in).
+    const snapshot = options.snapshot === null ? null : findSnapshot(await readSnapshots(from), options.snapshot, source.spec.name)
+    if (snapshot && options.linked) throw new BerthError('invalid_input', 'A clone of a snapshot is a full copy: linked clones build on the disks as they are now')
+    const spec = snapshot ? snapshot.spec : source.spec
+    const kept = (file: string) => (snapshot?.images.some((image) => image.file === file) ? snapshot.name : null)
     const made: string[] = []
-    const make = async (image: ImageLink, backing: ImageLink[], target: string, linked: boolean) => {
+    const make = async (image: ImageLink, backing: ImageLink[], target: string) => {
       made.push(target)
-      await (linked ? linkImage(this.qemuImg, image, target) : copyImage(this.qemuImg, image, backing, target))
+      await (options.linked ? linkImage(this.qemuImg, image, target) : copyImage(this.qemuImg, image, backing, target, kept(image.file)))
     }
     try {
       await mkdir(files, { recursive: true, mode: 0o700 })
       await mkdir(this.options.paths.images, { recursive: true, mode: 0o700 })
       let disk = spec.disk
-      const root = this.diskPath(source)
+      const root = this.diskPath({ ...source, spec })
       // A root disk not made yet (the original never started) is made for the clone at its first start.
       if (disk && root && existsSync(root)) {
         if (!disk.format) throw new BerthError('conflict', `The format of ${root} is not recorded yet: open ${spec.name}'s settings and save them once`)
-        await make({ file: root, format: disk.format }, disk.backing ?? [], this.defaultImage(targetId), options.linked)
+        await make({ file: root, format: disk.format }, disk.backing ?? [], this.defaultImage(targetId))
         disk = { ...disk, image: undefined }
       }
       const drives = []
@@ -1099,17 +1103,19 @@ export class QemuBackend implements Backend<QemuSpec>, QemuFeatures {
           continue
         }
         const target = join(this.options.paths.images, `${targetId}-${drive.id}.qcow2`)
-        await make({ file: drive.file, format: drive.format }, drive.backing, target, options.linked)
+        await make({ file: drive.file, format: drive.format }, drive.backing, target)
         drives.push({ ...drive, file: target })
       }
+      const copy = (file: string, target: string) => copyImage(this.qemuImg, { file, format: 'qcow2' }, [], target, kept(file))
       for (const [i] of spec.emptyDiskImages.entries()) {
         const blank = join(from, `empty${i}.qcow2`)
-        if (existsSync(blank)) await copyImage(this.qemuImg, { file: blank, format: 'qcow2' }, [], join(files, `empty${i}.qcow2`))
+        if (existsSync(blank)) await copy(blank, join(files, `empty${i}.qcow2`))
       }
       if (options.firmwareState === 'copy') {
         const vars = join(from, 'efi-vars.qcow2')
-        if (spec.firmware.kind === 'efi' && existsSync(vars)) await copyImage(this.qemuImg, { file: vars, format: 'qcow2' }, [], join(files, 'efi-vars.qcow2'))
-        if (spec.tpm && existsSync(join(from, 'tpm'))) await cp(join(from, 'tpm'), join(files, 'tpm'), { recursive: true })
+        if (spec.firmware.kind === 'efi' && existsSync(vars)) await copy(vars, join(files, 'efi-vars.qcow2'))
+        const tpm = snapshot?.tpm ? tpmCopy(from, snapshot.name) : join(from, 'tpm')
+        if (spec.tpm && existsSync(tpm)) await cp(tpm, join(files, 'tpm'), { recursive: true })
       }
       return { ...spec, disk, drives }
     } catch (error) {

@@ -96,7 +96,7 @@ export async function allocatedBytes(files: string[]): Promise<number> {
 }
 
 /** Where a stopped VM's snapshot keeps its copy of the TPM state. */
-function tpmCopy(dir: string, name: string): string {
+export function tpmCopy(dir: string, name: string): string {
   return join(dir, 'snapshots', createHash('sha256').update(name).digest('hex').slice(0, 16), 'tpm')
 }
 
