@@ -5,7 +5,7 @@ import { randomBytes } from 'node:crypto'
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import type { Page } from '@playwright/test'
-import { test, expect, terminalText } from '../fixtures/berth'
+import { test, expect, terminalText, typeInConsole } from '../fixtures/berth'
 import { createTestVm } from '../fixtures/wizard'
 
 /** Drops a file on an element the way a browser does: a DataTransfer carrying a File. */
@@ -65,12 +65,7 @@ test('drag a qcow2 onto a running VM: upload, attach, the guest sees the disk; g
   await expect(page.getByRole('button', { name: 'Attach data.qcow2' })).toHaveText('Attached')
   await page.screenshot({ path: 'test-results/e2e/drives-after-drop.png' })
 
-  await page.getByRole('tab', { name: 'Serial console' }).click()
-  await page.getByRole('region', { name: 'Serial console of dropzone' }).click()
-  await expect(async () => {
-    await page.keyboard.type('cat /proc/partitions\n')
-    await expect(terminalText(page)).toContainText('49152 vda', { timeout: 2000 })
-  }).toPass({ timeout: 30_000 })
+  await typeInConsole(page, 'dropzone', 'cat /proc/partitions', '49152 vda')
 
   // Grow it while the VM runs: each step shows; nothing is mounted in the guest, so that is all.
   await page.getByRole('tab', { name: 'Drives' }).click()
@@ -90,12 +85,7 @@ test('drag a qcow2 onto a running VM: upload, attach, the guest sees the disk; g
   ])
   await page.screenshot({ path: 'test-results/e2e/grow-dialog.png' })
   await grow.getByRole('button', { name: 'Close' }).click()
-  await page.getByRole('tab', { name: 'Serial console' }).click()
-  await page.getByRole('region', { name: 'Serial console of dropzone' }).click()
-  await expect(async () => {
-    await page.keyboard.type('cat /proc/partitions\n')
-    await expect(terminalText(page)).toContainText('98304 vda', { timeout: 2000 })
-  }).toPass({ timeout: 30_000 })
+  await typeInConsole(page, 'dropzone', 'cat /proc/partitions', '98304 vda')
 })
 
 test('dropping files that are not disk images: a clear error, nothing changed or left behind', async ({ page, berth }) => {

@@ -1,17 +1,8 @@
 // Snapshots through the UI: take one of a running VM, change a shell variable in the console, revert,
 // and the guest has the old value and goes on; the tree shows where each came from; delete asks first.
-import { test, expect, terminalText } from '../fixtures/berth'
+import { test, expect, terminalText, typeInConsole } from '../fixtures/berth'
 import { createTestVm } from '../fixtures/wizard'
 import type { Page } from '@playwright/test'
-
-async function typeInConsole(page: Page, line: string, expected: string | RegExp) {
-  await page.getByRole('tab', { name: 'Serial console' }).click()
-  await page.getByRole('region', { name: 'Serial console of snapper' }).click()
-  await expect(async () => {
-    await page.keyboard.type(`${line}\n`)
-    await expect(terminalText(page)).toContainText(expected, { timeout: 3000 })
-  }).toPass({ timeout: 30_000 })
-}
 
 async function takeSnapshot(page: Page, name: string, description: string) {
   await page.getByRole('tab', { name: 'Snapshots' }).click()
@@ -28,13 +19,13 @@ test('take a snapshot of a running VM, change the guest, revert: the guest is ba
   await expect(page.getByRole('status', { name: 'State' })).toHaveText('running')
   await page.getByRole('tab', { name: 'Serial console' }).click()
   await expect(terminalText(page)).toContainText('guest#', { timeout: 60_000 })
-  await typeInConsole(page, 'X=before; echo "set to $X"', 'set to before')
+  await typeInConsole(page, 'snapper', 'X=before; echo "set to $X"', 'set to before', 3000)
 
   await takeSnapshot(page, 'first', 'X is before')
   const first = page.getByRole('row', { name: 'Snapshot first' })
   await expect(first).toContainText('disks and memory')
   await expect(first).toContainText('X is before')
-  await typeInConsole(page, 'X=after; echo "now $X"', 'now after')
+  await typeInConsole(page, 'snapper', 'X=after; echo "now $X"', 'now after', 3000)
   await takeSnapshot(page, 'second', 'X is after')
 
   await page.getByRole('tab', { name: 'Snapshots' }).click()
@@ -45,7 +36,7 @@ test('take a snapshot of a running VM, change the guest, revert: the guest is ba
   await expect(first).toContainText('current', { timeout: 120_000 })
   await expect(page.getByRole('row', { name: 'Snapshot second' })).not.toContainText('current')
   await page.screenshot({ path: 'test-results/e2e/snapshots-tab.png' })
-  await typeInConsole(page, 'echo "X is $X"', 'X is before')
+  await typeInConsole(page, 'snapper', 'echo "X is $X"', 'X is before', 3000)
   await expect(page.getByRole('status', { name: 'State' })).toHaveText('running')
 
   await page.getByRole('tab', { name: 'Snapshots' }).click()
@@ -61,7 +52,7 @@ test('clone a stopped VM: the clone has its own page, disk and MAC, and boots', 
   await page.getByRole('button', { name: 'Start' }).click()
   await page.getByRole('tab', { name: 'Serial console' }).click()
   await expect(terminalText(page)).toContainText('guest#', { timeout: 60_000 })
-  await typeInConsole(page, 'echo MAC=$(cat /sys/class/net/eth0/address)', /MAC=52:54/)
+  await typeInConsole(page, 'snapper', 'echo MAC=$(cat /sys/class/net/eth0/address)', /MAC=52:54/, 3000)
   const originMac = /MAC=(52:54:[0-9a-f:]+)/.exec(await terminalText(page).innerText())![1]
   await expect(page.getByRole('button', { name: 'Clone…' })).toBeHidden() // only a stopped VM is cloned
   await page.getByRole('button', { name: 'Force stop' }).click()
@@ -80,11 +71,7 @@ test('clone a stopped VM: the clone has its own page, disk and MAC, and boots', 
   await page.getByRole('button', { name: 'Start' }).click()
   await page.getByRole('tab', { name: 'Serial console' }).click()
   await expect(terminalText(page)).toContainText('guest#', { timeout: 60_000 })
-  await page.getByRole('region', { name: 'Serial console of snapper-clone' }).click()
-  await expect(async () => {
-    await page.keyboard.type('echo MAC=$(cat /sys/class/net/eth0/address)\n')
-    await expect(terminalText(page)).toContainText(/MAC=52:54/, { timeout: 3000 })
-  }).toPass({ timeout: 30_000 })
+  await typeInConsole(page, 'snapper-clone', 'echo MAC=$(cat /sys/class/net/eth0/address)', /MAC=52:54/, 3000)
   const cloneMac = /MAC=(52:54:[0-9a-f:]+)/.exec(await terminalText(page).innerText())![1]
   expect(cloneMac).not.toBe(originMac)
 })

@@ -114,6 +114,8 @@ export interface QemuFeatures {
   guestInfo(definition: QemuDefinition): Promise<GuestInfo>
   /** A disk's size now, and why it cannot grow (null: it can). */
   diskSize(definition: QemuDefinition, disk: 'root' | string): Promise<{ virtualSize: number; fileSize: number; format: Drive['format']; growable: string | null }>
+  /** What refuses a growth before it starts: shrinking, the same size, read-only, a format that cannot grow. */
+  checkGrowth(definition: QemuDefinition, disk: 'root' | string, sizeMiB: number): Promise<void>
   /** Grows a disk, stopped or running, and then what lies on it in the guest; each step goes to steps. */
   growDisk(definition: QemuDefinition, disk: 'root' | string, sizeMiB: number, steps: GrowSteps): Promise<void>
   /** The machine's snapshots, and why it cannot take one now. */

@@ -58,13 +58,6 @@ async function watchMetrics(id: string) {
   }
 }
 
-/** Runs a line in a console and waits for its marker. */
-async function run(viewer: Awaited<ReturnType<typeof watchConsole>>, line: string, timeoutMs = 60_000): Promise<void> {
-  const tag = `ok-${Math.random().toString(36).slice(2, 8)}`
-  viewer.type(`${line}; echo; echo ${tag.slice(0, 3)}""${tag.slice(3)}\r`)
-  await viewer.waitFor(new RegExp(`\\n${tag}`), timeoutMs)
-}
-
 const settle = () => new Promise((r) => setTimeout(r, 2500))
 
 describe('metrics of a running VM (real QEMU)', () => {
@@ -89,12 +82,12 @@ describe('metrics of a running VM (real QEMU)', () => {
       guest.type('while :; do :; done &\r')
       const busy = await metrics.until('CPU above 50 % of a vCPU', since, (s) => s.cpu > 50, 3000)
       expect(busy.cpu).toBeGreaterThan(50)
-      await run(guest, 'kill %1')
+      await guest.run('kill %1')
 
       // Disk: 32 MiB written to the attached drive.
       await settle()
       since = Date.now()
-      await run(guest, 'dd if=/dev/zero of=/dev/vda bs=1M count=32 oflag=direct 2>/dev/null')
+      await guest.run('dd if=/dev/zero of=/dev/vda bs=1M count=32 oflag=direct 2>/dev/null')
       await settle()
       const written = metrics.total('write', since - 1000, Date.now())
       expect(written).toBeGreaterThan(32 * MiB * 0.9)
@@ -103,16 +96,16 @@ describe('metrics of a running VM (real QEMU)', () => {
       // Memory: 64 MiB filled in a tmpfs become QEMU's own memory.
       const before = metrics.samples.at(-1)!.memory
       since = Date.now()
-      await run(guest, 'mkdir -p /fill && mount -t tmpfs -o size=80m tmpfs /fill && dd if=/dev/zero of=/fill/a bs=1M count=64 2>/dev/null')
+      await guest.run('mkdir -p /fill && mount -t tmpfs -o size=80m tmpfs /fill && dd if=/dev/zero of=/fill/a bs=1M count=64 2>/dev/null')
       const grown = await metrics.until('memory 48 MiB above before', since, (s) => s.memory - before > 48 * MiB, 5000)
       expect(grown.memoryLimit).toBe(256 * MiB)
 
       // Network: 100 pings of 1400 bytes out of the vlan card, to the host on the vlan's bridge.
       execFileSync('ip', ['addr', 'add', '192.168.42.1/24', 'dev', vlanBridgeName(42)])
-      await run(guest, 'ip link set eth1 up && ip addr add 192.168.42.2/24 dev eth1')
+      await guest.run('ip link set eth1 up && ip addr add 192.168.42.2/24 dev eth1')
       await settle()
       since = Date.now()
-      await run(guest, 'ping -q -c 100 -i 0.02 -s 1400 192.168.42.1')
+      await guest.run('ping -q -c 100 -i 0.02 -s 1400 192.168.42.1')
       await settle()
       expect(metrics.total('tx', since - 1000, Date.now())).toBeGreaterThan(100 * 1400)
     } finally {
@@ -135,11 +128,11 @@ describe('metrics of a running VM (real QEMU)', () => {
       await metrics.until('a first sample', 0, () => true, 5000)
       expect(metrics.unmeasured).toEqual(['network: the guest agent counts the user-mode card once it has an address in the guest'])
       // As a guest's DHCP client would have it (QEMU's user-mode network: 10.0.2.15, through 10.0.2.2).
-      await run(guest, 'ip addr add 10.0.2.15/24 dev eth0; ip link set eth0 up; ip route add default via 10.0.2.2')
+      await guest.run('ip addr add 10.0.2.15/24 dev eth0; ip link set eth0 up; ip route add default via 10.0.2.2')
       await metrics.until('a sample with the network counted', 0, (s) => s.rx !== null, 30_000)
       expect(metrics.unmeasured).toEqual([])
       const since = Date.now()
-      await run(guest, `wget -q -O /dev/null http://10.0.2.2:${port}/`)
+      await guest.run(`wget -q -O /dev/null http://10.0.2.2:${port}/`)
       await settle()
       expect(metrics.total('rx', since - 1000, Date.now())).toBeGreaterThan(2 * MiB)
     } finally {
@@ -175,17 +168,17 @@ describe('metrics of a running container (real systemd-nspawn)', () => {
       let since = Date.now()
       viewer.type('while :; do :; done &\r')
       await metrics.until('CPU above 50 % of a CPU', since, (s) => s.cpu > 50, 3000)
-      await run(viewer, 'kill %1')
+      await viewer.run('kill %1')
 
       // A shell holding 64 MiB of text: the container's memory, whichever way this host counts it.
       const before = metrics.samples.at(-1)!.memory
       since = Date.now()
-      await run(viewer, 'x=$(head -c 67108864 /dev/zero | tr "\\0" a); echo ${#x}')
+      await viewer.run('x=$(head -c 67108864 /dev/zero | tr "\\0" a); echo ${#x}')
       await metrics.until('memory 48 MiB above before', since, (s) => s.memory - before > 48 * MiB, 5000)
 
       await settle()
       since = Date.now()
-      await run(viewer, 'ping -q -c 50 -i 0.05 -s 1400 10.231.140.1 >/dev/null')
+      await viewer.run('ping -q -c 50 -i 0.05 -s 1400 10.231.140.1 >/dev/null')
       await settle()
       expect(metrics.total('tx', since - 1000, Date.now())).toBeGreaterThan(50 * 1400)
     } finally {

@@ -9,7 +9,7 @@ import type { NspawnSpec } from '../../../shared/model/container'
 import type { XenSpec } from '../../../shared/model/xen'
 import { driveSchema, hotplugBuses, type Drive, type DriveBus, type GrowStep, type ImageInfo } from '../../../shared/model/drives'
 import { ImageError, inspectImage } from '../backends/qemu/image'
-import { GrowSteps, sizeRefusal } from '../backends/qemu/grow'
+import { GrowSteps } from '../backends/qemu/grow'
 import type { Snapshot, SnapshotList } from '../../../shared/model/snapshots'
 import type { CloneOptions } from '../backends/qemu/clone'
 import type { Backend, ConsoleStream, ContainerFeatures, MachineStatus, Preview, QemuFeatures } from '../backends/backend'
@@ -263,11 +263,8 @@ export class MachineService {
   }
 
   /** What refuses a growth before it starts (shrinking, read-only, a format that cannot grow). */
-  async checkGrowth(id: string, disk: 'root' | string, sizeMiB: number): Promise<void> {
-    const { virtualSize, growable } = await this.diskSize(id, disk)
-    if (growable) throw new BerthError('invalid_input', `This disk cannot grow: ${growable}`)
-    const refusal = sizeRefusal(virtualSize, sizeMiB)
-    if (refusal) throw refusal
+  checkGrowth(id: string, disk: 'root' | string, sizeMiB: number): Promise<void> {
+    return this.backends.qemu.checkGrowth(this.vm(id), disk, sizeMiB)
   }
 
   /** Grows a disk (after earlier changes to the machine); a grown root disk's new size is recorded. */

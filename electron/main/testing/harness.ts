@@ -77,6 +77,15 @@ export async function watchConsole(client: RpcClient, id: string) {
     type(line: string) {
       stream.write(new TextEncoder().encode(line))
     },
+    /** Runs a shell command in the guest's console; what the console showed from then until it ended. */
+    async run(command: string, timeoutMs = 60_000): Promise<string> {
+      const marker = `ok-${Math.random().toString(36).slice(2, 8)}`
+      const from = text.length
+      // The marker typed in two halves: only its echo, on a line of its own, matches.
+      this.type(`${command}; echo; echo ${marker.slice(0, 3)}""${marker.slice(3)}\r`)
+      await this.waitFor(new RegExp(`\\n${marker}`), timeoutMs)
+      return text.slice(from)
+    },
     waitFor(pattern: RegExp | string, timeoutMs = 60_000): Promise<void> {
       const found = () => (typeof pattern === 'string' ? text.includes(pattern) : pattern.test(text))
       if (found()) return Promise.resolve()

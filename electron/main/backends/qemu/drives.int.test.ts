@@ -22,14 +22,8 @@ const failure = (call: Promise<unknown>) =>
     (e: unknown) => e as BerthError,
   )
 
-/** Runs a command in the guest and waits for its output to end with a marker. */
-async function guest(command: string, timeoutMs = 30_000): Promise<string> {
-  const marker = `done-${Math.random().toString(36).slice(2, 8)}`
-  const before = console_.text.length
-  console_.type(`${command}; echo ${marker.slice(0, 5)}""${marker.slice(5)}\r`)
-  await console_.waitFor(new RegExp(`\\n${marker}`), timeoutMs)
-  return console_.text.slice(before)
-}
+/** Runs a command in the test VM's console and waits for it to end. */
+const guest = (command: string, timeoutMs = 30_000) => console_.run(command, timeoutMs)
 
 /** Asks the guest again until its answer matches (devices appear a moment after the hot-plug). */
 async function until(command: string, pattern: RegExp, timeoutMs = 30_000): Promise<string> {
@@ -236,33 +230,26 @@ describe('how a disk is served: discard, zero detection, serial numbers, I/O lim
     await h.client.call('machines.start', { id })
     const viewer = await watchConsole(h.client, id)
     await viewer.waitFor('guest# ')
-    const run = async (command: string, timeoutMs = 60_000) => {
-      const marker = `ok-${Math.random().toString(36).slice(2, 8)}`
-      const before = viewer.text.length
-      viewer.type(`${command}; echo; echo ${marker.slice(0, 3)}""${marker.slice(3)}\r`)
-      await viewer.waitFor(new RegExp(`\\n${marker}`), timeoutMs)
-      return viewer.text.slice(before)
-    }
     const allocatedMiB = (file: string) => (statSync(file).blocks * 512) / 1024 / 1024
 
-    const serials = await run('for d in vda vdc; do echo serial-$d-$(cat /sys/block/$d/serial); done')
+    const serials = await viewer.run('for d in vda vdc; do echo serial-$d-$(cat /sys/block/$d/serial); done')
     expect(serials).toContain('serial-vda-BERTH-ROOT')
     expect(serials).toContain('serial-vdc-SLOW.1')
 
     // Discard: a file written and deleted in an ext4 on the root disk, then fstrim: the image shrinks.
-    await run('mke2fs -q /dev/vda && mount -t ext4 /dev/vda /mnt && dd if=/dev/urandom of=/mnt/junk bs=1M count=24 && sync')
+    await viewer.run('mke2fs -q /dev/vda && mount -t ext4 /dev/vda /mnt && dd if=/dev/urandom of=/mnt/junk bs=1M count=24 && sync')
     const written = allocatedMiB(image)
     expect(written).toBeGreaterThan(24)
-    expect(await run('rm /mnt/junk && sync && fstrim -v /mnt && sync')).toMatch(/trimmed/)
+    expect(await viewer.run('rm /mnt/junk && sync && fstrim -v /mnt && sync')).toMatch(/trimmed/)
     expect(allocatedMiB(image)).toBeLessThan(written - 20)
 
     // Zero detection: 16 MiB of zeroes written to the disk take no room in its image.
     const before = allocatedMiB(zeroes)
-    await run('dd if=/dev/zero of=/dev/vdb bs=1M count=16 && sync')
+    await viewer.run('dd if=/dev/zero of=/dev/vdb bs=1M count=16 && sync')
     expect(allocatedMiB(zeroes)).toBeLessThan(before + 2)
 
     // 1 MiB/s: reading 4 MiB from the limited disk takes at least 3 s (the limit allows a short burst).
-    const timed = await run('s=$(date +%s); dd if=/dev/vdc of=/dev/null bs=64k count=64 iflag=direct 2>/dev/null; echo took-$(( $(date +%s) - s ))-s')
+    const timed = await viewer.run('s=$(date +%s); dd if=/dev/vdc of=/dev/null bs=64k count=64 iflag=direct 2>/dev/null; echo took-$(( $(date +%s) - s ))-s')
     expect(Number(/took-(\d+)-s/.exec(timed)?.[1])).toBeGreaterThanOrEqual(3)
 
     await h.client.call('machines.stop', { id, force: true })

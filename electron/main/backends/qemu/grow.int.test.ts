@@ -59,14 +59,8 @@ describe('growing disks (real QEMU, guest agent)', () => {
     await guest.waitFor(/guest# /, 60_000)
     const machine = await t.h.client.call('drives.attach', { id: vm.id, path: disk, persist: true })
     const drive = vmRuntime(machine).drives[0]!
-    const run = async (command: string, marker: string) => {
-      const from = guest.text.length
-      guest.type(`${command}; echo ${marker.slice(0, 3)}""${marker.slice(3)}\r`)
-      await guest.waitFor(new RegExp(`\\n${marker}`), 30_000)
-      return guest.text.slice(from)
-    }
     await guest.waitFor(/vda1/, 1).catch(() => undefined)
-    const mounted = await run('sleep 1; mkdir -p /mnt && mount /dev/vda1 /mnt && df -k /mnt | tail -1', 'mounted')
+    const mounted = await guest.run('sleep 1; mkdir -p /mnt && mount /dev/vda1 /mnt && df -k /mnt | tail -1', 30_000)
     const blocks = (text: string) => Number(/\/dev\/vda1\s+(\d+)/.exec(text)?.[1])
     const before = blocks(mounted)
     expect(before).toBeGreaterThan(50_000)
@@ -90,7 +84,7 @@ describe('growing disks (real QEMU, guest agent)', () => {
     // The agent counts what df counts (ext4's own tables and reserved blocks left out).
     const [, fsBefore, fsAfter] = /^(\d+) MiB → (\d+) MiB$/.exec(grown.steps[3]!.detail ?? '') ?? []
     expect(Number(fsAfter) - Number(fsBefore)).toBeGreaterThan(55)
-    const after = blocks(await run('cat /sys/block/vda/size; df -k /mnt | tail -1', 'grown'))
+    const after = blocks(await guest.run('cat /sys/block/vda/size; df -k /mnt | tail -1', 30_000))
     expect(guest.text).toContain('262144') // 128 MiB in sectors
     expect(after).toBeGreaterThan(before + 60_000)
     expect(await t.h.client.call('drives.size', { id: vm.id, disk: drive.id })).toMatchObject({ virtualSize: 128 * MiB })

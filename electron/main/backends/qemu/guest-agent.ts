@@ -24,41 +24,59 @@ class AgentSession {
     })
   }
 
+  /** Hands the next answer to whoever waits for one; what no one waits for yet stays in the buffer. */
   private drain(): void {
-    if (!this.synced) {
-      const mark = this.buffer.indexOf(0xff)
-      if (mark < 0) return
-      this.buffer = this.buffer.subarray(mark + 1)
-      this.synced = true
-    }
-    let newline: number
-    while ((newline = this.buffer.indexOf(10)) >= 0) {
+    while (this.waiter) {
+      if (!this.synced) {
+        const mark = this.buffer.indexOf(0xff)
+        if (mark < 0) return
+        this.buffer = this.buffer.subarray(mark + 1)
+        this.synced = true
+      }
+      const newline = this.buffer.indexOf(10)
+      if (newline < 0) return
       const line = this.buffer.subarray(0, newline).toString('utf8').trim()
       this.buffer = this.buffer.subarray(newline + 1)
-      if (!line) continue
+      let reply: Reply
+      try {
+        reply = JSON.parse(line) as Reply
+      } catch {
+        continue // not JSON (or an empty line): not an answer
+      }
       const wake = this.waiter
       this.waiter = null
-      try {
-        wake?.(JSON.parse(line) as Reply)
-      } catch {
-        // not JSON: ignore the line
-      }
+      wake(reply)
     }
   }
 
   execute(command: string, args?: object): Promise<unknown> {
+    const reply = this.reply(command)
+    this.socket.write(`${JSON.stringify(args ? { execute: command, arguments: args } : { execute: command })}\n`)
+    return reply
+  }
+
+  /** The next answer the agent sends. */
+  private reply(command: string): Promise<unknown> {
     return new Promise((resolve, reject) => {
       this.waiter = (reply) => (reply.error ? reject(new BerthError('failed', `The guest agent refused ${command}: ${reply.error.desc}`)) : resolve(reply.return))
-      this.socket.write(`${JSON.stringify(args ? { execute: command, arguments: args } : { execute: command })}\n`)
     })
   }
 
-  /** Discards stale bytes: the agent marks where its answer starts with 0xFF. */
+  /**
+   * Discards stale bytes: the agent marks where its answer starts with 0xFF. An earlier client that
+   * left before its own sync was answered leaves that answer, 0xFF and all, in the channel: then the
+   * answer with this session's id follows the next 0xFF.
+   */
   async sync(): Promise<void> {
     const id = randomInt(1, 2 ** 31)
     this.socket.write(Buffer.from([0xff]))
-    const answer = await this.execute('guest-sync-delimited', { id })
-    if (answer !== id) throw new BerthError('failed', 'The guest agent answered out of turn')
+    let answer = await this.execute('guest-sync-delimited', { id })
+    while (answer !== id) {
+      this.synced = false
+      const next = this.reply('guest-sync-delimited')
+      this.drain()
+      answer = await next
+    }
   }
 }
 

@@ -90,6 +90,9 @@ const idle = (): Run => ({
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 
+/** Why Berth does not act on a root disk yet: it opens an image only with the format it recorded. */
+const unrecordedFormat = (path: string, machine: string) => `The format of ${path} is not recorded yet: open ${machine}'s settings and save them once`
+
 export class QemuBackend implements Backend<QemuSpec>, QemuFeatures {
   readonly kind = 'qemu' as const
   readonly transitions = commonTransitions
@@ -174,6 +177,16 @@ export class QemuBackend implements Backend<QemuSpec>, QemuFeatures {
   private diskPath(definition: QemuDefinition): string | null {
     const disk = definition.spec.disk
     return disk ? (disk.image ?? this.defaultImage(definition.id)) : null
+  }
+  /** The blank disks made for emptyDiskImages, kept with the machine, in order. */
+  private emptyDisks(id: string, spec: QemuSpec): string[] {
+    return spec.emptyDiskImages.map((_, i) => join(this.filesDir(id), `empty${i}.qcow2`))
+  }
+  private varsPath(id: string) {
+    return join(this.filesDir(id), 'efi-vars.qcow2')
+  }
+  private tpmState(id: string) {
+    return join(this.filesDir(id), 'tpm')
   }
 
   console(id: string): SerialConsole {
@@ -342,7 +355,7 @@ export class QemuBackend implements Backend<QemuSpec>, QemuFeatures {
       accelerator: (await this.accelerator()).accelerator,
       runtimeDir: this.runtimeDir(definition.id),
       disk: disk ? { path: disk, format, backing } : null,
-      emptyDisks: definition.spec.emptyDiskImages.map((_, i) => join(this.filesDir(definition.id), `empty${i}.qcow2`)),
+      emptyDisks: this.emptyDisks(definition.id, definition.spec),
       uefi: await this.uefi(definition, false),
     })
   }
@@ -415,7 +428,7 @@ export class QemuBackend implements Backend<QemuSpec>, QemuFeatures {
       if (disk && spec.disk) await this.checkDisk(disk, format, backing, spec.disk.sizeMiB)
       for (const drive of spec.drives) await this.checkChain({ file: drive.file, format: drive.format }, drive.backing)
       // emptyDiskImages: blank disks kept with the machine, made the first time it starts
-      const emptyDisks = spec.emptyDiskImages.map((_, i) => join(this.filesDir(id), `empty${i}.qcow2`))
+      const emptyDisks = this.emptyDisks(id, spec)
       for (const [i, path] of emptyDisks.entries())
         if (!(await stat(path).then(() => true, () => false))) await createQcow2(this.qemuImg, path, spec.emptyDiskImages[i]!)
       const { accelerator } = await this.accelerator()
@@ -429,10 +442,7 @@ export class QemuBackend implements Backend<QemuSpec>, QemuFeatures {
         disk: disk ? { path: disk, format, backing } : null,
         uefi: await this.uefi(definition, true),
       })
-      if (spec.tpm) {
-        const files = this.filesDir(id)
-        tpm = await startSwtpm({ socket: join(dir, runtimeFiles.tpm), state: join(files, 'tpm'), log: join(files, 'swtpm.log') })
-      }
+      if (spec.tpm) tpm = await startSwtpm({ socket: join(dir, runtimeFiles.tpm), state: this.tpmState(id), log: join(this.filesDir(id), 'swtpm.log') })
       child = this.spawnDetached(id, argv)
       const qmp = await this.waitForQmp(id, child, argv[0]!)
       await this.startKeeper(id)
@@ -462,7 +472,7 @@ export class QemuBackend implements Backend<QemuSpec>, QemuFeatures {
     if (firmware.kind !== 'efi') return null
     const chosen = chooseUefi(await findUefiFirmware(), firmware.secureBoot, chipset)
     const files = this.filesDir(definition.id)
-    const vars = join(files, 'efi-vars.qcow2')
+    const vars = this.varsPath(definition.id)
     if (create && !existsSync(vars)) {
       await mkdir(files, { recursive: true, mode: 0o700 })
       const older = join(files, 'efi-vars.fd')
@@ -482,7 +492,7 @@ export class QemuBackend implements Backend<QemuSpec>, QemuFeatures {
     if (definition.spec.firmware.kind !== 'efi') throw new BerthError('conflict', `${definition.spec.name} boots with a BIOS: it has no UEFI variables`)
     const chosen = chooseUefi(await findUefiFirmware(), definition.spec.firmware.secureBoot, definition.spec.chipset)
     await mkdir(this.filesDir(definition.id), { recursive: true, mode: 0o700 })
-    await this.writeVars(chosen.varsTemplate, join(this.filesDir(definition.id), 'efi-vars.qcow2'))
+    await this.writeVars(chosen.varsTemplate, this.varsPath(definition.id))
   }
 
   /** QEMU runs in its own session with stdout/stderr in qemu.log, so it outlives Berth. */
@@ -842,7 +852,7 @@ export class QemuBackend implements Backend<QemuSpec>, QemuFeatures {
     if (disk === 'root') {
       const path = this.diskPath(definition)
       if (!path || !spec.disk) throw new BerthError('not_found', `${spec.name} has no root disk`)
-      if (!spec.disk.format) throw new BerthError('conflict', `The format of ${path} is not recorded yet: open ${spec.name}'s settings and save them once`)
+      if (!spec.disk.format) throw new BerthError('conflict', unrecordedFormat(path, spec.name))
       return { image: { file: path, format: spec.disk.format, readOnly: false }, node: diskNode(0), serial: spec.disk.serial }
     }
     const drive = spec.drives.find((d) => d.id === disk) ?? this.liveDrives(definition.id).get(disk)?.drive
@@ -856,12 +866,15 @@ export class QemuBackend implements Backend<QemuSpec>, QemuFeatures {
     return { virtualSize: info['virtual-size'] ?? 0, fileSize: (await stat(image.file)).size, format: image.format, growable: growableProblem(image) }
   }
 
+  async checkGrowth(definition: QemuDefinition, disk: 'root' | string, sizeMiB: number): Promise<void> {
+    await checkGrowth(this.qemuImg, this.diskOf(definition, disk).image, sizeMiB)
+  }
+
   async growDisk(definition: QemuDefinition, disk: 'root' | string, sizeMiB: number, steps: GrowSteps): Promise<void> {
     const { image, node, serial } = this.diskOf(definition, disk)
     const before = await checkGrowth(this.qemuImg, image, sizeMiB)
     const bytes = sizeMiB * 1024 * 1024
-    const run = this.runs.get(definition.id)
-    const qmp = run?.qmp && !run.qmp.isClosed ? run.qmp : null
+    const qmp = this.liveQmp(definition.id)
     const grow = steps.add(`Grow the image from ${sizeText(before)} to ${sizeText(bytes)}${qmp ? ' (block_resize, while it runs)' : ''}`)
     await steps.run(grow, () => (qmp ? qmp.execute('block_resize', { 'node-name': node, size: bytes }) : growImage(this.qemuImg, image, bytes)), () => image.file)
     if (!qmp) return
@@ -882,20 +895,16 @@ export class QemuBackend implements Backend<QemuSpec>, QemuFeatures {
   /** The images a snapshot lives in (root disk, writable drives, blank disks, UEFI variables), and why it cannot be taken. */
   private snapshotImages(definition: QemuDefinition): { images: ImageLink[]; problem: string | null } {
     const { spec, id } = definition
-    const files = this.filesDir(id)
     const images: ImageLink[] = []
     const root = this.diskPath(definition)
     if (root && spec.disk) {
-      if (!spec.disk.format) return { images, problem: `The format of ${root} is not recorded yet: open ${spec.name}'s settings and save them once` }
+      if (!spec.disk.format) return { images, problem: unrecordedFormat(root, spec.name) }
       images.push({ file: root, format: spec.disk.format })
     }
     for (const drive of spec.drives) if (!drive.readOnly) images.push({ file: drive.file, format: drive.format })
-    for (const [i] of spec.emptyDiskImages.entries()) {
-      const file = join(files, `empty${i}.qcow2`)
-      if (existsSync(file)) images.push({ file, format: 'qcow2' })
-    }
+    for (const file of this.emptyDisks(id, spec)) if (existsSync(file)) images.push({ file, format: 'qcow2' })
     const disks = images.length
-    if (spec.firmware.kind === 'efi' && existsSync(join(files, 'efi-vars.qcow2'))) images.push({ file: join(files, 'efi-vars.qcow2'), format: 'qcow2' })
+    if (spec.firmware.kind === 'efi' && existsSync(this.varsPath(id))) images.push({ file: this.varsPath(id), format: 'qcow2' })
     const liveOnly = [...this.liveDrives(id).values()].find((d) => !d.persistent && !d.drive.readOnly)
     const raw = images.find((image) => image.format !== 'qcow2')
     const problem = liveOnly
@@ -949,8 +958,8 @@ export class QemuBackend implements Backend<QemuSpec>, QemuFeatures {
           await imageSnapshot(this.qemuImg, image, 'create', name)
           done.push(image)
         }
-        if (spec.tpm && existsSync(join(dir, 'tpm'))) {
-          await keepTpmState(dir, join(dir, 'tpm'), name)
+        if (spec.tpm && existsSync(this.tpmState(id))) {
+          await keepTpmState(dir, this.tpmState(id), name)
           tpm = true
         }
       } catch (error) {
@@ -996,7 +1005,7 @@ export class QemuBackend implements Backend<QemuSpec>, QemuFeatures {
     } else {
       if (qmp) throw new BerthError('conflict', `“${snapshot.name}” was taken while ${spec.name} was stopped, so it holds no memory: stop ${spec.name}, then revert`)
       for (const image of snapshot.images) await imageSnapshot(this.qemuImg, image, 'apply', snapshot.name)
-      if (snapshot.tpm) await restoreTpmState(dir, join(dir, 'tpm'), snapshot.name)
+      if (snapshot.tpm) await restoreTpmState(dir, this.tpmState(id), snapshot.name)
       await restore(snapshot.spec)
     }
     if (record.current !== snapshot.name) await writeSnapshots(dir, { ...record, current: snapshot.name })
@@ -1092,7 +1101,7 @@ export class QemuBackend implements Backend<QemuSpec>, QemuFeatures {
       const root = this.diskPath({ ...source, spec })
       // A root disk not made yet (the original never started) is made for the clone at its first start.
       if (disk && root && existsSync(root)) {
-        if (!disk.format) throw new BerthError('conflict', `The format of ${root} is not recorded yet: open ${spec.name}'s settings and save them once`)
+        if (!disk.format) throw new BerthError('conflict', unrecordedFormat(root, spec.name))
         await make({ file: root, format: disk.format }, disk.backing ?? [], this.defaultImage(targetId))
         disk = { ...disk, image: undefined }
       }
@@ -1107,15 +1116,13 @@ export class QemuBackend implements Backend<QemuSpec>, QemuFeatures {
         drives.push({ ...drive, file: target })
       }
       const copy = (file: string, target: string) => copyImage(this.qemuImg, { file, format: 'qcow2' }, [], target, kept(file))
-      for (const [i] of spec.emptyDiskImages.entries()) {
-        const blank = join(from, `empty${i}.qcow2`)
-        if (existsSync(blank)) await copy(blank, join(files, `empty${i}.qcow2`))
-      }
+      const blanks = this.emptyDisks(targetId, spec)
+      for (const [i, blank] of this.emptyDisks(source.id, spec).entries()) if (existsSync(blank)) await copy(blank, blanks[i]!)
       if (options.firmwareState === 'copy') {
-        const vars = join(from, 'efi-vars.qcow2')
-        if (spec.firmware.kind === 'efi' && existsSync(vars)) await copy(vars, join(files, 'efi-vars.qcow2'))
-        const tpm = snapshot?.tpm ? tpmCopy(from, snapshot.name) : join(from, 'tpm')
-        if (spec.tpm && existsSync(tpm)) await cp(tpm, join(files, 'tpm'), { recursive: true })
+        const vars = this.varsPath(source.id)
+        if (spec.firmware.kind === 'efi' && existsSync(vars)) await copy(vars, this.varsPath(targetId))
+        const tpm = snapshot?.tpm ? tpmCopy(from, snapshot.name) : this.tpmState(source.id)
+        if (spec.tpm && existsSync(tpm)) await cp(tpm, this.tpmState(targetId), { recursive: true })
       }
       return { ...spec, disk, drives }
     } catch (error) {

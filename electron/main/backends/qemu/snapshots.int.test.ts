@@ -23,22 +23,14 @@ function ext4Disk(name: string): string {
   return disk
 }
 
-/** Runs a command in the guest's console; what it printed, up to the marker echoed after it. */
-async function shell(guest: Awaited<ReturnType<typeof watchConsole>>, command: string, marker: string): Promise<string> {
-  const from = guest.text.length
-  guest.type(`${command}; echo ${marker.slice(0, 3)}""${marker.slice(3)}\r`)
-  await guest.waitFor(new RegExp(`\\n${marker}`), 30_000)
-  return guest.text.slice(from)
-}
-
 // TPM2_PCR_Extend of PCR 16 (the debug PCR) with a SHA-256 digest of 0x42 bytes, under the password
 // session, written to the kernel's TPM device as one command; the response's code is printed.
 const extendPcr16 =
   "exec 3<>/dev/tpm0; printf '\\x80\\x02\\x00\\x00\\x00\\x41\\x00\\x00\\x01\\x82\\x00\\x00\\x00\\x10\\x00\\x00\\x00\\x09\\x40\\x00\\x00\\x09\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x01\\x00\\x0b" +
   '\\x42'.repeat(32) +
   "' >&3; dd bs=64 count=1 <&3 2>/dev/null | od -An -tx1 | head -1; exec 3>&-"
-const readPcr16 = async (guest: Awaited<ReturnType<typeof watchConsole>>, marker: string) =>
-  /PCR16=([0-9A-F]{64})/.exec(await shell(guest, 'echo PCR16=$(cat /sys/class/tpm/tpm0/pcr-sha256/16)', marker))?.[1]
+const readPcr16 = async (guest: Awaited<ReturnType<typeof watchConsole>>) =>
+  /PCR16=([0-9A-F]{64})/.exec(await guest.run('echo PCR16=$(cat /sys/class/tpm/tpm0/pcr-sha256/16)', 30_000))?.[1]
 
 const allocated = (file: string) => statSync(file).blocks * 512
 
@@ -50,7 +42,7 @@ describe('snapshots of VMs (real QEMU, swtpm)', () => {
     await t.h.client.call('machines.start', { id: vm.id })
     const guest = await watchConsole(t.h.client, vm.id)
     await guest.waitFor(/guest# /, 60_000)
-    await shell(guest, 'mkdir -p /mnt && mount /dev/vda /mnt && echo one > /mnt/marker && sync; X=one', 'ready-1')
+    await guest.run('mkdir -p /mnt && mount /dev/vda /mnt && echo one > /mnt/marker && sync; X=one', 30_000)
 
     const size = allocated(disk)
     const before = await t.h.client.call('snapshots.take', { id: vm.id, name: 'before', description: 'marker one, X=one' })
@@ -58,7 +50,7 @@ describe('snapshots of VMs (real QEMU, swtpm)', () => {
     expect(before.sizeBytes).toBeGreaterThan(0)
     expect(allocated(disk) - size).toBe(before.sizeBytes)
     expect((await t.h.client.call('machines.list', {})).machines.find((m) => m.id === vm.id)?.state).toBe('running')
-    await shell(guest, 'echo two > /mnt/marker && sync; X=two', 'changed-1')
+    await guest.run('echo two > /mnt/marker && sync; X=two', 30_000)
 
     // Bad names, a name taken (case aside), and a second job while one runs: refused, each saying why.
     const refusal = (name: string) =>
@@ -76,7 +68,7 @@ describe('snapshots of VMs (real QEMU, swtpm)', () => {
 
     const reverted = await t.h.client.call('snapshots.revert', { id: vm.id, name: 'before' })
     expect(reverted.state).toBe('running')
-    const after = await shell(guest, 'echo "X is $X"; cat /mnt/marker', 'after-revert')
+    const after = await guest.run('echo "X is $X"; cat /mnt/marker', 30_000)
     expect(after).toContain('X is one')
     expect(after).toMatch(/\r?\none\r?\n/)
     expect(after).not.toMatch(/\r?\ntwo\r?\n/)
@@ -89,7 +81,7 @@ describe('snapshots of VMs (real QEMU, swtpm)', () => {
     const left = await t.h.client.call('snapshots.delete', { id: vm.id, name: 'second' })
     expect(left.snapshots.map((s) => s.name)).toEqual(['before'])
     expect(withBoth - allocated(disk)).toBeGreaterThan(0.5 * (list.snapshots[1]!.sizeBytes ?? 0))
-    await shell(guest, 'echo still here', 'alive-1') // the console goes on after all that
+    await guest.run('echo still here', 30_000) // the console goes on after all that
     await t.h.client.call('machines.stop', { id: vm.id, force: true })
     await waitForState(t.h.client, vm.id, 'stopped')
   })
@@ -103,19 +95,19 @@ describe('snapshots of VMs (real QEMU, swtpm)', () => {
     await t.h.client.call('machines.start', { id: vm.id })
     let guest = await watchConsole(t.h.client, vm.id)
     await guest.waitFor(/guest# /, 120_000)
-    expect(await shell(guest, extendPcr16, 'extended-1')).toMatch(/80 02 00 00 00 13 00 00 00 00/) // TPM_RC_SUCCESS
-    const extended = await readPcr16(guest, 'pcr-1')
+    expect(await guest.run(extendPcr16, 30_000)).toMatch(/80 02 00 00 00 13 00 00 00 00/) // TPM_RC_SUCCESS
+    const extended = await readPcr16(guest)
     expect(extended).toMatch(/^[0-9A-F]{64}$/)
     expect(extended).not.toBe('0'.repeat(64))
-    await shell(guest, 'Y=warm', 'set-1')
+    await guest.run('Y=warm', 30_000)
     const warm = await t.h.client.call('snapshots.take', { id: vm.id, name: 'warm', description: '' })
     expect(warm.memory).toBe(true)
-    await shell(guest, `${extendPcr16}; Y=changed`, 'extended-2')
-    expect(await readPcr16(guest, 'pcr-2')).not.toBe(extended)
+    await guest.run(`${extendPcr16}; Y=changed`, 30_000)
+    expect(await readPcr16(guest)).not.toBe(extended)
 
     await t.h.client.call('snapshots.revert', { id: vm.id, name: 'warm' })
-    expect(await readPcr16(guest, 'pcr-3')).toBe(extended)
-    expect(await shell(guest, 'echo "Y is $Y"', 'y-1')).toContain('Y is warm')
+    expect(await readPcr16(guest)).toBe(extended)
+    expect(await guest.run('echo "Y is $Y"', 30_000)).toContain('Y is warm')
 
     // Stopped: a disk-only snapshot with a copy of the TPM's state and the settings as they are.
     await t.h.client.call('machines.stop', { id: vm.id, force: true })
@@ -135,8 +127,8 @@ describe('snapshots of VMs (real QEMU, swtpm)', () => {
     const started = await t.h.client.call('snapshots.revert', { id: vm.id, name: 'warm' })
     expect(started.state).toBe('running')
     guest = await watchConsole(t.h.client, vm.id)
-    expect(await readPcr16(guest, 'pcr-4')).toBe(extended)
-    expect(await shell(guest, 'echo "Y is $Y"', 'y-2')).toContain('Y is warm')
+    expect(await readPcr16(guest)).toBe(extended)
+    expect(await guest.run('echo "Y is $Y"', 30_000)).toContain('Y is warm')
     const running = await t.h.client.call('snapshots.revert', { id: vm.id, name: 'cold' }).then(() => null, (e: BerthError) => e.message)
     expect(running).toBe('“cold” was taken while snap-uefi was stopped, so it holds no memory: stop snap-uefi, then revert')
     await t.h.client.call('machines.stop', { id: vm.id, force: true })
@@ -162,7 +154,7 @@ describe('snapshots of VMs (real QEMU, swtpm)', () => {
       expect(failed).toMatch(new RegExp(`^The snapshot could not be taken: .*\\. ${small} has \\d+ MiB free, and a snapshot of a running machine needs room for its memory \\(up to 256 MiB\\): free some space there\\. snap-full runs on; nothing of the snapshot was kept\\.$`, 's'))
       expect((await t.h.client.call('snapshots.list', { id: vm.id })).snapshots).toEqual([])
       expect((await t.h.client.call('machines.list', {})).machines.find((m) => m.id === vm.id)?.state).toBe('running')
-      expect(await shell(guest, 'echo still running', 'alive-2')).toContain('still running')
+      expect(await guest.run('echo still running', 30_000)).toContain('still running')
       await t.h.client.call('machines.stop', { id: vm.id, force: true })
       await waitForState(t.h.client, vm.id, 'stopped')
       expect(execFileSync('qemu-img', ['snapshot', '-l', disk], { encoding: 'utf8' })).not.toContain('too-big')
