@@ -14,7 +14,7 @@ import { scale } from './scale'
 import { uiResponsiveness } from './ui-responsiveness'
 import { xenBench } from './xen'
 import { metricsCost } from './metrics'
-import { snapshotBench } from './snapshots'
+import { containerSnapshotBench, snapshotBench } from './snapshots'
 
 export interface BenchResult {
   name: string
@@ -47,6 +47,7 @@ const benchmarks: [string, () => Promise<BenchResult | BenchResult[]>][] = [
   ['ui', () => uiResponsiveness()],
   ['metrics', () => metricsCost()],
   ['snapshots', () => snapshotBench(Math.max(runs, 15))],
+  ['container-snapshots', () => containerSnapshotBench(Math.max(runs, 9))],
   ['xen', () => xenBench(Math.min(runs, 5))],
 ]
 const results: BenchResult[] = []

@@ -21,6 +21,8 @@ needs=(
   "nft nftables"
   "dnsmasq dnsmasq-base"
   "modprobe kmod"
+  # new SSH host keys for a cloned container
+  "ssh-keygen openssh-client"
   # node-pty (the containers' terminals) and unix-dgram (nspawn's ready notification) are compiled when npm installs them
   "g++ g++"
   "make make"
@@ -37,8 +39,6 @@ if [ "$mode" = test ]; then
     "/usr/lib/grub/i386-pc grub-pc-bin"
     "/usr/lib/grub/x86_64-efi grub-efi-amd64-bin"
     "mformat mtools"
-    # the Xen host fixture: its client key, and dom0's sshd is driven with ssh in tests
-    "ssh-keygen openssh-client"
   )
 fi
 

@@ -118,18 +118,22 @@ export interface QemuFeatures {
   checkGrowth(definition: QemuDefinition, disk: 'root' | string, sizeMiB: number): Promise<void>
   /** Grows a disk, stopped or running, and then what lies on it in the guest; each step goes to steps. */
   growDisk(definition: QemuDefinition, disk: 'root' | string, sizeMiB: number, steps: GrowSteps): Promise<void>
-  /** The machine's snapshots, and why it cannot take one now. */
-  snapshots(definition: QemuDefinition): Promise<SnapshotList>
-  takeSnapshot(definition: QemuDefinition, name: string, description: string): Promise<Snapshot>
-  /** Back to the snapshot; restore writes the definition it kept. */
-  revertSnapshot(definition: QemuDefinition, name: string, restore: (spec: QemuSpec) => Promise<QemuDefinition>): Promise<void>
-  deleteSnapshot(definition: QemuDefinition, name: string): Promise<SnapshotList>
-  /** The files of a clone of the stopped machine, for the machine targetId; the clone's spec. */
-  cloneFiles(source: QemuDefinition, targetId: string, options: CloneOptions): Promise<QemuSpec>
   /** Every image the machine writes to (root disk, writable drives). */
   writableImages(definition: QemuDefinition): string[]
   /** The images Berth made for the machine (what "delete its images" deletes). */
   madeImages(definition: QemuDefinition): string[]
+}
+
+/** Snapshots and clones, for the kinds with the snapshots and clone capabilities. */
+export interface SnapshotFeatures<S extends MachineSpec> {
+  /** The machine's snapshots, and why it cannot take one now. */
+  snapshots(definition: DefinitionOf<S>): Promise<SnapshotList>
+  takeSnapshot(definition: DefinitionOf<S>, name: string, description: string): Promise<Snapshot>
+  /** Back to the snapshot; restore writes the definition it kept. */
+  revertSnapshot(definition: DefinitionOf<S>, name: string, restore: (spec: S) => Promise<DefinitionOf<S>>): Promise<void>
+  deleteSnapshot(definition: DefinitionOf<S>, name: string): Promise<SnapshotList>
+  /** The files of a clone of the stopped machine, for the new machine target; the clone's spec. */
+  cloneFiles(source: DefinitionOf<S>, target: { id: string; name: string }, options: CloneOptions): Promise<S>
 }
 
 /** What containers have and virtual machines do not. */

@@ -1,10 +1,11 @@
 // Machine definitions (store) + their runtime (backend): the methods the contract names.
 import type { MetricsSource } from '../metrics/metrics-service'
 import { BerthError, fieldErrors, type FieldErrors } from '../../../shared/errors'
+import { zodFieldErrors } from '../../../shared/model/zod-fields'
 import { join, resolve } from 'node:path'
 import { readdir, stat } from 'node:fs/promises'
 import { randomBytes } from 'node:crypto'
-import { machineActions, type BrokenDefinition, type Capability, type DefinitionOf, type Machine, type MachineAction, type MachineDefinition, type MachineSpec, type QemuSpec } from '../../../shared/model/machine'
+import { machineActions, machineSpecSchema, type BrokenDefinition, type Capability, type DefinitionOf, type Machine, type MachineAction, type MachineDefinition, type MachineSpec, type QemuSpec } from '../../../shared/model/machine'
 import type { NspawnSpec } from '../../../shared/model/container'
 import type { XenSpec } from '../../../shared/model/xen'
 import { driveSchema, hotplugBuses, type Drive, type DriveBus, type GrowStep, type ImageInfo } from '../../../shared/model/drives'
@@ -12,7 +13,7 @@ import { ImageError, inspectImage } from '../backends/qemu/image'
 import { GrowSteps } from '../backends/qemu/grow'
 import type { Snapshot, SnapshotList } from '../../../shared/model/snapshots'
 import type { CloneOptions } from '../backends/qemu/clone'
-import type { Backend, ConsoleStream, ContainerFeatures, MachineStatus, Preview, QemuFeatures } from '../backends/backend'
+import type { Backend, ConsoleStream, ContainerFeatures, MachineStatus, Preview, QemuFeatures, SnapshotFeatures } from '../backends/backend'
 import { MachineStore } from '../store/machine-store'
 import { Emitter, type Disposable } from '../../../shared/rpc/transport'
 
@@ -31,8 +32,8 @@ export class MachineService {
   constructor(
     private readonly store: MachineStore,
     private readonly backends: {
-      qemu: Backend<QemuSpec> & QemuFeatures
-      nspawn: Backend<NspawnSpec> & ContainerFeatures
+      qemu: Backend<QemuSpec> & QemuFeatures & SnapshotFeatures<QemuSpec>
+      nspawn: Backend<NspawnSpec> & ContainerFeatures & SnapshotFeatures<NspawnSpec>
       xen: Backend<XenSpec>
     },
     private readonly qemuImg: string,
@@ -269,47 +270,58 @@ export class MachineService {
 
   /** Grows a disk (after earlier changes to the machine); a grown root disk's new size is recorded. */
   grow(id: string, disk: 'root' | string, sizeMiB: number, onSteps: (steps: GrowStep[]) => void): Promise<void> {
-    return this.job(id, 'growing a disk', async (definition) => {
+    this.vm(id)
+    return this.job<void, DefinitionOf<QemuSpec>>(id, 'growing a disk', async (definition) => {
       await this.backends.qemu.growDisk(definition, disk, sizeMiB, new GrowSteps(onSteps))
       if (disk === 'root' && definition.spec.disk) await this.update(definition, { ...definition.spec, disk: { ...definition.spec.disk, sizeMiB } })
     })
   }
 
+  /** The backend's snapshots and clones, for a machine of a kind that has them. */
+  private snapshotting(definition: MachineDefinition): SnapshotFeatures<MachineSpec> {
+    if (!this.backend(definition).capabilities(definition.spec).includes('snapshots'))
+      throw new BerthError('conflict', `${definition.spec.name} cannot have snapshots: a Xen domain's disks are on its host`)
+    return this.backends[definition.spec.kind as 'qemu' | 'nspawn'] as unknown as SnapshotFeatures<MachineSpec>
+  }
+
   snapshots(id: string): Promise<SnapshotList> {
-    return this.backends.qemu.snapshots(this.vm(id))
+    const definition = this.get(id)
+    return this.snapshotting(definition).snapshots(definition)
   }
 
   takeSnapshot(id: string, name: string, description: string): Promise<Snapshot> {
-    return this.job(id, `taking the snapshot “${name}”`, (d) => this.backends.qemu.takeSnapshot(d, name, description))
+    return this.job(id, `taking the snapshot “${name}”`, (d) => this.snapshotting(d).takeSnapshot(d, name, description))
   }
 
   /** The machine as the snapshot left it, its settings too (under the name it has now). */
   revertSnapshot(id: string, name: string): Promise<Machine> {
     return this.job(id, `reverting to “${name}”`, async (d) => {
       this.refuseIfBase(d, 'revert')
-      await this.backends.qemu.revertSnapshot(d, name, async (spec) => (await this.update(d, { ...spec, name: d.spec.name })) as DefinitionOf<QemuSpec>)
+      await this.snapshotting(d).revertSnapshot(d, name, (spec) => this.update(d, { ...spec, name: d.spec.name }))
       return this.view(this.get(id))
     })
   }
 
   deleteSnapshot(id: string, name: string): Promise<SnapshotList> {
-    return this.job(id, `deleting the snapshot “${name}”`, (d) => this.backends.qemu.deleteSnapshot(d, name))
+    return this.job(id, `deleting the snapshot “${name}”`, (d) => this.snapshotting(d).deleteSnapshot(d, name))
   }
 
   /**
-   * A new VM made from a stopped one: its disks copied or linked, new MAC addresses (they follow the
-   * machine's id), the next free number on its vlans, its firmware state copied or fresh.
+   * A new machine made from a stopped one (or one of its snapshots): a VM's disks copied or linked, new
+   * MAC addresses (they follow the machine's id), the next free number on its vlans, its firmware state
+   * copied or fresh; a container's root copied, with a new machine-id and SSH host keys.
    */
   clone(id: string, name: string, options: CloneOptions): Promise<Machine> {
     return this.job(id, `cloning into ${name}`, async (source) => {
       const { state } = this.status(id)
       if (state !== 'stopped' && state !== 'crashed') throw new BerthError('conflict', `Stop ${source.spec.name} before cloning it: a running machine's disks change while they are copied`)
-      const taken = new Set([...this.definitions.values()].flatMap((d) => (d.spec.kind === 'qemu' && d.spec.vlanNumber !== null ? [d.spec.vlanNumber] : [])))
-      const vlanNumber = source.spec.vlanNumber === null ? null : (Array.from({ length: 199 }, (_, i) => i + 1).find((n) => !taken.has(n)) ?? null)
-      const draft = MachineStore.define({ ...source.spec, name, vlanNumber })
+      const clones = this.snapshotting(source)
+      const parsed = machineSpecSchema.safeParse({ ...source.spec, name, ...(source.spec.kind === 'qemu' ? { vlanNumber: this.nextVlanNumber(source.spec) } : {}) })
+      if (!parsed.success) throw fieldErrors(zodFieldErrors(parsed.error))
+      const draft = MachineStore.define(parsed.data)
       await this.check(draft.spec)
-      const spec = await this.backends.qemu.cloneFiles(source, draft.id, options)
-      const definition = { ...draft, spec: await this.record({ ...spec, name, vlanNumber }, null, draft.id) }
+      const spec = await clones.cloneFiles(source, { id: draft.id, name }, options)
+      const definition = { ...draft, spec: await this.record({ ...spec, name, ...(spec.kind === 'qemu' ? { vlanNumber: (draft.spec as QemuSpec).vlanNumber } : {}) }, null, draft.id) }
       await this.store.save(definition)
       this.definitions.set(definition.id, definition)
       this.changed(definition.id)
@@ -317,18 +329,25 @@ export class MachineService {
     })
   }
 
+  /** The first number on the vlans no other VM has (a clone's), or null when the VM is on no vlan. */
+  private nextVlanNumber(spec: QemuSpec): number | null {
+    if (spec.vlanNumber === null) return null
+    const taken = new Set([...this.definitions.values()].flatMap((d) => (d.spec.kind === 'qemu' && d.spec.vlanNumber !== null ? [d.spec.vlanNumber] : [])))
+    return Array.from({ length: 199 }, (_, i) => i + 1).find((n) => !taken.has(n)) ?? null
+  }
+
   /**
-   * A long piece of work on a VM (a snapshot, a growth). While one runs another is refused at once,
-   * saying what runs, rather than waiting unseen behind it; it starts only from a settled state.
+   * A long piece of work on a machine (a snapshot, a growth, a clone). While one runs another is refused
+   * at once, saying what runs, rather than waiting unseen behind it; it starts only from a settled state.
    */
-  private job<T>(id: string, what: string, work: (definition: DefinitionOf<QemuSpec>) => Promise<T>): Promise<T> {
-    const { spec } = this.vm(id)
+  private job<T, D extends MachineDefinition = MachineDefinition>(id: string, what: string, work: (definition: D) => Promise<T>): Promise<T> {
+    const { spec } = this.get(id)
     const running = this.jobs.get(id)
     if (running) throw new BerthError('conflict', `${spec.name} is busy ${running}: try again when that is done`)
     const { state } = this.status(id)
     if (state === 'starting' || state === 'stopping') throw new BerthError('conflict', `${spec.name} is ${state}: try again when it has ${state === 'starting' ? 'started' : 'stopped'}`)
     this.jobs.set(id, what)
-    return this.locked(id, (d) => work(d as DefinitionOf<QemuSpec>)).finally(() => this.jobs.delete(id))
+    return this.locked(id, (d) => work(d as D)).finally(() => this.jobs.delete(id))
   }
 
   /** Everything create checks, without writing anything. */

@@ -4,7 +4,7 @@
 import { existsSync, readFileSync } from 'node:fs'
 import { lstat, mkdir, readFile, rm, stat } from 'node:fs/promises'
 import { createConnection, type Socket } from 'node:net'
-import { join } from 'node:path'
+import { basename, join } from 'node:path'
 import { BerthError, fieldErrors, type FieldErrors } from '../../../../shared/errors'
 import type { NspawnSpec } from '../../../../shared/model/container'
 import type { Capability, DefinitionOf, MachineRuntime } from '../../../../shared/model/machine'
@@ -12,10 +12,13 @@ import type { BerthPaths } from '../../paths'
 import { writeFileAtomic } from '../../store/atomic-write'
 import { SerialConsole } from '../../consoles/serial-console'
 import type { PrivilegedHelper } from '../../privileged'
-import { commonTransitions, type Backend, type ConsoleStream, type ContainerFeatures, type MachineStatus, type Preview } from '../backend'
+import { commonTransitions, type Backend, type ConsoleStream, type ContainerFeatures, type MachineStatus, type Preview, type SnapshotFeatures } from '../backend'
+import type { Snapshot, SnapshotList } from '../../../../shared/model/snapshots'
+import type { CloneOptions } from '../qemu/clone'
+import { ContainerSnapshots } from './snapshots'
 import { buildNspawnArgv, hostBridgePort, hostVeth, nspawnUnitFile, type NspawnHost } from './argv'
 import { cgroup2Root, containerCgroup, killCgroup, removeCgroup, allPids } from './cgroup'
-import { isMadeRoot, osTreeProblem } from './roots'
+import { isMadeRoot, madeMarker, osTreeProblem } from './roots'
 import { deviceCgroup, deviceController } from './devices'
 import { containerFiles, programs, supervisorStatusSchema, type ControlMessage, type SupervisorStatus } from './supervisor-protocol'
 import { onLines, parseJsonLine } from '../../lines'
@@ -44,7 +47,7 @@ interface Run {
 const final = (status: SupervisorStatus | null) => !status || status.state === 'stopped' || status.state === 'crashed'
 
 
-export class NspawnBackend implements Backend<NspawnSpec>, ContainerFeatures {
+export class NspawnBackend implements Backend<NspawnSpec>, ContainerFeatures, SnapshotFeatures<NspawnSpec> {
   readonly kind = 'nspawn' as const
   readonly transitions = commonTransitions
   readonly nspawnBinary = programs.nspawn
@@ -53,8 +56,11 @@ export class NspawnBackend implements Backend<NspawnSpec>, ContainerFeatures {
   private readonly consoles = new Map<string, SerialConsole>()
   private readonly changes = new Emitter<string>()
   private disposed = false
+  private readonly copies: ContainerSnapshots
 
-  constructor(private readonly options: NspawnBackendOptions) {}
+  constructor(private readonly options: NspawnBackendOptions) {
+    this.copies = new ContainerSnapshots(options.paths)
+  }
 
   onDidChange(listener: (id: string) => void): Disposable {
     return this.changes.on(listener)
@@ -76,7 +82,35 @@ export class NspawnBackend implements Backend<NspawnSpec>, ContainerFeatures {
   }
 
   capabilities(): Capability[] {
-    return ['shell', 'pause', 'metrics']
+    return ['shell', 'pause', 'metrics', 'snapshots', 'clone']
+  }
+
+  snapshots(definition: Definition): Promise<SnapshotList> {
+    return this.copies.list(definition)
+  }
+
+  /** A running container is frozen while its root is copied (and thawed after); a paused one stays paused. */
+  takeSnapshot(definition: Definition, name: string, description: string): Promise<Snapshot> {
+    return this.copies.take(definition, name, description, async () => {
+      if (this.status(definition.id).state !== 'running') return async () => undefined
+      await this.pause(definition)
+      return () => this.resume(definition)
+    })
+  }
+
+  async revertSnapshot(definition: Definition, name: string, restore: (spec: NspawnSpec) => Promise<Definition>): Promise<void> {
+    const { state } = this.status(definition.id)
+    if (state !== 'stopped' && state !== 'crashed') throw new BerthError('conflict', `Stop ${definition.spec.name}, then revert: its root is replaced by the snapshot's`)
+    await this.copies.revert(definition, name, restore)
+  }
+
+  deleteSnapshot(definition: Definition, name: string): Promise<SnapshotList> {
+    return this.copies.delete(definition, name)
+  }
+
+  async cloneFiles(source: Definition, target: { name: string }, options: CloneOptions): Promise<NspawnSpec> {
+    if (options.linked) throw new BerthError('invalid_input', "A container's clone is a full copy of its root: there are no linked clones of containers")
+    return this.copies.clone(source, target.name, options.snapshot)
   }
 
   /**
@@ -404,7 +438,11 @@ export class NspawnBackend implements Backend<NspawnSpec>, ContainerFeatures {
     await this.options.privileged.request('container.forget', { id })
     if (this.host.systemd) await rm(join(this.options.paths.nspawnUnits, `${spec.name}.nspawn`), { force: true })
     // Only a root Berth made in its own place; never a directory the person pointed at.
-    if (options.deleteImages && isMadeRoot(this.options.paths, spec.root)) await rm(spec.root, { recursive: true, force: true })
+    if (options.deleteImages && isMadeRoot(this.options.paths, spec.root)) {
+      await rm(spec.root, { recursive: true, force: true })
+      await rm(madeMarker(this.options.paths, basename(spec.root)), { force: true })
+    }
+    await this.copies.forget(id)
   }
 
   dispose(): void {

@@ -11,7 +11,7 @@ import type { Capability, DefinitionOf, MachineRuntime, MachineState, QemuSpec }
 
 type QemuDefinition = DefinitionOf<QemuSpec>
 import type { BerthPaths } from '../../paths'
-import { commonTransitions, type Backend, type ConsoleStream, type LiveDrive, type MachineStatus, type Preview, type QemuFeatures } from '../backend'
+import { commonTransitions, type Backend, type ConsoleStream, type LiveDrive, type MachineStatus, type Preview, type QemuFeatures, type SnapshotFeatures } from '../backend'
 import { driveSchema, type Drive, type DriveView, type ImageLink } from '../../../../shared/model/drives'
 import { networkInterfaces, totalmem } from 'node:os'
 import { SerialConsole } from '../../consoles/serial-console'
@@ -31,7 +31,8 @@ import { QmpClient, QmpError, type QmpEvent } from './qmp'
 import { guestTraffic, queryGuestAgent } from './guest-agent'
 import { startSwtpm, swtpmProblem } from './tpm'
 import { checkGrowth, growableProblem, growImage, growInGuest, sizeText, type GrowSteps } from './grow'
-import { allocatedBytes, dropTpmState, findSnapshot, imageSnapshot, keepTpmState, nameTaken, publicSnapshot, readSnapshots, restoreTpmState, roomProblem, snapshotList, tpmCopy, withoutSnapshot, writeSnapshots, type RecordedSnapshot } from './snapshots'
+import { allocatedBytes, dropTpmState, imageSnapshot, keepTpmState, readSnapshots, restoreTpmState, roomProblem, tpmCopy, writeSnapshots, type RecordedSnapshot } from './snapshots'
+import { findSnapshot, nameTaken, publicSnapshot, snapshotList, withoutSnapshot } from '../snapshot-record'
 import type { Snapshot, SnapshotList } from '../../../../shared/model/snapshots'
 import { exec } from '../../exec'
 import { copyImage, linkImage, type CloneOptions } from './clone'
@@ -93,7 +94,7 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 /** Why Berth does not act on a root disk yet: it opens an image only with the format it recorded. */
 const unrecordedFormat = (path: string, machine: string) => `The format of ${path} is not recorded yet: open ${machine}'s settings and save them once`
 
-export class QemuBackend implements Backend<QemuSpec>, QemuFeatures {
+export class QemuBackend implements Backend<QemuSpec>, QemuFeatures, SnapshotFeatures<QemuSpec> {
   readonly kind = 'qemu' as const
   readonly transitions = commonTransitions
   readonly qemuBinary: string
@@ -1081,7 +1082,8 @@ export class QemuBackend implements Backend<QemuSpec>, QemuFeatures {
    * ones shared, blank disks copied, UEFI variables and TPM state copied or left to be made fresh. The
    * clone's spec comes back; whatever was made is removed again if anything fails.
    */
-  async cloneFiles(source: QemuDefinition, targetId: string, options: CloneOptions): Promise<QemuSpec> {
+  async cloneFiles(source: QemuDefinition, target: { id: string }, options: CloneOptions): Promise<QemuSpec> {
+    const targetId = target.id
     const files = this.filesDir(targetId)
     const from = this.filesDir(source.id)
     // From a snapshot: its settings, and each image as the snapshot kept it (those it lives in).

@@ -5,81 +5,33 @@
 // variable store is a qcow2 too, so it is in every snapshot. A stopped VM's snapshot is disk-only
 // (qemu-img snapshot); its TPM state is copied beside it. The definition as it was is kept with it.
 import { createHash } from 'node:crypto'
-import { cp, mkdir, readFile, rename, rm, stat, statfs } from 'node:fs/promises'
+import { cp, mkdir, rename, rm, stat, statfs } from 'node:fs/promises'
 import { dirname, join } from 'node:path'
 import { z } from 'zod'
-import { BerthError, fieldErrors } from '../../../../shared/errors'
 import { imageLinkSchema, type ImageLink } from '../../../../shared/model/drives'
 import { qemuSpecSchema } from '../../../../shared/model/machine'
-import { snapshotSchema, type Snapshot, type SnapshotList } from '../../../../shared/model/snapshots'
 import { exec } from '../../exec'
-import { writeFileAtomic } from '../../store/atomic-write'
+import { readSnapshotRecord, snapshotRecordSchema, writeSnapshotRecord, type SnapshotRecord as GenericRecord } from '../snapshot-record'
 import { imageOpts } from './image'
 import { sizeText } from './grow'
 
-const recordSchema = z.object({
-  current: z.string().nullable(),
-  snapshots: z.array(
-    snapshotSchema.extend({
-      /** The definition when it was taken: a revert puts it back. */
-      spec: qemuSpecSchema,
-      /** The images it lives in (a stopped VM's revert and delete go through each). */
-      images: z.array(imageLinkSchema),
-      /** The QEMU node holding its memory (memory snapshots only). */
-      vmstate: z.string().nullable(),
-      /** A copy of the TPM's state folder was kept beside it (stopped VMs with a TPM). */
-      tpm: z.boolean(),
-    }),
-  ),
+const recordSchema = snapshotRecordSchema({
+  /** The definition when it was taken: a revert puts it back. */
+  spec: qemuSpecSchema,
+  /** The images it lives in (a stopped VM's revert and delete go through each). */
+  images: z.array(imageLinkSchema),
+  /** The QEMU node holding its memory (memory snapshots only). */
+  vmstate: z.string().nullable(),
+  /** A copy of the TPM's state folder was kept beside it (stopped VMs with a TPM). */
+  tpm: z.boolean(),
 })
-export type SnapshotRecord = z.infer<typeof recordSchema>
-export type RecordedSnapshot = SnapshotRecord['snapshots'][number]
+export type RecordedSnapshot = z.infer<typeof recordSchema>['snapshots'][number]
+export type SnapshotRecord = GenericRecord<RecordedSnapshot>
 
 const recordFile = (dir: string) => join(dir, 'snapshots.json')
 
-/** The machine's snapshots (none yet: an empty record). */
-export async function readSnapshots(dir: string): Promise<SnapshotRecord> {
-  const text = await readFile(recordFile(dir), 'utf8').catch((error: NodeJS.ErrnoException) => {
-    if (error.code === 'ENOENT') return null
-    throw error
-  })
-  if (text === null) return { current: null, snapshots: [] }
-  const parsed = recordSchema.safeParse(JSON.parse(text))
-  if (!parsed.success) throw new BerthError('failed', `${recordFile(dir)} is damaged: ${parsed.error.issues[0]?.message ?? 'unreadable'}`)
-  return parsed.data
-}
-
-export function writeSnapshots(dir: string, record: SnapshotRecord): Promise<void> {
-  return writeFileAtomic(recordFile(dir), JSON.stringify(record, null, 2))
-}
-
-export function snapshotList(record: SnapshotRecord, problem: string | null): SnapshotList {
-  return { snapshots: record.snapshots.map(publicSnapshot), current: record.current, problem }
-}
-
-export function publicSnapshot({ name, description, createdAt, memory, sizeBytes, parent }: RecordedSnapshot): Snapshot {
-  return { name, description, createdAt, memory, sizeBytes, parent }
-}
-
-export function findSnapshot(record: SnapshotRecord, name: string, machine: string): RecordedSnapshot {
-  const found = record.snapshots.find((s) => s.name === name)
-  if (!found) throw new BerthError('not_found', `${machine} has no snapshot named “${name}”`)
-  return found
-}
-
-/** A name already taken (QEMU compares them exactly; people do not see case). */
-export function nameTaken(record: SnapshotRecord, name: string): BerthError | null {
-  const same = record.snapshots.find((s) => s.name.toLowerCase() === name.toLowerCase())
-  return same ? fieldErrors({ name: `“${same.name}” is taken: choose another name` }, `A snapshot named “${same.name}” exists already`) : null
-}
-
-/** The record without the snapshot; the snapshots taken from it hang from its parent now. */
-export function withoutSnapshot(record: SnapshotRecord, gone: RecordedSnapshot): SnapshotRecord {
-  return {
-    current: record.current === gone.name ? gone.parent : record.current,
-    snapshots: record.snapshots.filter((s) => s !== gone).map((s) => (s.parent === gone.name ? { ...s, parent: gone.parent } : s)),
-  }
-}
+export const readSnapshots = (dir: string): Promise<SnapshotRecord> => readSnapshotRecord(recordFile(dir), recordSchema)
+export const writeSnapshots = (dir: string, record: SnapshotRecord): Promise<void> => writeSnapshotRecord(recordFile(dir), record)
 
 /** A stopped VM's image: its internal snapshot made, applied or deleted by qemu-img, with its recorded format. */
 export async function imageSnapshot(qemuImg: string, image: ImageLink, action: 'create' | 'apply' | 'delete', name: string): Promise<void> {

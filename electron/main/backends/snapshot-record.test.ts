@@ -1,11 +1,9 @@
 import { describe, expect, it } from 'vitest'
-import { qemuSpecSchema } from '../../../../shared/model/machine'
-import { snapshotNameSchema } from '../../../../shared/model/snapshots'
-import { nameTaken, snapshotList, withoutSnapshot, type RecordedSnapshot, type SnapshotRecord } from './snapshots'
+import { snapshotNameSchema, type Snapshot } from '../../../shared/model/snapshots'
+import { nameTaken, snapshotList, withoutSnapshot, type SnapshotRecord } from './snapshot-record'
 
-const spec = qemuSpecSchema.parse({ kind: 'qemu', name: 'vm', memoryMiB: 256, cores: 1, boot: { type: 'kernel', kernel: '/k' } })
-const snap = (name: string, parent: string | null): RecordedSnapshot => ({
-  name, description: '', createdAt: '2026-12-01T00:00:00Z', memory: false, sizeBytes: 0, parent, spec, images: [], vmstate: null, tpm: false,
+const snap = (name: string, parent: string | null): Snapshot => ({
+  name, description: '', createdAt: '2026-12-01T00:00:00Z', memory: false, sizeBytes: 0, parent,
 })
 
 describe('the snapshot tree', () => {
