@@ -2,6 +2,7 @@
 import { RpcClient } from '../../shared/rpc/client'
 import { bridgeTransport } from '../../shared/rpc/transport'
 import { tokenProtocol, webSocketTransport, WS_PROTOCOL } from '../../shared/rpc/websocket'
+import { MAX_SERVER_FRAME_BYTES } from '../../shared/rpc/protocol'
 
 /**
  * The session token arrives in the URL fragment (never sent to a server). Taken out of the address
@@ -25,5 +26,5 @@ export async function connect(): Promise<RpcClient> {
       { once: true },
     )
   })
-  return new RpcClient(webSocketTransport(socket))
+  return new RpcClient(webSocketTransport(socket, MAX_SERVER_FRAME_BYTES))
 }

@@ -5,8 +5,13 @@
 import type { WireError } from '../errors'
 import type { ClientFrame } from './client-frames'
 
-/** Largest frame a peer accepts (serialized). Stream data is chunked well below it. */
-export const MAX_FRAME_BYTES = 1024 * 1024
+/** Largest frame the server accepts from a client (serialized). Stream data is chunked well below it. */
+export const MAX_CLIENT_FRAME_BYTES = 1024 * 1024
+/**
+ * Largest frame a client accepts from Berth's own server: answers grow with what Berth keeps (the
+ * list of a few thousand machines passes 1 MiB), so only a bound against a runaway, far above that.
+ */
+export const MAX_SERVER_FRAME_BYTES = 256 * 1024 * 1024
 /** Largest payload in one data frame (before base64 on a JSON carrier). */
 export const MAX_DATA_CHUNK = 64 * 1024
 /** Bytes a stream may have in flight before the receiver acknowledges them. */

@@ -1,5 +1,5 @@
 // A Transport over a WebSocket: the browser's, or the ws package's in Node (same event API).
-import { fromJsonWire, MAX_FRAME_BYTES, toJsonWire, type Frame } from './protocol'
+import { fromJsonWire, toJsonWire, type Frame } from './protocol'
 import { Emitter, type Transport } from './transport'
 
 export interface WebSocketLike {
@@ -12,11 +12,12 @@ export interface WebSocketLike {
 
 const OPEN = 1
 
-export function webSocketTransport(socket: WebSocketLike): Transport {
+/** maxFrameBytes: the largest frame taken from the peer (MAX_CLIENT_FRAME_BYTES on the server, MAX_SERVER_FRAME_BYTES on a client). */
+export function webSocketTransport(socket: WebSocketLike, maxFrameBytes: number): Transport {
   const frames = new Emitter<unknown>()
   const closes = new Emitter<void>()
   socket.addEventListener('message', ({ data }) => {
-    if (typeof data !== 'string' || data.length > MAX_FRAME_BYTES) return frames.emit(null)
+    if (typeof data !== 'string' || data.length > maxFrameBytes) return frames.emit(null)
     let frame: unknown = null
     try {
       frame = fromJsonWire(data)

@@ -5,6 +5,7 @@ import { readFileSync } from 'node:fs'
 import { WebSocket } from 'ws'
 import { RpcClient } from '../../../shared/rpc/client'
 import { tokenProtocol, webSocketTransport, WS_PROTOCOL, type WebSocketLike } from '../../../shared/rpc/websocket'
+import { MAX_SERVER_FRAME_BYTES } from '../../../shared/rpc/protocol'
 
 export interface ServeProcess {
   child: ChildProcess
@@ -50,5 +51,5 @@ export async function connectWebSocket(url: string): Promise<RpcClient> {
   const token = new URLSearchParams(hash.slice(1)).get('token')!
   const socket = new WebSocket(`ws://127.0.0.1:${port}/rpc`, [WS_PROTOCOL, tokenProtocol(token)])
   await new Promise((resolve, reject) => socket.once('open', resolve).once('error', reject))
-  return new RpcClient(webSocketTransport(socket as unknown as WebSocketLike))
+  return new RpcClient(webSocketTransport(socket as unknown as WebSocketLike, MAX_SERVER_FRAME_BYTES))
 }

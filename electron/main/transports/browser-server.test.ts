@@ -6,6 +6,7 @@ import { WebSocket } from 'ws'
 import { RpcServer, type MethodHandlers, type StreamHandlers } from '../../../shared/rpc/server'
 import { RpcClient } from '../../../shared/rpc/client'
 import { tokenProtocol, webSocketTransport, WS_PROTOCOL } from '../../../shared/rpc/websocket'
+import { MAX_SERVER_FRAME_BYTES } from '../../../shared/rpc/protocol'
 import { startBrowserServer, type BrowserServer } from './browser-server'
 import { sameToken } from '../tokens'
 
@@ -18,7 +19,11 @@ beforeEach(async () => {
   await writeFile(join(root, 'static', 'index.html'), '<!doctype html><title>Berth</title>')
   await writeFile(join(root, 'secret.txt'), 'outside the static root')
   const rpc = new RpcServer({
-    methods: { 'machines.list': async () => ({ machines: [], broken: [] }) } as unknown as MethodHandlers,
+    methods: {
+      'machines.list': async () => ({ machines: [], broken: [] }),
+      // An answer as large as the list of a few thousand machines.
+      'hosts.list': async () => ({ hosts: Array.from({ length: 3000 }, (_, i) => ({ id: `h${i}`, note: 'x'.repeat(1000) })) }),
+    } as unknown as MethodHandlers,
     streams: {} as StreamHandlers,
   })
   server = await startBrowserServer({ rpc, staticDir: join(root, 'static') })
@@ -46,8 +51,16 @@ describe('browser mode server', () => {
   it('serves the RPC to a client with the token', async () => {
     const ws = await open([WS_PROTOCOL, tokenProtocol(server.token)])
     expect(ws.protocol).toBe(WS_PROTOCOL)
-    const client = new RpcClient(webSocketTransport(ws as never))
+    const client = new RpcClient(webSocketTransport(ws as never, MAX_SERVER_FRAME_BYTES))
     expect(await client.call('machines.list', {})).toEqual({ machines: [], broken: [] })
+    ws.close()
+  })
+
+  it('gives a client an answer larger than the frames a client may send (a list of thousands of machines)', async () => {
+    const ws = await open([WS_PROTOCOL, tokenProtocol(server.token)])
+    const client = new RpcClient(webSocketTransport(ws as never, MAX_SERVER_FRAME_BYTES))
+    const { hosts } = (await client.call('hosts.list', {})) as unknown as { hosts: unknown[] }
+    expect(hosts).toHaveLength(3000)
     ws.close()
   })
 

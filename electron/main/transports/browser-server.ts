@@ -7,7 +7,7 @@ import { randomBytes } from 'node:crypto'
 import { sameToken } from '../tokens'
 import type { Duplex } from 'node:stream'
 import { WebSocketServer, type WebSocket } from 'ws'
-import { MAX_FRAME_BYTES } from '../../../shared/rpc/protocol'
+import { MAX_CLIENT_FRAME_BYTES } from '../../../shared/rpc/protocol'
 import type { RpcServer } from '../../../shared/rpc/server'
 import { tokenProtocol, webSocketTransport, WS_PROTOCOL } from '../../../shared/rpc/websocket'
 import { CONTENT_SECURITY_POLICY } from '../csp'
@@ -42,7 +42,7 @@ const contentTypes: Record<string, string> = {
 
 export async function startBrowserServer(options: BrowserServerOptions): Promise<BrowserServer> {
   const token = options.token ?? randomBytes(24).toString('hex')
-  const wss = new WebSocketServer({ noServer: true, maxPayload: MAX_FRAME_BYTES, handleProtocols: () => WS_PROTOCOL })
+  const wss = new WebSocketServer({ noServer: true, maxPayload: MAX_CLIENT_FRAME_BYTES, handleProtocols: () => WS_PROTOCOL })
   let failures = 0
   let port = 0
 
@@ -72,7 +72,7 @@ export async function startBrowserServer(options: BrowserServerOptions): Promise
       return
     }
     wss.handleUpgrade(req, socket, head, (ws: WebSocket) => {
-      const connection = options.rpc.accept(webSocketTransport(ws))
+      const connection = options.rpc.accept(webSocketTransport(ws, MAX_CLIENT_FRAME_BYTES))
       ws.on('close', () => connection.dispose())
       // e.g. a frame over the size cap: ws closes the connection (1009); the server keeps serving
       ws.on('error', (error) => options.log?.(`closed a WebSocket: ${error.message}`))

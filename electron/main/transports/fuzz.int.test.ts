@@ -8,6 +8,7 @@ import { fileURLToPath } from 'node:url'
 import { WebSocket } from 'ws'
 import { RpcClient } from '../../../shared/rpc/client'
 import { tokenProtocol, webSocketTransport, WS_PROTOCOL } from '../../../shared/rpc/websocket'
+import { MAX_SERVER_FRAME_BYTES } from '../../../shared/rpc/protocol'
 import { createBerthServer, type BerthServer } from '../server'
 import { startBrowserServer, type BrowserServer } from './browser-server'
 import { heapAfterGc } from '../testing/memory'
@@ -126,7 +127,7 @@ describe('WebSocket fuzz (real Berth)', () => {
 
     // Nothing was made, and the same connection still serves real requests.
     expect(readdirSync(join(home, 'config', 'machines'))).toEqual([])
-    const client = new RpcClient(webSocketTransport(ws as never))
+    const client = new RpcClient(webSocketTransport(ws as never, MAX_SERVER_FRAME_BYTES))
     expect(await client.call('machines.list', {})).toEqual({ machines: [], broken: [] })
 
     // A frame over the cap closes that connection only; a new one works.
@@ -134,7 +135,7 @@ describe('WebSocket fuzz (real Berth)', () => {
     const closed = new Promise<number>((r) => big.once('close', r))
     big.send('x'.repeat(2 * 1024 * 1024))
     expect(await closed).toBe(1009)
-    const again = new RpcClient(webSocketTransport((await connect()) as never))
+    const again = new RpcClient(webSocketTransport((await connect()) as never, MAX_SERVER_FRAME_BYTES))
     expect((await again.call('machines.list', {})).machines).toEqual([])
     again.close()
     client.close()
