@@ -1,7 +1,11 @@
 // Snapshots through the UI: take one of a running VM, change a shell variable in the console, revert,
 // and the guest has the old value and goes on; the tree shows where each came from; delete asks first.
+// A container's root the same way, and its clone.
+import { readFileSync } from 'node:fs'
+import { join } from 'node:path'
 import { test, expect, terminalText, typeInConsole } from '../fixtures/berth'
 import { createTestVm } from '../fixtures/wizard'
+import { makeBusyboxRoot } from '../../electron/main/testing/container-root'
 import type { Page } from '@playwright/test'
 
 async function takeSnapshot(page: Page, name: string, description: string) {
@@ -74,4 +78,60 @@ test('clone a stopped VM: the clone has its own page, disk and MAC, and boots', 
   await typeInConsole(page, 'snapper-clone', 'echo MAC=$(cat /sys/class/net/eth0/address)', /MAC=52:54/, 3000)
   const cloneMac = /MAC=(52:54:[0-9a-f:]+)/.exec(await terminalText(page).innerText())![1]
   expect(cloneMac).not.toBe(originMac)
+})
+
+test('a container: snapshot its root, change a file, stop, revert; then clone it and start the clone', async ({ page, berth }) => {
+  const root = makeBusyboxRoot(join(berth.home, 'roots', 'box'))
+  await page.goto(berth.url)
+  await page.getByRole('button', { name: 'New container' }).click()
+  await page.getByLabel('Name').fill('box')
+  await page.getByLabel('Root folder').fill(root)
+  await page.getByRole('button', { name: 'Create' }).click()
+  await page.getByRole('button', { name: 'Start' }).click()
+  await expect(page.getByRole('status', { name: 'State' })).toHaveText('running')
+  const typeInBox = async (line: string, answer: string) => {
+    await page.getByRole('tab', { name: 'Console' }).click()
+    await page.getByRole('region', { name: 'Console of box' }).click()
+    await expect(async () => {
+      await page.keyboard.type(`${line}\n`)
+      await expect(terminalText(page)).toContainText(answer, { timeout: 2000 })
+    }).toPass({ timeout: 30_000 })
+  }
+  await typeInBox('echo before > /marker; echo "marker $(cat /marker)"', 'marker before')
+
+  await page.getByRole('tab', { name: 'Snapshots' }).click()
+  await expect(page.getByText('Its root file system (the container is frozen while it is copied) and settings.')).toBeVisible()
+  await takeSnapshot(page, 'clean', 'the marker says before')
+  await expect(page.getByRole('row', { name: 'Snapshot clean' })).toContainText('root file system')
+  await expect(page.getByRole('status', { name: 'State' })).toHaveText('running')
+  await typeInBox('echo after > /marker; echo "now $(cat /marker)"', 'now after')
+
+  await page.getByRole('button', { name: 'Stop', exact: true }).click()
+  await expect(page.getByRole('status', { name: 'State' })).toHaveText('stopped', { timeout: 30_000 })
+  await page.getByRole('tab', { name: 'Snapshots' }).click()
+  await page.getByRole('button', { name: 'Revert to clean' }).click()
+  const ask = page.getByRole('dialog', { name: 'Revert to clean?' })
+  await expect(ask).toContainText("What changed in box's root file system and settings since is lost")
+  await ask.getByRole('button', { name: 'Revert' }).click()
+  await expect(ask).toBeHidden()
+  await expect.poll(() => readFileSync(join(root, 'marker'), 'utf8'), { timeout: 30_000 }).toBe('before\n')
+  await page.screenshot({ path: 'test-results/e2e/container-snapshots-tab.png' })
+
+  await page.getByRole('button', { name: 'Clone…' }).first().click()
+  const dialog = page.getByRole('dialog', { name: 'Clone box' })
+  await expect(dialog).toContainText('The clone gets a new identity: an empty machine-id')
+  await dialog.getByLabel('Name of the clone').fill('box2')
+  await page.screenshot({ path: 'test-results/e2e/container-clone-dialog.png' })
+  await dialog.getByRole('button', { name: 'Clone' }).click()
+  await expect(page.getByRole('heading', { name: /box2/ })).toBeVisible({ timeout: 60_000 })
+  await page.getByRole('button', { name: 'Start' }).click()
+  await expect(page.getByRole('status', { name: 'State' })).toHaveText('running')
+  await page.getByRole('tab', { name: 'Console' }).click()
+  await page.getByRole('region', { name: 'Console of box2' }).click()
+  await expect(async () => {
+    await page.keyboard.type('echo "clone says $(cat /marker)"\n')
+    await expect(terminalText(page)).toContainText('clone says before', { timeout: 2000 })
+  }).toPass({ timeout: 30_000 })
+  await page.getByRole('button', { name: 'Stop', exact: true }).click()
+  await expect(page.getByRole('status', { name: 'State' })).toHaveText('stopped', { timeout: 30_000 })
 })

@@ -1,8 +1,8 @@
 import { z } from 'zod'
 import { absolutePath } from './zod-fields'
 
-export const driveBuses = ['virtio', 'scsi', 'usb', 'ide'] as const
-/** Buses QEMU can add a disk to while the guest runs (IDE cannot). */
+export const driveBuses = ['virtio', 'scsi', 'sata', 'nvme', 'usb', 'ide'] as const
+/** Buses Berth adds a disk to while the guest runs (not IDE, SATA or NVMe: each takes a port or a slot of its own). */
 export const hotplugBuses = ['virtio', 'scsi', 'usb'] as const
 export const driveBusSchema = z.enum(driveBuses)
 export type DriveBus = z.infer<typeof driveBusSchema>

@@ -42,7 +42,7 @@ export const qemuDiskSchema = z.object({
     .min(1, 'A disk needs at least 1 MiB')
     .max(64 * 1024 * 1024, 'At most 64 TiB'),
   /** qemu-vm.nix's diskInterface: the bus of the root disk and the empty disks. */
-  interface: z.enum(['virtio', 'scsi', 'ide']).default('virtio'),
+  interface: z.enum(['virtio', 'scsi', 'sata', 'nvme', 'ide']).default('virtio'),
   /**
    * The image's format, recorded by Berth when the disk is chosen or created (never taken from the
    * caller) and always stated to QEMU: a guest that writes an image header onto its raw disk cannot

@@ -17,7 +17,7 @@ import type { Backend, ConsoleStream, ContainerFeatures, MachineStatus, Preview,
 import { MachineStore } from '../store/machine-store'
 import { Emitter, type Disposable } from '../../../shared/rpc/transport'
 
-const ideRefusal = 'IDE disks cannot be added while the machine runs: choose virtio, SCSI or USB'
+const ideRefusal = 'IDE, SATA and NVMe disks cannot be added while the machine runs: choose virtio, SCSI or USB, or stop the machine first'
 const newDriveId = () => `d${randomBytes(5).toString('hex')}`
 
 export class MachineService {

@@ -20,7 +20,7 @@ export interface WizardForm {
   diskMode: 'none' | 'new' | 'existing'
   diskImage: string
   diskSizeMiB: number | null
-  diskInterface: 'virtio' | 'scsi' | 'ide'
+  diskInterface: 'virtio' | 'scsi' | 'sata' | 'nvme' | 'ide'
   /** Sizes in MiB, space-separated. */
   emptyDisks: string
   display: 'none' | 'vnc' | 'spice'

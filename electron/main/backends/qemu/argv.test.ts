@@ -250,6 +250,28 @@ describe('buildQemuArgv', () => {
     expect(ide).toContain('ide-hd,bus=ide.0,unit=0,drive=disk0,id=disk0-dev')
   })
 
+  it('SATA: an AHCI controller of its own and a port per disk, root disk first, then the drives; none without a SATA disk', () => {
+    const sata = launch(
+      { disk: { sizeMiB: 64, interface: 'sata' }, emptyDiskImages: [16], drives: [{ id: 'dsata1', file: '/img/b.qcow2', format: 'qcow2', bus: 'sata' }] },
+      { disk: { path: '/img/root.qcow2', format: 'qcow2' }, emptyDisks: ['/data/abc/empty0.qcow2'] },
+    )
+    expect(sata.filter((a) => a.startsWith('ahci'))).toEqual(['ahci,id=sata0'])
+    expect(sata).toContain('ide-hd,bus=sata0.0,drive=disk0,id=disk0-dev')
+    expect(sata).toContain('ide-hd,bus=sata0.1,drive=disk1,id=disk1-dev')
+    expect(sata).toContain('ide-hd,bus=sata0.2,id=dsata1-dev,drive=dsata1')
+    expect(launch({ disk: { sizeMiB: 64 } }, { disk: { path: '/img/root.qcow2', format: 'qcow2' } }).some((a) => a.startsWith('ahci'))).toBe(false)
+  })
+
+  it('NVMe: a controller per disk, with the serial number it needs (the one given, or the node name)', () => {
+    const nvme = launch(
+      { disk: { sizeMiB: 64, interface: 'nvme' }, boot: { type: 'disk' }, drives: [{ id: 'dnvme1', file: '/img/b.qcow2', format: 'qcow2', bus: 'nvme', serial: 'DATA1' }] },
+      { disk: { path: '/img/root.qcow2', format: 'qcow2' } },
+    )
+    expect(nvme).toContain('nvme,drive=disk0,id=disk0-dev,bootindex=1,serial=disk0')
+    expect(nvme).toContain('nvme,serial=DATA1,id=dnvme1-dev,drive=dnvme1')
+    expect(launch({ drives: [{ id: 'dnvme2', file: '/img/c.qcow2', format: 'qcow2', bus: 'nvme' }] })).toContain('nvme,serial=dnvme2,id=dnvme2-dev,drive=dnvme2')
+  })
+
   it('discard, zero detection, a serial number and I/O limits (a throttle group), for the root disk and for drives', () => {
     const argv = launch(
       {

@@ -112,6 +112,10 @@ export function buildQemuArgv(launch: QemuLaunch): string[] {
   // Controllers that take disks while the guest runs: SCSI and USB hot-plug need their bus present.
   argv.push('-device', `virtio-scsi-pci,id=${controllers.scsi}`, '-device', `qemu-xhci,id=${controllers.usb}`)
   const diskBus = spec.disk?.interface ?? 'virtio'
+  // SATA: an AHCI controller of Berth's own (on pc and q35 alike), a port per disk in order.
+  let sataPorts = 0
+  if (((launch.disk || launch.emptyDisks?.length) && diskBus === 'sata') || spec.drives.some((d) => d.bus === 'sata'))
+    argv.push('-device', `ahci,id=${controllers.sata}`)
   const disks = [
     ...(launch.disk ? [{ ...launch.disk, boot: spec.boot.type === 'disk' }] : []),
     ...(launch.emptyDisks ?? []).map((path) => ({ path, format: 'qcow2' as const, backing: [], boot: false })),
@@ -123,12 +127,19 @@ export function buildQemuArgv(launch: QemuLaunch): string[] {
     const { throttleGroup, blockdev } = tunedNode(node, { file: disk.path, format: disk.format }, disk.backing ?? [], { readOnly: false, direct: false, noFlush: false }, tuning)
     if (throttleGroup) argv.push('-object', JSON.stringify(throttleGroup))
     argv.push('-blockdev', JSON.stringify(blockdev))
-    const bus = diskBus === 'virtio' ? 'virtio-blk-pci' : diskBus === 'scsi' ? `scsi-hd,bus=${controllers.scsi}.0` : `ide-hd,bus=ide.0,unit=${i}`
-    const serial = tuning.serial ? `,serial=${tuning.serial}` : ''
+    const bus = {
+      virtio: 'virtio-blk-pci',
+      scsi: `scsi-hd,bus=${controllers.scsi}.0`,
+      sata: `ide-hd,bus=${controllers.sata}.${sataPorts++}`,
+      nvme: 'nvme',
+      ide: `ide-hd,bus=ide.0,unit=${i}`,
+    }[diskBus]
+    // An NVMe controller needs a serial number: the person's, or the disk's node name.
+    const serial = tuning.serial ? `,serial=${tuning.serial}` : diskBus === 'nvme' ? `,serial=${node}` : ''
     argv.push('-device', `${bus},drive=${node},id=${deviceId(node)}${disk.boot ? ',bootindex=1' : ''}${serial}`)
   })
   for (const drive of spec.drives) {
-    const { throttleGroup, blockdev, device } = driveOptions(drive)
+    const { throttleGroup, blockdev, device } = driveOptions(drive, drive.bus === 'sata' ? sataPorts++ : 0)
     if (throttleGroup) argv.push('-object', JSON.stringify(throttleGroup))
     argv.push('-blockdev', JSON.stringify(blockdev), '-device', deviceOption(device))
   }
@@ -234,7 +245,7 @@ export function tunedNode(
  * object-add/blockdev-add/device_add arguments of a hot-plug. The node name is the drive id; the
  * device id is the drive id + "-dev".
  */
-export function driveOptions(drive: Drive): { throttleGroup: BlockNode | null; blockdev: BlockNode; device: Options } {
+export function driveOptions(drive: Drive, sataPort = 0): { throttleGroup: BlockNode | null; blockdev: BlockNode; device: Options } {
   const readOnly = drive.readOnly
   // The cache modes as blockdev options (QEMU's -drive cache= shorthand) and the device's write cache.
   const direct = drive.cache === 'none' || drive.cache === 'directsync'
@@ -258,6 +269,11 @@ export function driveOptions(drive: Drive): { throttleGroup: BlockNode | null; b
       return on({ driver: 'virtio-blk-pci', ...device, ...errors })
     case 'scsi':
       return on({ driver: 'scsi-hd', bus: `${controllers.scsi}.0`, ...device, ...errors })
+    case 'sata':
+      return on({ driver: 'ide-hd', bus: `${controllers.sata}.${sataPort}`, ...device, ...errors })
+    case 'nvme':
+      // An NVMe controller needs a serial number (the person's, or the drive's id) and has no error policy.
+      return on({ driver: 'nvme', serial: drive.id, ...device })
     case 'usb':
       return on({ driver: 'usb-storage', bus: `${controllers.usb}.0`, ...device })
     case 'ide':

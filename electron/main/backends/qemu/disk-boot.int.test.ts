@@ -15,13 +15,20 @@ afterAll(async () => {
   await h?.cleanup()
 })
 
-const cases: [string, Partial<QemuSpecInput>, 'virtio' | 'scsi' | 'ide'][] = [
+type DiskInterface = 'virtio' | 'scsi' | 'sata' | 'nvme' | 'ide'
+// GRUB's EFI build needs more than 256 MiB to load the initramfs under OVMF.
+const uefi: Partial<QemuSpecInput> = { chipset: 'q35', firmware: { kind: 'efi', secureBoot: false }, memoryMiB: 512 }
+const cases: [string, Partial<QemuSpecInput>, DiskInterface][] = [
   ['BIOS, virtio', {}, 'virtio'],
   ['BIOS, SCSI', {}, 'scsi'],
+  ['BIOS, SATA', {}, 'sata'],
+  ['BIOS, NVMe', {}, 'nvme'],
   ['BIOS, IDE', {}, 'ide'],
-  // GRUB's EFI build needs more than 256 MiB to load the initramfs under OVMF.
-  ['UEFI, virtio', { chipset: 'q35', firmware: { kind: 'efi', secureBoot: false }, memoryMiB: 512 }, 'virtio'],
+  ['UEFI, virtio', uefi, 'virtio'],
+  ['UEFI, NVMe', uefi, 'nvme'],
 ]
+/** The disk's name in the guest's /proc/partitions on each interface. */
+const guestDisk: Record<DiskInterface, RegExp> = { virtio: / vda\r?$/m, scsi: / sda\r?$/m, sata: / sda\r?$/m, nvme: / nvme0n1\r?$/m, ide: / sda\r?$/m }
 
 describe('boot from the disk (useBootLoader, real QEMU)', () => {
   it.each(cases)('%s: the firmware starts GRUB on the disk, which boots the guest', async (_label, extra, diskInterface) => {
@@ -47,8 +54,10 @@ describe('boot from the disk (useBootLoader, real QEMU)', () => {
       const guest = await watchConsole(h.client, id)
       await guest.waitFor('BERTH-BOOTLOADER', 120_000)
       await guest.waitFor(/guest# /, 120_000)
-      guest.type('cat /proc/cmdline; echo; ls /sys/firmware | grep -c efi; echo booted-""from-disk\r')
+      guest.type('cat /proc/cmdline; echo; ls /sys/firmware | grep -c efi; cat /proc/partitions; echo booted-""from-disk\r')
       await guest.waitFor('booted-from-disk')
+      // The guest's own driver for the interface found the disk it booted from.
+      expect(guest.text).toMatch(guestDisk[diskInterface])
       // The kernel command line is GRUB's, from grub.cfg on the disk.
       expect(guest.text).toMatch(/BOOT_IMAGE=\/boot\/bzImage console=ttyS0/)
       expect(guest.text).toMatch(extra.firmware ? /\n1\r?\n/ : /\n0\r?\n/)

@@ -34,7 +34,7 @@ export const vlanMac = (id: string, vlan: number, number: number | null): string
 export const HOTPLUG_ROOT_PORTS = 4
 export const rootPort = (n: number) => `rp${n}`
 
-export const controllers = { scsi: 'scsi0', usb: 'usb0' } as const
+export const controllers = { scsi: 'scsi0', usb: 'usb0', sata: 'sata0' } as const
 export const CDROM_ID = 'cd0'
 export const CDROM_DEVICE = 'cd0-dev'
 
