@@ -118,8 +118,10 @@ describe('drives on a running VM (real QEMU)', () => {
 
     const disk = join(dir, 'once.qcow2')
     qemuImg('create', '-q', '-f', 'qcow2', disk, '8M')
-    const ide = await attach(disk, { bus: 'ide' })
-    expect(ide.details).toEqual({ fields: { bus: 'IDE disks cannot be added while the machine runs: choose virtio, SCSI or USB' } })
+    for (const bus of ['ide', 'sata', 'nvme'] as const)
+      expect((await attach(disk, { bus })).details).toEqual({
+        fields: { bus: 'IDE, SATA and NVMe disks cannot be added while the machine runs: choose virtio, SCSI or USB, or stop the machine first' },
+      })
     await h.client.call('drives.attach', { id: vm.id, path: disk, persist: false })
     expect((await attach(disk)).message).toMatch(/is already attached to drives/)
 
