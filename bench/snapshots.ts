@@ -16,6 +16,20 @@ import { makeBusyboxRoot } from '../electron/main/testing/container-root'
 
 const execFileAsync = promisify(execFile)
 
+async function timed(samples: number[], work: () => Promise<unknown>): Promise<void> {
+  const begun = performance.now()
+  await work()
+  samples.push(performance.now() - begun)
+}
+
+/** Berth's round and the bare tool's, runs times; each goes first in every other round, so that neither gains from what the host did just before. */
+async function alternate(runs: number, berthRound: (tag: string) => Promise<void>, bareRound: (tag: string) => Promise<void>): Promise<void> {
+  for (let run = 0; run < runs; run++) {
+    const rounds = [() => berthRound(`bench${run}`), () => bareRound(`bench${run}`)]
+    for (const round of run % 2 ? rounds.reverse() : rounds) await round()
+  }
+}
+
 export async function snapshotBench(runs: number): Promise<BenchResult[]> {
   const h = await startHarness()
   const take = { berth: [] as number[], baseline: [] as number[] }
@@ -44,11 +58,6 @@ export async function snapshotBench(runs: number): Promise<BenchResult[]> {
     const devices = blocks.flatMap((b) => (b.inserted && !b.inserted.ro ? [b.inserted['node-name']] : []))
     const job = { vmstate: diskNode(0), devices }
 
-    const timed = async (samples: number[], work: () => Promise<unknown>) => {
-      const begun = performance.now()
-      await work()
-      samples.push(performance.now() - begun)
-    }
     const berthRound = async (tag: string) => {
       await timed(take.berth, () => h.client.call('snapshots.take', { id: vm.id, name: tag, description: '' }))
       await timed(revert.berth, () => h.client.call('snapshots.revert', { id: vm.id, name: tag }))
@@ -59,11 +68,7 @@ export async function snapshotBench(runs: number): Promise<BenchResult[]> {
       await timed(revert.baseline, () => qmp.runJob('snapshot-load', { tag, ...job }, 600_000))
       await qmp.runJob('snapshot-delete', { tag, devices }, 600_000)
     }
-    // Each goes first in every other round, so that neither gains from what the host did just before.
-    for (let run = 0; run < runs; run++) {
-      const rounds = [() => berthRound(`bench${run}`), () => bareRound(`bench${run}`)]
-      for (const round of run % 2 ? rounds.reverse() : rounds) await round()
-    }
+    await alternate(runs, berthRound, bareRound)
     qmp.close()
   } finally {
     await raw?.stop()
@@ -96,11 +101,6 @@ export async function containerSnapshotBench(runs: number): Promise<BenchResult[
     const container = await h.client.call('machines.create', { spec: { kind: 'nspawn', name: 'bench-snap', root } })
     const copies = join(h.home, 'var-lib-machines', 'bench-copies')
     mkdirSync(copies)
-    const timed = async (samples: number[], work: () => Promise<unknown>) => {
-      const begun = performance.now()
-      await work()
-      samples.push(performance.now() - begun)
-    }
     const berthRound = async (tag: string) => {
       await timed(take.berth, () => h.client.call('snapshots.take', { id: container.id, name: tag, description: '' }))
       await h.client.call('snapshots.delete', { id: container.id, name: tag })
@@ -114,10 +114,7 @@ export async function containerSnapshotBench(runs: number): Promise<BenchResult[
     await berthRound('warm')
     await bareRound('warm')
     take.berth.length = take.baseline.length = 0
-    for (let run = 0; run < runs; run++) {
-      const rounds = [() => berthRound(`bench${run}`), () => bareRound(`bench${run}`)]
-      for (const round of run % 2 ? rounds.reverse() : rounds) await round()
-    }
+    await alternate(runs, berthRound, bareRound)
   } finally {
     await h.cleanup()
   }

@@ -321,7 +321,9 @@ export class MachineService {
       const draft = MachineStore.define(parsed.data)
       await this.check(draft.spec)
       const spec = await clones.cloneFiles(source, { id: draft.id, name }, options)
-      const definition = { ...draft, spec: await this.record({ ...spec, name, ...(spec.kind === 'qemu' ? { vlanNumber: (draft.spec as QemuSpec).vlanNumber } : {}) }, null, draft.id) }
+      // What the clone's files came from (its snapshot's settings) keeps the clone's own name and vlan number.
+      const own = draft.spec.kind === 'qemu' ? { name, vlanNumber: draft.spec.vlanNumber } : { name }
+      const definition = { ...draft, spec: await this.record({ ...spec, ...own }, null, draft.id) }
       await this.store.save(definition)
       this.definitions.set(definition.id, definition)
       this.changed(definition.id)
