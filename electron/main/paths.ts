@@ -19,6 +19,12 @@ export interface BerthPaths {
   rootLogs: string
   /** The user's systemd units (the boot-time start of autoStart containers). */
   userUnits: string
+  /** Berth's own osinfo database folder (newer OS entries the person imported), read with the system's. */
+  osinfo: string
+  /** The person's home: where the file browser starts. */
+  userHome: string
+  /** Small settings Berth remembers (the file browser's recent choices). */
+  settings: string
   /** The folders that are Berth's alone: made 0700, and checked before use (see ensurePrivateFolders). */
   own: string[]
 }
@@ -39,6 +45,9 @@ export function resolvePaths(env: NodeJS.ProcessEnv = process.env): BerthPaths {
       nspawnUnits: join(home, 'etc-systemd-nspawn'),
       rootLogs: join(home, 'data', 'roots'),
       userUnits: join(home, 'config', 'systemd-user'),
+      osinfo: join(home, 'config', 'osinfo'),
+      userHome: join(home, 'home'),
+      settings: join(home, 'config', 'settings.json'),
       own: [home],
     }
   }
@@ -57,6 +66,9 @@ export function resolvePaths(env: NodeJS.ProcessEnv = process.env): BerthPaths {
     nspawnUnits: '/etc/systemd/nspawn',
     rootLogs: join(data, 'berth', 'roots'),
     userUnits: join(config, 'systemd', 'user'),
+    osinfo: join(config, 'berth', 'osinfo'),
+    userHome: user,
+    settings: join(config, 'berth', 'settings.json'),
     own: [join(config, 'berth'), join(data, 'berth'), join(runtime, 'berth')],
   }
 }

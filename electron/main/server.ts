@@ -20,9 +20,12 @@ import { XenBackend } from './backends/xen/xen-backend'
 import { HostService } from './hosts/host-service'
 import { MetricsService } from './metrics/metrics-service'
 import { HOST_SERIES, withHost } from './metrics/host'
-import { availableParallelism } from 'node:os'
+import { availableParallelism, totalmem } from 'node:os'
+import { detectMedia, importDatabase } from './os-info/detect'
+import { FileBrowser } from './files/file-browser'
 import { BOOT_UNIT, bootUnitText, syncBootUnit } from './services/boot-start'
 import { programCommand } from './programs'
+import { mkdir } from 'node:fs/promises'
 
 export interface BerthServer {
   rpc: RpcServer
@@ -71,6 +74,15 @@ export async function createBerthServer(options: BerthServerOptions = {}): Promi
   await networks.init()
   const metrics = new MetricsService(withHost(machines.metricsSource))
   metrics.start()
+  // The image folder is one of the file chooser's places from the start.
+  await mkdir(paths.images, { recursive: true, mode: 0o700 })
+  const files = new FileBrowser(
+    () => [
+      { label: 'Home', path: paths.userHome },
+      { label: 'Berth’s images', path: paths.images },
+    ],
+    paths.settings,
+  )
   const displays = new DisplayProxy(options.log)
   await displays.start()
 
@@ -121,6 +133,10 @@ export async function createBerthServer(options: BerthServerOptions = {}): Promi
     'display.screenshot': async ({ id }) => ({ png: Buffer.from(await machines.screenshot(id)).toString('base64') }),
     'images.list': async () => machines.listImages(),
     'images.inspect': async ({ path }) => machines.inspectImage(path),
+    'media.detect': async ({ path }) => detectMedia(path, { osinfoDir: paths.osinfo, host: { memoryMiB: Math.floor(totalmem() / 1024 / 1024), cores: availableParallelism() } }),
+    'media.importDatabase': async ({ path }) => ({ database: await importDatabase(path, paths.osinfo) }),
+    'files.list': async ({ dir }) => files.list(dir),
+    'files.remember': async ({ path }) => ({ recent: await files.remember(path) }),
     'drives.attach': async ({ id, ...request }) => machines.attach(id, request),
     'drives.detach': async ({ id, driveId }) => machines.detach(id, driveId),
     'drives.eject': async ({ id }) => machines.eject(id),

@@ -12,6 +12,8 @@ import { dom0InfoSchema, domainSchema, hostIdSchema, hostViewSchema, remoteHostS
 import { diskTargetSchema, driveBusSchema, driveIdSchema, growStepSchema, imageFormatSchema, imageInfoSchema } from '../model/drives'
 import { absolutePath } from '../model/zod-fields'
 import { snapshotListSchema, snapshotNameSchema, snapshotSchema } from '../model/snapshots'
+import { mediaInfoSchema } from '../model/os-info'
+import { folderListingSchema } from '../model/files'
 
 const empty = z.object({}).strict()
 const byId = z.object({ id: machineIdSchema }).strict()
@@ -83,6 +85,14 @@ export const contract = {
         ),
       }),
     },
+    /** Installation media: the operating system on them (libosinfo) and the VM settings Berth proposes for it. */
+    'media.detect': { input: z.object({ path: absolutePath }).strict(), output: mediaInfoSchema },
+    /** An osinfo-db archive (osinfo-db-*.tar.xz) into Berth's own database, for systems newer than the system's osinfo-db. */
+    'media.importDatabase': { input: z.object({ path: absolutePath }).strict(), output: z.object({ database: z.string() }) },
+    /** Browser mode's file chooser: a folder inside the places Berth shows (default: where the last choice was). */
+    'files.list': { input: z.object({ dir: absolutePath.optional() }).strict(), output: folderListingSchema },
+    /** A file the person chose, first among the recent choices. */
+    'files.remember': { input: z.object({ path: absolutePath }).strict(), output: z.object({ recent: z.array(z.string()) }) },
     /** What a file is (disk image or ISO, format, backing chain), before attaching it. */
     'images.inspect': { input: z.object({ path: absolutePath }).strict(), output: imageInfoSchema },
     /**
@@ -224,11 +234,6 @@ export const contract = {
       serverControl: z.object({ path: z.string() }),
     },
     /**
-     * Makes a container root in Berth's containers folder (from a tarball, or with debootstrap). Bytes
-     * from the server are the log; controls report progress, then { path } before it closes. The client
-     * cancels with { cancel: true } (or by closing): nothing is kept.
-     */
-    /**
      * Grows a VM's disk to sizeMiB, stopped or running; then, with the guest agent, the partition and
      * filesystem on it in the guest. Controls from the server are the steps as they go, then
      * { done: true } before it closes. Refused before anything changes: shrinking, read-only disks.
@@ -239,6 +244,11 @@ export const contract = {
       control: z.never(),
       serverControl: z.union([z.object({ steps: z.array(growStepSchema) }), z.object({ done: z.literal(true) })]),
     },
+    /**
+     * Makes a container root in Berth's containers folder (from a tarball, or with debootstrap). Bytes
+     * from the server are the log; controls report progress, then { path } before it closes. The client
+     * cancels with { cancel: true } (or by closing): nothing is kept.
+     */
     'roots.create': {
       input: z.object({ name: machineNameSchema, source: rootSourceSchema }).strict(),
       control: z.object({ cancel: z.literal(true) }).strict(),

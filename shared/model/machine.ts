@@ -29,7 +29,15 @@ export const qemuBootSchema = z.discriminatedUnion('type', [
       .max(8)
       .default([]),
   }),
-  z.object({ type: z.literal('disk') }),
+  z.object({
+    type: z.literal('disk'),
+    /**
+     * Installing an operating system from the disc in the CD drive: the disc boots first, the disk (empty
+     * until the installer fills it) second. The installation ends when the guest first restarts or powers
+     * off: Berth then boots the disk, ejecting the disc when ejectAfterInstall (as virt-manager does).
+     */
+    install: z.object({ ejectAfterInstall: z.boolean().default(true) }).nullable().default(null),
+  }),
 ])
 
 export const qemuDiskSchema = z.object({
@@ -130,7 +138,9 @@ export const qemuSpecSchema = z
       tags.add(share.tag)
     })
     if (spec.boot.type === 'disk' && !spec.disk)
-      ctx.addIssue({ code: 'custom', path: ['disk'], message: 'Booting from disk needs a disk image' })
+      ctx.addIssue({ code: 'custom', path: ['disk'], message: spec.boot.install ? 'An installation needs a disk to install onto' : 'Booting from disk needs a disk image' })
+    if (spec.boot.type === 'disk' && spec.boot.install && !spec.cdrom?.file)
+      ctx.addIssue({ code: 'custom', path: ['cdrom', 'file'], message: 'Choose the installation media (an ISO image)' })
     if (spec.vlanNumber !== null && spec.vlans.length === 0)
       ctx.addIssue({ code: 'custom', path: ['vlanNumber'], message: 'A number on the vlans needs at least one vlan' })
     const unaddressed = spec.vlans.find((vlan) => vlan > 254)

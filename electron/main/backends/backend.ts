@@ -75,8 +75,8 @@ export interface Backend<S extends MachineSpec = MachineSpec> {
   counters?(definition: DefinitionOf<S>, timeoutMs: number): Promise<Counters | null>
   /** Reboots a running machine (only kinds with the reboot capability). */
   reboot?(definition: DefinitionOf<S>): Promise<void>
-  /** Host-side checks of a spec (files exist, images are images); field path → message. */
-  validate(spec: S): Promise<FieldErrors>
+  /** Host-side checks of a spec (files exist, images are images); field path → message. id: the machine being edited. */
+  validate(spec: S, id?: string): Promise<FieldErrors>
   status(id: string): MachineStatus
   /** Finds a machine still running from an earlier Berth process and takes it over. */
   reattach(definition: DefinitionOf<S>): Promise<void>
@@ -118,6 +118,8 @@ export interface QemuFeatures {
   checkGrowth(definition: QemuDefinition, disk: 'root' | string, sizeMiB: number): Promise<void>
   /** Grows a disk, stopped or running, and then what lies on it in the guest; each step goes to steps. */
   growDisk(definition: QemuDefinition, disk: 'root' | string, sizeMiB: number, steps: GrowSteps): Promise<void>
+  /** The guest ended an installation (restarted: restart true, or powered off) by itself. */
+  onInstallEnded(listener: (ended: { id: string; restart: boolean }) => void): Disposable
   /** Every image the machine writes to (root disk, writable drives). */
   writableImages(definition: QemuDefinition): string[]
   /** The images Berth made for the machine (what "delete its images" deletes). */

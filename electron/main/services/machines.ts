@@ -41,6 +41,23 @@ export class MachineService {
     private readonly allowedImageDirs: string[],
   ) {
     for (const backend of Object.values(backends)) backend.onDidChange((id) => this.changed(id))
+    backends.qemu.onInstallEnded(({ id, restart }) => void this.endInstall(id, restart))
+  }
+
+  /**
+   * The installer restarted the guest or powered it off: from now on the disk boots, with the disc
+   * ejected when the person asked for it; a restart starts the machine again, as a reboot would.
+   */
+  private async endInstall(id: string, restart: boolean): Promise<void> {
+    if (!this.find(id)) return
+    await this.locked(id, async (definition) => {
+      const spec = definition.spec
+      if (spec.kind !== 'qemu' || spec.boot.type !== 'disk' || !spec.boot.install) return
+      const cdrom = spec.boot.install.ejectAfterInstall && spec.cdrom ? { file: null } : spec.cdrom
+      await this.update(definition, { ...spec, boot: { type: 'disk', install: null }, cdrom })
+    })
+    // A failed start shows on the machine (its last error), as any start does.
+    if (restart) await this.start(id).catch(() => undefined)
   }
 
   /** Loads every definition and re-attaches to machines that kept running while Berth was away. */
@@ -363,7 +380,7 @@ export class MachineService {
       const user = [...this.definitions.values()].find((d) => d.id !== exceptId && this.backend(d).linksOf(d.spec).some((l) => l.name === link.name))
       if (user) fields[link.field] = `${user.spec.name} already has a network link named ${link.name} on this host: choose another name`
     }
-    Object.assign(fields, await this.backend({ spec }).validate(spec))
+    Object.assign(fields, await this.backend({ spec }).validate(spec, exceptId))
     if (Object.keys(fields).length > 0) throw fieldErrors(fields)
   }
 

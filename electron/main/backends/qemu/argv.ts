@@ -67,6 +67,9 @@ export function buildQemuArgv(launch: QemuLaunch): string[] {
     '-serial', 'chardev:serial0',
     '-pidfile', join(runtimeDir, runtimeFiles.pid),
   ]
+  // While installing, QEMU exits when the guest restarts: Berth ends the installation (ejects the
+  // disc) and starts it again from its disk. A reboot inside QEMU would boot the disc again.
+  if (installing(spec)) argv.push('-no-reboot')
   if (spec.firmware.kind === 'bios' && spec.firmware.file) argv.push('-bios', spec.firmware.file)
   if (spec.firmware.kind === 'efi') {
     if (!launch.uefi) throw new Error('A UEFI machine needs its firmware files resolved')
@@ -136,7 +139,8 @@ export function buildQemuArgv(launch: QemuLaunch): string[] {
     }[diskBus]
     // An NVMe controller needs a serial number: the person's, or the disk's node name.
     const serial = tuning.serial ? `,serial=${tuning.serial}` : diskBus === 'nvme' ? `,serial=${node}` : ''
-    argv.push('-device', `${bus},drive=${node},id=${deviceId(node)}${disk.boot ? ',bootindex=1' : ''}${serial}`)
+    const bootIndex = disk.boot ? `,bootindex=${installing(spec) ? 2 : 1}` : ''
+    argv.push('-device', `${bus},drive=${node},id=${deviceId(node)}${bootIndex}${serial}`)
   })
   for (const drive of spec.drives) {
     const { throttleGroup, blockdev, device } = driveOptions(drive, drive.bus === 'sata' ? sataPorts++ : 0)
@@ -159,10 +163,15 @@ export function buildQemuArgv(launch: QemuLaunch): string[] {
   if (spec.cdrom) {
     const medium = spec.cdrom.file ? `,file=${qemuOptionValue(spec.cdrom.file)},format=raw` : ''
     argv.push('-drive', `if=none,id=${CDROM_ID},media=cdrom,readonly=on${medium}`)
-    argv.push('-device', `ide-cd,bus=ide.1,unit=0,drive=${CDROM_ID},id=${CDROM_DEVICE}`)
+    argv.push('-device', `ide-cd,bus=ide.1,unit=0,drive=${CDROM_ID},id=${CDROM_DEVICE}${installing(spec) ? ',bootindex=1' : ''}`)
   }
   argv.push(...spec.extraArgs)
   return argv
+}
+
+/** Installing from the disc in the CD drive (boot.install): the disc boots first. */
+export function installing(spec: QemuSpec): boolean {
+  return spec.boot.type === 'disk' && spec.boot.install !== null && !!spec.cdrom?.file
 }
 
 function machineOption(spec: QemuSpec): string {

@@ -16,7 +16,8 @@ import { driveSchema, type Drive, type DriveView, type ImageLink } from '../../.
 import { networkInterfaces, totalmem } from 'node:os'
 import { SerialConsole } from '../../consoles/serial-console'
 import { chooseAccelerator, hostProbe, type AcceleratorChoice } from './accel'
-import { buildQemuArgv, driveOptions, runtimeFiles, throttleGroupId, type Accelerator } from './argv'
+import { isoBootable } from '../../os-info/iso'
+import { buildQemuArgv, driveOptions, installing, runtimeFiles, throttleGroupId, type Accelerator } from './argv'
 import { CDROM_DEVICE, deviceId, diskNode, HOTPLUG_ROOT_PORTS, macAddress, rootPort, tapName, vlanAddress, vlanAddressing, vlanBridgeName, vlanSubnet, vlanTapName } from './ids'
 import type { PrivilegedHelper } from '../../privileged'
 import { programCommand } from '../../programs'
@@ -70,6 +71,8 @@ interface Run {
   /** Its 192.168.N.M addresses on its vlans (a number two running VMs cannot share), and its name. */
   vlanAddresses: string[]
   name: string
+  /** Started to install from its disc (boot.install): the guest's first restart or power-off ends that. */
+  installing: boolean
 }
 
 const idle = (): Run => ({
@@ -87,6 +90,7 @@ const idle = (): Run => ({
   cdrom: undefined,
   vlanAddresses: [],
   name: '',
+  installing: false,
 })
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
@@ -102,6 +106,7 @@ export class QemuBackend implements Backend<QemuSpec>, QemuFeatures, SnapshotFea
   private readonly runs = new Map<string, Run>()
   private readonly consoles = new Map<string, SerialConsole>()
   private readonly changes = new Emitter<string>()
+  private readonly installsEnded = new Emitter<{ id: string; restart: boolean }>()
   private acceleratorChoice: Promise<AcceleratorChoice> | null
   private disposed = false
 
@@ -118,6 +123,10 @@ export class QemuBackend implements Backend<QemuSpec>, QemuFeatures, SnapshotFea
 
   onDidChange(listener: (id: string) => void): Disposable {
     return this.changes.on(listener)
+  }
+
+  onInstallEnded(listener: (ended: { id: string; restart: boolean }) => void): Disposable {
+    return this.installsEnded.on(listener)
   }
 
   status(id: string): MachineStatus {
@@ -267,7 +276,7 @@ export class QemuBackend implements Backend<QemuSpec>, QemuFeatures, SnapshotFea
     return spec.qemuBinary ?? this.qemuBinary
   }
 
-  async validate(spec: QemuSpec): Promise<FieldErrors> {
+  async validate(spec: QemuSpec, id?: string): Promise<FieldErrors> {
     const fields: FieldErrors = {}
     if (spec.qemuBinary) {
       const problem = await emulatorProblem(spec.qemuBinary)
@@ -294,11 +303,12 @@ export class QemuBackend implements Backend<QemuSpec>, QemuFeatures, SnapshotFea
     if (spec.disk?.image) {
       const problem = await imageProblem(this.qemuImg, spec.disk.image)
       if (problem) fields['disk.image'] = problem
-      else if (spec.boot.type === 'disk') {
+      else if (spec.boot.type === 'disk' && !spec.boot.install) {
         const exists = await stat(spec.disk.image).then(() => true, () => false)
         if (!exists) fields['disk.image'] = `${spec.disk.image} does not exist: a new blank disk cannot boot`
       }
-    } else if (spec.boot.type === 'disk') {
+    } else if (spec.boot.type === 'disk' && !spec.boot.install && !(id && existsSync(this.defaultImage(id)))) {
+      // Berth's own disk of the machine boots once something (an installation) has written it.
       fields['disk.image'] = 'Choose an existing disk image to boot from'
     }
     for (const [index, drive] of spec.drives.entries()) {
@@ -342,6 +352,8 @@ export class QemuBackend implements Backend<QemuSpec>, QemuFeatures, SnapshotFea
         (error: Error) => error.message,
       )
       if (problem) fields['cdrom.file'] = problem
+      else if (installing(spec) && !(await isoBootable(spec.cdrom.file)))
+        fields['cdrom.file'] = `${spec.cdrom.file} cannot boot a machine: it has no boot record. Choose installation media (the ISO an OS offers for download).`
     }
     return fields
   }
@@ -394,6 +406,7 @@ export class QemuBackend implements Backend<QemuSpec>, QemuFeatures, SnapshotFea
     this.update(id, {
       vlanAddresses: addressesOnVlans(definition.spec),
       name: definition.spec.name,
+      installing: installing(definition.spec),
       state: qemuStatusToState(status.status),
       accelerator: kvm.enabled ? 'kvm' : 'tcg',
       lastError: null,
@@ -411,7 +424,7 @@ export class QemuBackend implements Backend<QemuSpec>, QemuFeatures, SnapshotFea
       const address = taken[1].vlanAddresses.find((a) => vlanAddresses.includes(a))
       throw fieldErrors({ vlanNumber: `${address} is taken by ${taken[1].name}, which is running: give this machine another number` }, `${address} is taken by ${taken[1].name}`)
     }
-    this.update(id, { ...idle(), state: 'starting', vlanAddresses, name: definition.spec.name })
+    this.update(id, { ...idle(), state: 'starting', vlanAddresses, name: definition.spec.name, installing: installing(definition.spec) })
     let child: ChildProcess | null = null
     let tpm: ChildProcess | null = null
     try {
@@ -629,6 +642,9 @@ export class QemuBackend implements Backend<QemuSpec>, QemuFeatures, SnapshotFea
     await rm(this.runtimeDir(id), { recursive: true, force: true })
     await this.removeTaps(id)
     this.update(id, { state: clean ? 'stopped' : 'crashed', lastError, qmp: null, child: null, accelerator: null, drives: new Map(), cdrom: undefined })
+    // The installer restarted the guest or powered it off: the installation is over (a Stop from Berth is not).
+    const guestEnded = run.shutdownReason === 'guest-reset' || run.shutdownReason === 'guest-shutdown'
+    if (run.installing && guestEnded && !run.stopRequested) this.installsEnded.emit({ id, restart: run.shutdownReason === 'guest-reset' })
   }
 
   /** Taps for a card on a host bridge and for each vlan (whose bridge is made when the first VM joins it). */
