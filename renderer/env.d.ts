@@ -8,6 +8,7 @@ declare global {
       send(frame: Frame): void
       onFrame(listener: (frame: unknown) => void): () => void
       pathForFile(file: File): string
+      chooseFile(kind: string): Promise<string | null>
     }
   }
 }

@@ -1,5 +1,6 @@
 // Bundles the Electron main process and preload into dist/electron (CommonJS, as Electron loads them).
 import { build } from 'esbuild'
+import { copyFileSync, mkdirSync } from 'node:fs'
 
 const common = { bundle: true, platform: 'node', target: 'node20', format: 'cjs', sourcemap: true, logLevel: 'warning' }
 // Programs that run as processes of their own find each other next to the main bundle. Packages with
@@ -11,4 +12,7 @@ await build({ ...common, ...programs, entryPoints: ['electron/main/backends/qemu
 await build({ ...common, ...programs, entryPoints: ['electron/helper/index.ts'], outfile: 'dist/electron/helper.cjs' })
 await build({ ...common, ...programs, entryPoints: ['electron/main/autostart.ts'], outfile: 'dist/electron/autostart.cjs' })
 await build({ ...common, entryPoints: ['electron/preload/index.ts'], outfile: 'dist/electron/preload.cjs', external: ['electron'] })
+// The libosinfo query runs in Debian's Python, beside the main bundle.
+mkdirSync('dist/electron', { recursive: true })
+copyFileSync('electron/main/os-info/osinfo.py', 'dist/electron/osinfo.py')
 console.log('built dist/electron/{main,nspawn-supervisor,serial-keeper,helper,autostart,preload}.cjs')

@@ -23,6 +23,11 @@ needs=(
   "modprobe kmod"
   # new SSH host keys for a cloned container
   "ssh-keygen openssh-client"
+  # which OS installation media hold, and what it needs (libosinfo, read through Debian's Python)
+  "/usr/lib/x86_64-linux-gnu/girepository-1.0/Libosinfo-1.0.typelib gir1.2-libosinfo-1.0"
+  "/usr/lib/python3/dist-packages/gi python3-gi"
+  "/usr/share/osinfo/VERSION osinfo-db"
+  "osinfo-db-import osinfo-db-tools"
   # node-pty (the containers' terminals) and unix-dgram (nspawn's ready notification) are compiled when npm installs them
   "g++ g++"
   "make make"

@@ -1,10 +1,11 @@
 // Electron entry: one instance, one hardened window, the RPC over IPC. Machines outlive the window.
-import { app, BrowserWindow, ipcMain, session, type WebContents } from 'electron'
+import { app, BrowserWindow, dialog, ipcMain, session, type WebContents } from 'electron'
 import { join } from 'node:path'
 import { pathToFileURL } from 'node:url'
 import { createBerthServer, type BerthServer } from './server'
-import { IPC_CHANNEL, ipcTransport, trustedSender, type IpcTransport } from './transports/ipc'
+import { CHOOSE_FILE_CHANNEL, IPC_CHANNEL, ipcTransport, trustedSender, type IpcTransport } from './transports/ipc'
 import { CONTENT_SECURITY_POLICY } from './csp'
+import { chooseFile } from './file-dialog'
 
 const rendererIndex = join(__dirname, '..', 'renderer', 'index.html')
 const rendererUrl = pathToFileURL(rendererIndex).href
@@ -68,6 +69,12 @@ if (!app.requestSingleInstanceLock()) {
   ipcMain.on(IPC_CHANNEL, (event, frame: unknown) => {
     if (!trustedSender(event, window, rendererUrl)) return
     transports.get(event.sender.id)?.receive(frame)
+  })
+
+  ipcMain.handle(CHOOSE_FILE_CHANNEL, async (event, kind: unknown) => {
+    if (!trustedSender(event, window, rendererUrl) || !window) return null
+    const parent = window
+    return chooseFile(kind, (options) => dialog.showOpenDialog(parent, options))
   })
 
   void app.whenReady().then(async () => {

@@ -15,16 +15,17 @@ vi.mock('electron', () => ({
     send: (...args: unknown[]) => electron.sent.push(args),
     on: (channel: string, l: (...args: unknown[]) => void) => electron.listeners.set(channel, new Set([...(electron.listeners.get(channel) ?? []), l])),
     off: (channel: string, l: (...args: unknown[]) => void) => electron.listeners.get(channel)?.delete(l),
+    invoke: (...args: unknown[]) => Promise.resolve(electron.sent.push(args) && '/home/someone/debian.iso'),
   },
   webUtils: { getPathForFile: (file: { name: string }) => `/home/someone/${file.name}` },
 }))
 
 describe('the preload', () => {
-  it('exposes only berthBridge: send, onFrame and pathForFile, on one channel', async () => {
+  it('exposes only berthBridge: send, onFrame, pathForFile and chooseFile', async () => {
     await import('./index')
     expect([...electron.exposed.keys()]).toEqual(['berthBridge'])
     const bridge = electron.exposed.get('berthBridge')!
-    expect(Object.keys(bridge).sort()).toEqual(['onFrame', 'pathForFile', 'send'])
+    expect(Object.keys(bridge).sort()).toEqual(['chooseFile', 'onFrame', 'pathForFile', 'send'])
 
     bridge.send!({ t: 'call', id: 1 })
     expect(electron.sent).toEqual([[IPC_CHANNEL, { t: 'call', id: 1 }]])
@@ -36,5 +37,9 @@ describe('the preload', () => {
     stop()
     expect(electron.listeners.get(IPC_CHANNEL)!.size).toBe(0)
     expect(bridge.pathForFile!({ name: 'disk.qcow2' })).toBe('/home/someone/disk.qcow2')
+    // The chooser says only which kind of file; the main process opens the dialog.
+    electron.sent.length = 0
+    expect(await bridge.chooseFile!('iso')).toBe('/home/someone/debian.iso')
+    expect(electron.sent).toEqual([['berth:choose-file', 'iso']])
   })
 })

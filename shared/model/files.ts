@@ -14,3 +14,13 @@ export const folderListingSchema = z.object({
   recent: z.array(z.string()),
 })
 export type FolderListing = z.infer<typeof folderListingSchema>
+
+/** What a file chooser looks for: its name in the chooser and the endings it shows (empty: any file). */
+export const fileKinds = {
+  iso: { label: 'Installation media (ISO)', extensions: ['iso'] },
+  disk: { label: 'Disk images', extensions: ['qcow2', 'img', 'raw', 'vmdk', 'vdi', 'vhdx', 'vhd', 'qed'] },
+  kernel: { label: 'Any file', extensions: [] },
+  osinfo: { label: 'osinfo-db archives', extensions: ['xz', 'gz', 'bz2', 'zst', 'tar'] },
+} as const satisfies Record<string, { label: string; extensions: string[] }>
+export type FileKind = keyof typeof fileKinds
+export const isFileKind = (value: unknown): value is FileKind => typeof value === 'string' && Object.hasOwn(fileKinds, value)

@@ -4,6 +4,8 @@ import type { Frame } from '../../../shared/rpc/protocol'
 
 /** The one IPC channel of Berth's frames, for main and preload alike. */
 export const IPC_CHANNEL = 'berth:frame'
+/** The Electron window's file chooser (file-dialog.ts): the page names a kind, main answers with a path. */
+export const CHOOSE_FILE_CHANNEL = 'berth:choose-file'
 
 /** What trustedSender needs of an IPC event (Electron's IpcMainEvent has it). */
 export interface IpcSenderInfo {

@@ -1,10 +1,13 @@
 import { describe, expect, it } from 'vitest'
 import { qemuSpecSchema } from '../../../shared/model/machine'
-import { blank, checkLocally, editedSpec, errorsForStep, fromSpec, stepOfField, toSpec, type WizardForm } from './wizard-form'
+import { applyDefaults, blank, checkLocally, chooseSource, editedSpec, errorsForStep, fromSpec, stepOfField, toSpec, type WizardForm } from './wizard-form'
 
 const form = (over: Partial<WizardForm> = {}): WizardForm => ({
   ...blank(),
   name: 'web',
+  source: 'kernel',
+  memoryMiB: 512,
+  diskSizeMiB: 8192,
   kernel: '/boot/vmlinuz',
   display: 'none',
   ...over,
@@ -68,7 +71,42 @@ describe('wizard form', () => {
   })
 
   it('booting from disk needs an existing image', () => {
-    expect(checkLocally(form({ bootType: 'disk', diskMode: 'none' }))).toEqual({ disk: 'Booting from disk needs a disk image' })
+    expect(checkLocally(form({ source: 'disk', diskMode: 'none' }))).toEqual({ disk: 'Booting from disk needs a disk image' })
+  })
+
+  it('installation media: the disc boots first onto a new disk, and is named when missing', () => {
+    const media = blank()
+    expect(media.source).toBe('media')
+    Object.assign(media, { name: 'deb', media: '/home/a/debian.iso' })
+    expect(toSpec(media)).toMatchObject({ boot: { type: 'disk', install: { ejectAfterInstall: true } }, cdrom: { file: '/home/a/debian.iso' }, disk: { sizeMiB: 20480 } })
+    expect(checkLocally({ ...media, media: '' })).toEqual({ 'cdrom.file': 'Choose the installation media (an ISO image)' })
+    expect(stepOfField('cdrom.file')).toBe('source')
+    // Round trip: an edit while still installing keeps the media; after it, the disc is the Drives tab's.
+    const spec = qemuSpecSchema.parse(toSpec(media))
+    expect(fromSpec(spec)).toMatchObject({ source: 'media', media: '/home/a/debian.iso', ejectAfterInstall: true })
+    const installed = qemuSpecSchema.parse({ ...spec, boot: { type: 'disk', install: null }, cdrom: { file: '/img/other.iso' } })
+    expect(fromSpec(installed).source).toBe('disk')
+    expect(qemuSpecSchema.parse(editedSpec(fromSpec(installed), installed)).cdrom).toEqual({ file: '/img/other.iso' })
+  })
+
+  it('an imported disk is chosen in the first step; changing the source sets what the disk is', () => {
+    const f = form()
+    chooseSource(f, 'disk')
+    expect(f.diskMode).toBe('existing')
+    expect(stepOfField('disk.image', f)).toBe('source')
+    expect(stepOfField('disk.image')).toBe('disk')
+    chooseSource(f, 'media')
+    expect(f.diskMode).toBe('new')
+  })
+
+  it('the detected system’s defaults go into the form, and a name when there is none', () => {
+    const f = blank()
+    const defaults = { memoryMiB: 2048, cores: 2, diskSizeMiB: 30720, firmware: 'efi-secure', chipset: 'q35', diskInterface: 'sata', nicModel: 'e1000e', tpm: true, guestAgent: true } as const
+    applyDefaults(f, { path: '/x.iso', volumeId: 'W11', os: { shortId: 'win11', name: 'Microsoft Windows 11', version: '11', family: 'winnt', vendor: 'Microsoft', installer: true }, defaults, reasons: [], database: 'osinfo-db 1' })
+    expect(f).toMatchObject({ ...defaults, name: 'win11' })
+    f.name = 'mine'
+    applyDefaults(f, { path: '/x.iso', volumeId: null, os: null, defaults, reasons: [], database: 'osinfo-db 1' })
+    expect(f.name).toBe('mine')
   })
 
   it('forwarded ports: the module rules and empty ports are named on their fields', () => {
@@ -119,8 +157,8 @@ describe('wizard form', () => {
 
   it('maps fields to the step that shows them', () => {
     expect(stepOfField('name')).toBe('general')
-    expect(stepOfField('boot.initrd')).toBe('boot')
+    expect(stepOfField('boot.initrd')).toBe('source')
     expect(stepOfField('disk.image')).toBe('disk')
-    expect(errorsForStep({ name: 'x', 'boot.kernel': 'y' }, 'boot')).toEqual({ 'boot.kernel': 'y' })
+    expect(errorsForStep({ name: 'x', 'boot.kernel': 'y' }, 'source')).toEqual({ 'boot.kernel': 'y' })
   })
 })

@@ -5,6 +5,7 @@ import { qemuSpecSchema, type QemuSpec, type QemuSpecInput } from '../../../shar
 import { zodFieldErrors } from '../../../shared/model/zod-fields'
 import { diskTuningShape, type DiskTuning } from '../../../shared/model/drives'
 import type { FieldErrors } from '../../../shared/errors'
+import type { MediaInfo } from '../../../shared/model/os-info'
 
 export interface WizardForm {
   name: string
@@ -13,7 +14,12 @@ export interface WizardForm {
   chipset: 'pc' | 'q35'
   firmware: 'seabios' | 'bios-file' | 'efi' | 'efi-secure'
   biosFile: string
-  bootType: 'kernel' | 'disk'
+  /** Where the system comes from: installation media (an ISO), an existing disk image, or a kernel. */
+  source: 'media' | 'disk' | 'kernel'
+  /** The installation media (an ISO) while installing. */
+  media: string
+  /** Eject the media when the installer first restarts the machine. */
+  ejectAfterInstall: boolean
   kernel: string
   initrd: string
   append: string
@@ -84,8 +90,9 @@ export const newForward = (): ForwardRow => ({
 })
 
 export const steps = [
+  { id: 'source', title: 'Operating system', fields: ['boot', 'cdrom'] },
   { id: 'general', title: 'General', fields: ['name', 'memoryMiB', 'cores', 'display', 'usbTablet', 'rng', 'guestAgent', 'extraArgs', 'qemuBinary'] },
-  { id: 'boot', title: 'Boot & firmware', fields: ['boot', 'firmware', 'chipset', 'tpm'] },
+  { id: 'boot', title: 'Boot & firmware', fields: ['firmware', 'chipset', 'tpm'] },
   { id: 'disk', title: 'Disk', fields: ['disk', 'emptyDiskImages'] },
   { id: 'shares', title: 'Shared folders', fields: ['sharedDirectories'] },
   { id: 'network', title: 'Network', fields: ['network', 'vlans', 'vlanNumber', 'nicModel'] },
@@ -100,13 +107,15 @@ export const blank = (): WizardForm => ({
   chipset: 'pc',
   firmware: 'seabios',
   biosFile: '',
-  bootType: 'kernel',
+  source: 'media',
+  media: '',
+  ejectAfterInstall: true,
   kernel: '',
   initrd: '',
   append: 'console=ttyS0',
-  diskMode: 'none',
+  diskMode: 'new',
   diskImage: '',
-  diskSizeMiB: 8192,
+  diskSizeMiB: 20 * 1024,
   diskInterface: 'virtio',
   emptyDisks: '',
   display: 'vnc',
@@ -154,7 +163,7 @@ export function toSpec(form: WizardForm): QemuSpecInput {
           ? { kind: 'bios', file: form.biosFile.trim() }
           : { kind: 'efi', secureBoot: form.firmware === 'efi-secure' },
     boot:
-      form.bootType === 'kernel'
+      form.source === 'kernel'
         ? {
             type: 'kernel',
             kernel: form.kernel.trim(),
@@ -162,7 +171,8 @@ export function toSpec(form: WizardForm): QemuSpecInput {
             append: form.append.trim(),
             consoles: form.consoles.split(/\s+/).filter(Boolean),
           }
-        : { type: 'disk' },
+        : { type: 'disk', install: form.source === 'media' ? { ejectAfterInstall: form.ejectAfterInstall } : null },
+    ...(form.source === 'media' ? { cdrom: { file: optional(form.media) ?? null } } : {}),
     disk:
       form.diskMode === 'none'
         ? null
@@ -212,13 +222,40 @@ export function checkLocally(form: WizardForm): FieldErrors {
   return result.success ? {} : zodFieldErrors(result.error)
 }
 
-export function stepOfField(field: string): StepId {
+export function stepOfField(field: string, form?: WizardForm): StepId {
+  // An imported disk is chosen with the operating system.
+  if (form?.source === 'disk' && field.startsWith('disk.image')) return 'source'
   const step = steps.find((s) => s.fields.some((f) => field === f || field.startsWith(`${f}.`)))
   return step?.id ?? 'general'
 }
 
-export function errorsForStep(errors: FieldErrors, step: StepId): FieldErrors {
-  return Object.fromEntries(Object.entries(errors).filter(([field]) => stepOfField(field) === step))
+export function errorsForStep(errors: FieldErrors, step: StepId, form?: WizardForm): FieldErrors {
+  return Object.fromEntries(Object.entries(errors).filter(([field]) => stepOfField(field, form) === step))
+}
+
+/** How the form changes when the source changes: media install onto a new disk; an import boots its image. */
+export function chooseSource(form: WizardForm, source: WizardForm['source']): void {
+  form.source = source
+  if (source === 'media') form.diskMode = 'new'
+  if (source === 'disk') form.diskMode = 'existing'
+}
+
+/** The defaults Berth proposes for the detected system, put into the form (each can still be changed). */
+export function applyDefaults(form: WizardForm, info: MediaInfo): void {
+  const d = info.defaults
+  Object.assign(form, {
+    memoryMiB: d.memoryMiB,
+    cores: d.cores,
+    diskSizeMiB: d.diskSizeMiB,
+    firmware: d.firmware,
+    chipset: d.chipset,
+    diskInterface: d.diskInterface,
+    nicModel: d.nicModel,
+    tpm: d.tpm,
+    guestAgent: d.guestAgent,
+  })
+  // A name from the system, when the person has not given one.
+  if (!form.name.trim() && info.os) form.name = info.os.shortId
 }
 
 /** A machine's settings as the wizard shows them, for editing a stopped machine. */
@@ -233,7 +270,9 @@ export function fromSpec(spec: QemuSpec): WizardForm {
     chipset: spec.chipset,
     firmware: firmware.kind === 'efi' ? (firmware.secureBoot ? 'efi-secure' : 'efi') : firmware.file ? 'bios-file' : 'seabios',
     biosFile: firmware.kind === 'bios' ? (firmware.file ?? '') : '',
-    bootType: boot.type,
+    source: boot.type === 'kernel' ? 'kernel' : boot.install ? 'media' : 'disk',
+    media: boot.type === 'disk' && boot.install ? (spec.cdrom?.file ?? '') : '',
+    ejectAfterInstall: boot.type === 'disk' && boot.install ? boot.install.ejectAfterInstall : true,
     kernel: boot.type === 'kernel' ? boot.kernel : '',
     initrd: boot.type === 'kernel' ? (boot.initrd ?? '') : '',
     append: boot.type === 'kernel' ? boot.append : base.append,
@@ -274,7 +313,8 @@ export function editedSpec(form: WizardForm, previous: QemuSpec): QemuSpecInput 
   const spec = toSpec(form)
   // How the root disk is served is set on the Drives tab: the wizard keeps it.
   const tuning = previous.disk ? pick(previous.disk, Object.keys(diskTuningShape) as (keyof DiskTuning)[]) : {}
-  return { ...spec, disk: spec.disk && { ...tuning, ...spec.disk }, drives: previous.drives, cdrom: previous.cdrom }
+  // The disc is the media while installing; otherwise what the Drives tab put in.
+  return { ...spec, disk: spec.disk && { ...tuning, ...spec.disk }, drives: previous.drives, cdrom: form.source === 'media' ? spec.cdrom : previous.cdrom }
 }
 
 const pick = <T extends object, K extends keyof T>(value: T, keys: K[]): Pick<T, K> =>
