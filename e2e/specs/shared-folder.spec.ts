@@ -4,7 +4,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { test, expect, terminalText } from '../fixtures/berth'
-import { nextSteps } from '../fixtures/wizard'
+import { chooseKernelBoot, nextSteps } from '../fixtures/wizard'
 import { requireTestGuest } from '../../electron/main/testing/guest'
 
 test('UEFI, a disk and a shared folder through the wizard, checked in the guest', async ({ page, berth }) => {
@@ -17,14 +17,13 @@ test('UEFI, a disk and a shared folder through the wizard, checked in the guest'
 
   await page.goto(berth.url)
   await page.getByRole('button', { name: 'New virtual machine' }).click()
+  // OVMF starts the bzImage through its EFI stub
+  await chooseKernelBoot(page, guest.bzImage)
+  await nextSteps(page, 'General')
   await page.getByLabel('Name').fill('sharing')
   await page.getByLabel('Screen', { exact: true }).selectOption({ label: 'None' })
-  await page.getByRole('button', { name: 'Next' }).click()
+  await nextSteps(page, 'Boot & firmware')
   await page.getByLabel('Firmware').selectOption({ label: 'UEFI (OVMF)' })
-  // OVMF starts the bzImage through its EFI stub
-  await page.getByLabel('Kernel', { exact: true }).fill(guest.bzImage)
-  await page.getByLabel('Initrd (optional)').fill(guest.initrd)
-  await page.getByLabel('Kernel parameters').fill(guest.append)
   await nextSteps(page, 'Disk')
   await page.getByLabel('A new disk image (qcow2)').check()
   await page.getByLabel('Disk size (MiB)').fill('64')

@@ -3,7 +3,7 @@
 import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { test, expect, terminalText } from '../fixtures/berth'
-import { createTestVm, nextSteps } from '../fixtures/wizard'
+import { chooseKernelBoot, createTestVm, nextSteps } from '../fixtures/wizard'
 import { requireTestGuest } from '../../electron/main/testing/guest'
 
 test('create, start, console, restart Berth, re-attach with scrollback', async ({ page, berth }) => {
@@ -11,14 +11,12 @@ test('create, start, console, restart Berth, re-attach with scrollback', async (
   await page.goto(berth.url)
 
   await page.getByRole('button', { name: 'New virtual machine' }).click()
+  await chooseKernelBoot(page, guest.vmlinux)
+  await nextSteps(page, 'General')
   await page.getByLabel('Name').fill('tiny')
   await page.getByLabel('Memory (MiB)').fill('256')
   await page.getByLabel('Screen', { exact: true }).selectOption({ label: 'None' })
-  await page.getByRole('button', { name: 'Next' }).click()
-  await page.getByLabel('Kernel', { exact: true }).fill(guest.vmlinux)
-  await page.getByLabel('Initrd (optional)').fill(guest.initrd)
-  await page.getByLabel('Kernel parameters').fill(guest.append)
-  await nextSteps(page, 'Disk', 'Shared folders', 'Network', 'Review')
+  await nextSteps(page, 'Boot & firmware', 'Disk', 'Shared folders', 'Network', 'Review')
 
   // The review step shows the command line QEMU will run.
   const cmdline = page.getByLabel('QEMU command line')
@@ -63,6 +61,12 @@ test('create, start, console, restart Berth, re-attach with scrollback', async (
 test('bad input in the wizard: a message on the field, the values kept, nothing created', async ({ page, berth }) => {
   await page.goto(berth.url)
   await page.getByRole('button', { name: 'New virtual machine' }).click()
+  // Installation media is the first choice: without an ISO, Next says so on the field.
+  await page.getByRole('button', { name: 'Next' }).click()
+  await expect(page.getByText('Choose the installation media (an ISO image)')).toBeVisible()
+  await page.getByLabel('A Linux kernel (direct kernel boot)').check()
+  await page.getByLabel('Kernel', { exact: true }).fill('/nonexistent/vmlinuz')
+  await nextSteps(page, 'General')
 
   await page.getByLabel('Name').fill('has space')
   await page.getByLabel('Memory (MiB)').fill('4')
@@ -73,9 +77,7 @@ test('bad input in the wizard: a message on the field, the values kept, nothing 
 
   await page.getByLabel('Name').fill('nokernel')
   await page.getByLabel('Memory (MiB)').fill('256')
-  await page.getByRole('button', { name: 'Next' }).click()
-  await page.getByLabel('Kernel', { exact: true }).fill('/nonexistent/vmlinuz')
-  await nextSteps(page, 'Disk', 'Shared folders', 'Network')
+  await nextSteps(page, 'Boot & firmware', 'Disk', 'Shared folders', 'Network')
 
   // A forwarded port against qemu-vm.nix's rules is named on its field.
   await page.getByRole('button', { name: 'Add a forwarded port' }).click()
@@ -91,7 +93,7 @@ test('bad input in the wizard: a message on the field, the values kept, nothing 
   await page.getByRole('button', { name: 'Remove forward 1' }).click()
   await page.getByRole('button', { name: 'Next' }).click()
 
-  // The host-side check sends the person back to the Boot step, on the field.
+  // The host-side check sends the person back to the first step, on the field.
   await expect(page.getByText('/nonexistent/vmlinuz does not exist')).toBeVisible()
   await expect(page.getByLabel('Kernel', { exact: true })).toHaveValue('/nonexistent/vmlinuz')
   await expect(page.getByLabel('Kernel', { exact: true })).toHaveAttribute('aria-invalid', 'true')

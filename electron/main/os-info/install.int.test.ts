@@ -7,6 +7,7 @@ import { mkdirSync, mkdtempSync, symlinkSync, writeFileSync, copyFileSync } from
 import { join } from 'node:path'
 import { startHarness, waitForState, watchConsole, type Harness } from '../testing/harness'
 import { requireTestGuest } from '../testing/guest'
+import { osinfoArchive } from '../testing/osinfo-archive'
 import type { QemuSpecInput } from '../../../shared/model/machine'
 import { BerthError } from '../../../shared/errors'
 
@@ -30,16 +31,6 @@ function makeIso(name: string, volumeId: string, bootable: boolean): string {
   return iso
 }
 
-/** An osinfo-db archive holding the project's Debian 12 entry, as a person would download a newer osinfo-db. */
-function debian12Archive(): string {
-  const root = join(work, 'archive', 'osinfo-db-20230610')
-  mkdirSync(root, { recursive: true })
-  execFileSync('cp', ['-r', join(__dirname, '../../../e2e/fixtures/osinfo/os'), root])
-  writeFileSync(join(root, 'VERSION'), '20230610\n')
-  const archive = join(work, 'osinfo-db-20230610.tar.xz')
-  execFileSync('tar', ['-C', join(work, 'archive'), '-cJf', archive, 'osinfo-db-20230610'])
-  return archive
-}
 
 const fieldOf = async (call: Promise<unknown>, field: string) => {
   const error = await call.then(() => null, (e: unknown) => e)
@@ -62,7 +53,7 @@ describe('detecting installation media (libosinfo)', () => {
     expect(before.os).toBeNull()
     expect(before.volumeId).toBe('Debian 12.0.0 amd64 n')
     expect(before.reasons[0]).toMatch(/does not know this system: generic defaults/)
-    const { database } = await h.client.call('media.importDatabase', { path: debian12Archive() })
+    const { database } = await h.client.call('media.importDatabase', { path: osinfoArchive(work, join(work, 'archive')) })
     expect(database).toMatch(/Berth's own database 20230610 \(debian-12\)/)
     const after = await h.client.call('media.detect', { path: iso })
     expect(after.os).toMatchObject({ shortId: 'debian12', name: 'Debian 12', version: '12', vendor: 'Debian Project' })

@@ -238,6 +238,8 @@ export function chooseSource(form: WizardForm, source: WizardForm['source']): vo
   form.source = source
   if (source === 'media') form.diskMode = 'new'
   if (source === 'disk') form.diskMode = 'existing'
+  // A directly booted kernel usually runs from its initramfs: a disk is added on purpose.
+  if (source === 'kernel') form.diskMode = 'none'
 }
 
 /** The defaults Berth proposes for the detected system, put into the form (each can still be changed). */
