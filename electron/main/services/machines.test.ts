@@ -43,6 +43,7 @@ function fakeBackend(kind: MachineSpec['kind'], capabilities: Capability[], tran
     openConsole: async () => undefined,
     forget: async (d: { id: string }) => void calls.push(`forget ${d.id}`),
     onDidChange: (l: (id: string) => void) => changes.on(l),
+    onInstallEnded: () => ({ dispose: () => undefined }),
     dispose: () => undefined,
     liveDrives: () => new Map(),
     writableImages: () => [],
