@@ -51,9 +51,11 @@ export default tseslint.config(
     rules: restrict(['electron'], [], "Only electron/main/index.ts and the preload import 'electron'"),
   },
   // The main process in layers, each importing only those below it (tests may reach further):
-  // consoles, hosts → backends → metrics → services → transports and the server that joins them.
+  // consoles, hosts, os-info, files → backends → metrics → services → transports and the server that joins them.
   ...[
     ['consoles', ['backends', 'hosts', 'metrics', 'services', 'transports']],
+    ['os-info', ['backends', 'hosts', 'metrics', 'services', 'transports']],
+    ['files', ['backends', 'hosts', 'metrics', 'services', 'transports']],
     ['hosts', ['backends', 'metrics', 'services', 'transports']],
     ['backends', ['metrics', 'services', 'transports']],
     ['metrics', ['services', 'transports']],

@@ -18,6 +18,8 @@ describe('layers', () => {
     ['electron/main/backends/qemu/x.ts', "import { createBerthServer } from '../../server'"],
     ['electron/main/hosts/x.ts', "import { XenBackend } from '../backends/xen/xen-backend'"],
     ['electron/main/consoles/x.ts', "import type { Backend } from '../backends/backend'"],
+    ['electron/main/os-info/x.ts', "import { QemuBackend } from '../backends/qemu/qemu-backend'"],
+    ['electron/main/files/x.ts', "import { MachineService } from '../services/machines'"],
     ['electron/main/services/x.ts', "import { startBrowserServer } from '../transports/browser-server'"],
     ['electron/main/metrics/x.ts', "import { MachineService } from '../services/machines'"],
     ['electron/main/backends/qemu/x.ts', "import { MetricsService } from '../../metrics/metrics-service'"],
@@ -33,6 +35,7 @@ describe('layers', () => {
     ['electron/main/metrics/x.ts', "import { hostCounters } from '../backends/host-counters'"],
     ['electron/main/backends/xen/x.ts', "import type { HostConnection } from '../../hosts/connection'"],
     ['electron/main/backends/qemu/x.ts', "import { SerialConsole } from '../../consoles/serial-console'"],
+    ['electron/main/backends/qemu/x.ts', "import { isoBootable } from '../../os-info/iso'"],
     ['electron/main/backends/qemu/x.ts', "import { RpcServer } from '../../../../shared/rpc/server'"],
   ]
   it.each(allowed)('%s may: %s', async (file, code) => {
