@@ -23,6 +23,9 @@ needs=(
   "modprobe kmod"
   # new SSH host keys for a cloned container
   "ssh-keygen openssh-client"
+  # a cloud image's first boot: the NoCloud seed ISO, and the password hash cloud-init sets
+  "xorriso xorriso"
+  "openssl openssl"
   # which OS installation media hold, and what it needs (libosinfo, read through Debian's Python)
   "/usr/lib/x86_64-linux-gnu/girepository-1.0/Libosinfo-1.0.typelib gir1.2-libosinfo-1.0"
   "/usr/lib/python3/dist-packages/gi python3-gi"
@@ -39,7 +42,6 @@ if [ "$mode" = test ]; then
     "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf fonts-dejavu-core"
     "/bin/busybox busybox-static"
     "xz xz-utils"
-    "xorriso xorriso"
     # the test guest's boot disk: GRUB for BIOS and UEFI, and the EFI partition's FAT
     "/usr/lib/grub/i386-pc grub-pc-bin"
     "/usr/lib/grub/x86_64-efi grub-efi-amd64-bin"

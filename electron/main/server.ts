@@ -23,6 +23,8 @@ import { HOST_SERIES, withHost } from './metrics/host'
 import { availableParallelism, totalmem } from 'node:os'
 import { detectMedia, importDatabase } from './os-info/detect'
 import { FileBrowser } from './files/file-browser'
+import { sshPublicKeys } from './files/ssh-keys'
+import { hashPassword } from './backends/qemu/cloud-init'
 import { BOOT_UNIT, bootUnitText, syncBootUnit } from './services/boot-start'
 import { programCommand } from './programs'
 import { mkdir } from 'node:fs/promises'
@@ -137,6 +139,8 @@ export async function createBerthServer(options: BerthServerOptions = {}): Promi
     'media.importDatabase': async ({ path }) => ({ database: await importDatabase(path, paths.osinfo) }),
     'files.list': async ({ dir }) => files.list(dir),
     'files.remember': async ({ path }) => ({ recent: await files.remember(path) }),
+    'keys.list': async () => ({ keys: await sshPublicKeys(paths.userHome) }),
+    'cloudInit.hashPassword': async ({ password }) => ({ hash: await hashPassword(password) }),
     'drives.attach': async ({ id, ...request }) => machines.attach(id, request),
     'drives.detach': async ({ id, driveId }) => machines.detach(id, driveId),
     'drives.eject': async ({ id }) => machines.eject(id),

@@ -93,6 +93,13 @@ export const contract = {
     'files.list': { input: z.object({ dir: absolutePath.optional() }).strict(), output: folderListingSchema },
     /** A file the person chose, first among the recent choices. */
     'files.remember': { input: z.object({ path: absolutePath }).strict(), output: z.object({ recent: z.array(z.string()) }) },
+    /** The person's SSH public keys (~/.ssh/*.pub), to let into a cloud image. */
+    'keys.list': { input: empty, output: z.object({ keys: z.array(z.object({ file: z.string(), key: z.string() })) }) },
+    /** A password as the SHA-512 crypt hash a cloud image's first boot sets (the spec keeps only the hash). */
+    'cloudInit.hashPassword': {
+      input: z.object({ password: z.string().min(1, 'Enter a password').max(1024).regex(/^[^\n\r]*$/, 'A password is one line') }).strict(),
+      output: z.object({ hash: z.string() }),
+    },
     /** What a file is (disk image or ISO, format, backing chain), before attaching it. */
     'images.inspect': { input: z.object({ path: absolutePath }).strict(), output: imageInfoSchema },
     /**

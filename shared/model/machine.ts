@@ -8,6 +8,7 @@ import { machineNameSchema } from './machine-name'
 import { nspawnSpecSchema, type NspawnSpec } from './container'
 import { xenSpecSchema, type XenSpec } from './xen'
 import { extraArgsProblem } from './qemu-extra-args'
+import { cloudInitSchema } from './cloud-init'
 
 export { machineNameSchema }
 
@@ -59,6 +60,11 @@ export const qemuDiskSchema = z.object({
   format: imageFormatSchema.optional(),
   /** The image's backing files as Berth checked them when it recorded the format; stated to QEMU too. */
   backing: backingSchema.optional(),
+  /**
+   * A disk image (a cloud image, another VM's disk) Berth's new disk starts from, made at create:
+   * a qcow2 on top of it (the image is only read, and must stay), or a copy (copy: true); grown to sizeMiB.
+   */
+  base: z.object({ file: absolutePath, copy: z.boolean().default(false) }).nullable().default(null),
 })
 
 /** A graphical screen, watched in Berth's window (noVNC or spice-html5); null: serial console only. */
@@ -114,6 +120,8 @@ export const qemuSpecSchema = z
     guestAgent: z.boolean().default(true),
     /** virtio-rng: the guest's entropy from the host, as qemu-vm.nix always adds. */
     rng: z.boolean().default(true),
+    /** The first boot of a cloud image: a NoCloud seed (a disc labelled cidata) Berth writes from these settings. */
+    cloudInit: cloudInitSchema.nullable().default(null),
     /** A TPM 2.0 (swtpm; Windows 11 needs one), its state kept with the machine. */
     tpm: z.boolean().default(false),
     /** qemu-vm.nix's qemu.package: another QEMU build (its qemu-system-x86_64); null: the system's. */
@@ -139,6 +147,8 @@ export const qemuSpecSchema = z
     })
     if (spec.boot.type === 'disk' && !spec.disk)
       ctx.addIssue({ code: 'custom', path: ['disk'], message: spec.boot.install ? 'An installation needs a disk to install onto' : 'Booting from disk needs a disk image' })
+    if (spec.disk?.image && spec.disk.base)
+      ctx.addIssue({ code: 'custom', path: ['disk', 'base'], message: 'A disk made from a base image lives in Berth’s image folder: leave its path empty' })
     if (spec.boot.type === 'disk' && spec.boot.install && !spec.cdrom?.file)
       ctx.addIssue({ code: 'custom', path: ['cdrom', 'file'], message: 'Choose the installation media (an ISO image)' })
     if (spec.vlanNumber !== null && spec.vlans.length === 0)

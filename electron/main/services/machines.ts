@@ -410,8 +410,13 @@ export class MachineService {
 
   async create(spec: MachineSpec): Promise<Machine> {
     await this.check(spec)
-    const definition = MachineStore.define(await this.record(spec, null))
-    await this.store.save(definition)
+    // Recorded with its id: a disk made from a base image is made now, in Berth's folder, named by it.
+    const draft = MachineStore.define(spec)
+    const definition = { ...draft, spec: await this.record(spec, null, draft.id) }
+    await this.store.save(definition).catch(async (error: unknown) => {
+      await this.backend(definition).forget(definition, { deleteImages: true })
+      throw error
+    })
     this.definitions.set(definition.id, definition)
     this.changed(definition.id)
     return this.view(definition)

@@ -213,6 +213,22 @@ describe('buildQemuArgv', () => {
     expect(extra.slice(-4)).toEqual(['-overcommit', 'mem-lock=off', '-rtc', 'base=localtime'])
   })
 
+  it('installing: the disc boots first, the disk second, and QEMU exits at the guest\'s restart', () => {
+    const argv = launch({ boot: { type: 'disk', install: { ejectAfterInstall: true } }, disk: { sizeMiB: 64 }, cdrom: { file: '/iso/debian.iso' } }, { disk: { path: '/img/a.qcow2', format: 'qcow2' } })
+    expect(argv).toContain('-no-reboot')
+    expect(argv).toContain('ide-cd,bus=ide.1,unit=0,drive=cd0,id=cd0-dev,bootindex=1')
+    expect(argv.find((a) => a.startsWith('virtio-blk-pci'))).toMatch(/bootindex=2/)
+    const installed = launch({ boot: { type: 'disk', install: null }, disk: { sizeMiB: 64 }, cdrom: { file: null } }, { disk: { path: '/img/a.qcow2', format: 'qcow2' } })
+    expect(installed).not.toContain('-no-reboot')
+    expect(installed.find((a) => a.startsWith('virtio-blk-pci'))).toMatch(/bootindex=1/)
+  })
+
+  it('a cloud-init seed is a read-only raw CD on the SCSI bus', () => {
+    const argv = launch({}, { seed: '/data/m/cidata.iso' })
+    expect(argv).toContain('{"driver":"raw","node-name":"cidata","read-only":true,"file":{"driver":"file","filename":"/data/m/cidata.iso","read-only":true}}')
+    expect(argv).toContain('scsi-cd,bus=scsi0.0,drive=cidata,id=cidata-dev')
+  })
+
   it('no CD drive when the spec says none', () => {
     expect(launch({ cdrom: null })).not.toContain('-drive')
   })

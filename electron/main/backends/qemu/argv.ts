@@ -20,6 +20,8 @@ export interface QemuLaunch {
   emptyDisks?: string[]
   /** UEFI: the firmware's code (read-only) and this VM's own copy of the variable store. */
   uefi?: { code: string; vars: string } | null
+  /** cloud-init's NoCloud seed (an ISO Berth wrote), read by the guest as a CD on the SCSI bus. */
+  seed?: string | null
 }
 
 export const runtimeFiles = {
@@ -160,6 +162,10 @@ export function buildQemuArgv(launch: QemuLaunch): string[] {
   if (spec.rng) argv.push('-device', 'virtio-rng-pci')
   if (spec.tpm) argv.push(...tpmArgv(join(launch.runtimeDir, runtimeFiles.tpm)))
   if (spec.usbTablet && spec.display) argv.push('-device', `usb-tablet,bus=${controllers.usb}.0`)
+  if (launch.seed) {
+    argv.push('-blockdev', JSON.stringify({ driver: 'raw', 'node-name': 'cidata', 'read-only': true, file: { driver: 'file', filename: launch.seed, 'read-only': true } }))
+    argv.push('-device', `scsi-cd,bus=${controllers.scsi}.0,drive=cidata,id=cidata-dev`)
+  }
   if (spec.cdrom) {
     const medium = spec.cdrom.file ? `,file=${qemuOptionValue(spec.cdrom.file)},format=raw` : ''
     argv.push('-drive', `if=none,id=${CDROM_ID},media=cdrom,readonly=on${medium}`)

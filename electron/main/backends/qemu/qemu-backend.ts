@@ -27,7 +27,9 @@ import { emulatorProblem } from './emulator'
 import { machineTraffic, processCounters } from '../host-counters'
 import { withTimeout } from '../with-timeout'
 import type { Counters } from '../../../../shared/model/metrics'
-import { chainProblem, createQcow2, imageProblem, inspectImage, probeFormat, qemuImgInfo } from './image'
+import { chainProblem, createQcow2, imageOpts, imageProblem, inspectImage, probeFormat, qemuImgInfo } from './image'
+import { writeSeed } from './cloud-init'
+import type { CloudInit } from '../../../../shared/model/cloud-init'
 import { QmpClient, QmpError, type QmpEvent } from './qmp'
 import { guestTraffic, queryGuestAgent } from './guest-agent'
 import { startSwtpm, swtpmProblem } from './tpm'
@@ -184,6 +186,10 @@ export class QemuBackend implements Backend<QemuSpec>, QemuFeatures, SnapshotFea
   private defaultImage(id: string) {
     return join(this.options.paths.images, `${id}.qcow2`)
   }
+  /** The NoCloud seed of a machine with cloud-init settings, written at each start. */
+  private seedPath(id: string) {
+    return join(this.filesDir(id), 'cidata.iso')
+  }
   private diskPath(definition: QemuDefinition): string | null {
     const disk = definition.spec.disk
     return disk ? (disk.image ?? this.defaultImage(definition.id)) : null
@@ -237,9 +243,45 @@ export class QemuBackend implements Backend<QemuSpec>, QemuFeatures, SnapshotFea
       return { ...spec, drives, disk: { ...spec.disk, format: old.format, backing: old.backing ?? [] } }
     // A disk Berth makes in its own folder may exist already: a clone's copy or overlay.
     const path = spec.disk.image ?? (id ? this.defaultImage(id) : undefined)
-    const exists = path ? await stat(path).then(() => true, () => false) : false
+    let exists = path ? await stat(path).then(() => true, () => false) : false
+    if (!exists && path && spec.disk.base) {
+      await this.makeFromBase(spec.disk.base, path, spec.disk.sizeMiB)
+      exists = true
+    }
     const image = exists ? await inspectImage(this.qemuImg, path!) : null
     return { ...spec, drives, disk: { ...spec.disk, format: image?.format ?? 'qcow2', backing: image?.backingChain ?? [] } }
+  }
+
+  /**
+   * Berth's disk made from a base image the person chose (a cloud image): a qcow2 on top of it, or a
+   * copy, grown to sizeMiB. The base's format and chain are read by Berth and stated to qemu-img.
+   */
+  private async makeFromBase(base: { file: string; copy: boolean }, target: string, sizeMiB: number): Promise<void> {
+    const found = await inspectImage(this.qemuImg, base.file)
+    if (found.kind === 'iso') throw fieldErrors({ 'disk.base.file': `${base.file} is an ISO image: install from it instead` })
+    const baseMiB = Math.ceil(found.virtualSize / 1024 / 1024)
+    if (sizeMiB < baseMiB) throw fieldErrors({ 'disk.sizeMiB': `${base.file} is a ${baseMiB} MiB disk already: choose at least ${baseMiB} MiB` })
+    const link: ImageLink = { file: base.file, format: found.format }
+    await mkdir(dirname(target), { recursive: true, mode: 0o700 })
+    const made = `${target}.new`
+    try {
+      if (base.copy) await copyImage(this.qemuImg, link, found.backingChain, made)
+      else await linkImage(this.qemuImg, link, made)
+      if (sizeMiB > baseMiB) {
+        const chain = base.copy ? [] : [link, ...found.backingChain]
+        await exec([this.qemuImg, 'resize', '-q', '--image-opts', imageOpts({ file: made, format: 'qcow2' }, chain), `${sizeMiB}M`], { timeoutMs: 60_000 })
+      }
+      await rename(made, target)
+    } finally {
+      await rm(made, { force: true })
+    }
+  }
+
+  /** The NoCloud seed written from the settings (a disc QEMU opens read-only as raw). */
+  private async writeSeed(id: string, config: CloudInit): Promise<string> {
+    const path = this.seedPath(id)
+    await writeSeed(path, id, config)
+    return path
   }
 
   /**
@@ -307,6 +349,9 @@ export class QemuBackend implements Backend<QemuSpec>, QemuFeatures, SnapshotFea
         const exists = await stat(spec.disk.image).then(() => true, () => false)
         if (!exists) fields['disk.image'] = `${spec.disk.image} does not exist: a new blank disk cannot boot`
       }
+    } else if (spec.disk?.base) {
+      const problem = await imageProblem(this.qemuImg, spec.disk.base.file)
+      if (problem) fields['disk.base.file'] = problem
     } else if (spec.boot.type === 'disk' && !spec.boot.install && !(id && existsSync(this.defaultImage(id)))) {
       // Berth's own disk of the machine boots once something (an installation) has written it.
       fields['disk.image'] = 'Choose an existing disk image to boot from'
@@ -370,6 +415,7 @@ export class QemuBackend implements Backend<QemuSpec>, QemuFeatures, SnapshotFea
       disk: disk ? { path: disk, format, backing } : null,
       emptyDisks: this.emptyDisks(definition.id, definition.spec),
       uefi: await this.uefi(definition, false),
+      seed: definition.spec.cloudInit ? this.seedPath(definition.id) : null,
     })
   }
 
@@ -455,6 +501,7 @@ export class QemuBackend implements Backend<QemuSpec>, QemuFeatures, SnapshotFea
         runtimeDir: dir,
         disk: disk ? { path: disk, format, backing } : null,
         uefi: await this.uefi(definition, true),
+        seed: spec.cloudInit ? await this.writeSeed(id, spec.cloudInit) : null,
       })
       if (spec.tpm) tpm = await startSwtpm({ socket: join(dir, runtimeFiles.tpm), state: this.tpmState(id), log: join(this.filesDir(id), 'swtpm.log') })
       child = this.spawnDetached(id, argv)
