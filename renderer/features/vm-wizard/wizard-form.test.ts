@@ -24,6 +24,7 @@ describe('wizard form', () => {
       firmware: { kind: 'bios' },
       boot: { type: 'kernel', kernel: '/boot/vmlinuz', initrd: undefined, append: 'console=ttyS0', consoles: [] },
       disk: { image: undefined, sizeMiB: 8192, interface: 'virtio' },
+      cloudInit: null,
       emptyDiskImages: [],
       vlans: [],
       vlanNumber: null,
@@ -97,6 +98,22 @@ describe('wizard form', () => {
     expect(stepOfField('disk.image')).toBe('disk')
     chooseSource(f, 'media')
     expect(f.diskMode).toBe('new')
+  })
+
+  it('a cloud image: Berth’s disk on top of it (or a copy), grown, and cloud-init’s settings; a round trip keeps them', () => {
+    const f = form()
+    chooseSource(f, 'disk')
+    Object.assign(f, { diskImage: '/home/a/debian-12-genericcloud.qcow2', diskSizeMiB: 4096, cloudInit: true, ciHostname: 'web1', ciUser: 'ann', ciKeys: 'ssh-ed25519 AAAAC3Nza you@host\n\n' })
+    const spec = qemuSpecSchema.parse(toSpec(f))
+    expect(spec.disk).toMatchObject({ base: { file: '/home/a/debian-12-genericcloud.qcow2', copy: false }, sizeMiB: 4096 })
+    expect(spec.disk?.image).toBeUndefined()
+    expect(spec.cloudInit).toEqual({ hostname: 'web1', user: 'ann', passwordHash: null, sshKeys: ['ssh-ed25519 AAAAC3Nza you@host'], userData: null })
+    expect(fromSpec(spec)).toMatchObject({ source: 'disk', diskUse: 'base', diskImage: '/home/a/debian-12-genericcloud.qcow2', cloudInit: true, ciUser: 'ann' })
+    expect(qemuSpecSchema.parse(toSpec({ ...f, diskUse: 'copy' })).disk?.base?.copy).toBe(true)
+    expect(qemuSpecSchema.parse(toSpec({ ...f, diskUse: 'in-place' })).disk).toMatchObject({ image: '/home/a/debian-12-genericcloud.qcow2', base: null })
+    expect(checkLocally({ ...f, ciKeys: '' })).toEqual({ 'cloudInit.sshKeys': 'Give ann a password or an SSH key, or nobody can log in' })
+    expect(stepOfField('cloudInit.sshKeys')).toBe('source')
+    expect(stepOfField('disk.sizeMiB', f)).toBe('source')
   })
 
   it('the detected system’s defaults go into the form, and a name when there is none', () => {

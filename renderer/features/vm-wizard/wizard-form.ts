@@ -25,6 +25,18 @@ export interface WizardForm {
   append: string
   diskMode: 'none' | 'new' | 'existing'
   diskImage: string
+  /** An imported image: written in place, or the base of Berth's new disk (on top of it, or a copy). */
+  diskUse: 'in-place' | 'base' | 'copy'
+  /** A cloud image's first boot with cloud-init (NoCloud seed). */
+  cloudInit: boolean
+  ciHostname: string
+  ciUser: string
+  /** The password's SHA-512 crypt hash (the main process hashes what is typed; the form keeps no password). */
+  ciPasswordHash: string | null
+  /** SSH public keys, one per line. */
+  ciKeys: string
+  /** The person's own user-data instead of Berth's (empty: Berth's). */
+  ciUserData: string
   diskSizeMiB: number | null
   diskInterface: 'virtio' | 'scsi' | 'sata' | 'nvme' | 'ide'
   /** Sizes in MiB, space-separated. */
@@ -90,7 +102,7 @@ export const newForward = (): ForwardRow => ({
 })
 
 export const steps = [
-  { id: 'source', title: 'Operating system', fields: ['boot', 'cdrom'] },
+  { id: 'source', title: 'Operating system', fields: ['boot', 'cdrom', 'cloudInit', 'disk.base'] },
   { id: 'general', title: 'General', fields: ['name', 'memoryMiB', 'cores', 'display', 'usbTablet', 'rng', 'guestAgent', 'extraArgs', 'qemuBinary'] },
   { id: 'boot', title: 'Boot & firmware', fields: ['firmware', 'chipset', 'tpm'] },
   { id: 'disk', title: 'Disk', fields: ['disk', 'emptyDiskImages'] },
@@ -115,6 +127,13 @@ export const blank = (): WizardForm => ({
   append: 'console=ttyS0',
   diskMode: 'new',
   diskImage: '',
+  diskUse: 'base',
+  cloudInit: false,
+  ciHostname: '',
+  ciUser: '',
+  ciPasswordHash: null,
+  ciKeys: '',
+  ciUserData: '',
   diskSizeMiB: 20 * 1024,
   diskInterface: 'virtio',
   emptyDisks: '',
@@ -176,11 +195,23 @@ export function toSpec(form: WizardForm): QemuSpecInput {
     disk:
       form.diskMode === 'none'
         ? null
-        : {
-            image: form.diskMode === 'existing' ? form.diskImage.trim() : optional(form.diskImage),
-            sizeMiB: form.diskSizeMiB as number,
-            interface: form.diskInterface,
-          },
+        : form.source === 'disk' && form.diskMode === 'existing' && form.diskUse !== 'in-place'
+          ? { base: { file: form.diskImage.trim(), copy: form.diskUse === 'copy' }, sizeMiB: form.diskSizeMiB as number, interface: form.diskInterface }
+          : {
+              image: form.diskMode === 'existing' ? form.diskImage.trim() : optional(form.diskImage),
+              sizeMiB: form.diskSizeMiB as number,
+              interface: form.diskInterface,
+            },
+    cloudInit:
+      form.source === 'disk' && form.cloudInit
+        ? {
+            hostname: form.ciHostname.trim(),
+            user: form.ciUser.trim(),
+            passwordHash: form.ciPasswordHash,
+            sshKeys: form.ciKeys.split('\n').map((k) => k.trim()).filter(Boolean),
+            userData: form.ciUserData.trim() ? form.ciUserData : null,
+          }
+        : null,
     emptyDiskImages: form.emptyDisks.split(/\s+/).filter(Boolean).map(Number),
     vlans: form.vlans.split(/[\s,]+/).filter(Boolean).map(Number),
     vlanNumber: (number(form.vlanNumber) as number | undefined) ?? null,
@@ -223,8 +254,8 @@ export function checkLocally(form: WizardForm): FieldErrors {
 }
 
 export function stepOfField(field: string, form?: WizardForm): StepId {
-  // An imported disk is chosen with the operating system.
-  if (form?.source === 'disk' && field.startsWith('disk.image')) return 'source'
+  // An imported disk is chosen with the operating system (and, when it is a base, the new disk's size).
+  if (form?.source === 'disk' && (field.startsWith('disk.image') || (form.diskUse !== 'in-place' && field === 'disk.sizeMiB'))) return 'source'
   const step = steps.find((s) => s.fields.some((f) => field === f || field.startsWith(`${f}.`)))
   return step?.id ?? 'general'
 }
@@ -279,8 +310,15 @@ export function fromSpec(spec: QemuSpec): WizardForm {
     initrd: boot.type === 'kernel' ? (boot.initrd ?? '') : '',
     append: boot.type === 'kernel' ? boot.append : base.append,
     consoles: boot.type === 'kernel' ? boot.consoles.join(' ') : '',
-    diskMode: disk ? (disk.image ? 'existing' : 'new') : 'none',
-    diskImage: disk?.image ?? '',
+    diskMode: disk ? (disk.image || disk.base ? 'existing' : 'new') : 'none',
+    diskImage: disk?.image ?? disk?.base?.file ?? '',
+    diskUse: disk?.base ? (disk.base.copy ? 'copy' : 'base') : disk?.image ? 'in-place' : base.diskUse,
+    cloudInit: spec.cloudInit !== null,
+    ciHostname: spec.cloudInit?.hostname ?? '',
+    ciUser: spec.cloudInit?.user ?? '',
+    ciPasswordHash: spec.cloudInit?.passwordHash ?? null,
+    ciKeys: spec.cloudInit?.sshKeys.join('\n') ?? '',
+    ciUserData: spec.cloudInit?.userData ?? '',
     diskSizeMiB: disk?.sizeMiB ?? base.diskSizeMiB,
     diskInterface: disk?.interface ?? base.diskInterface,
     emptyDisks: spec.emptyDiskImages.join(' '),
