@@ -46,6 +46,9 @@ if [ "$mode" = test ]; then
     "/usr/lib/grub/i386-pc grub-pc-bin"
     "/usr/lib/grub/x86_64-efi grub-efi-amd64-bin"
     "mformat mtools"
+    # the real Debian test disk: partitions and its EFI system partition
+    "sfdisk fdisk"
+    "mkfs.vfat dosfstools"
   )
 fi
 
@@ -84,4 +87,5 @@ fi
 if [ "$mode" = test ]; then
   bash e2e/fixtures/build-guest.sh
   bash e2e/fixtures/build-xen-host.sh
+  bash e2e/fixtures/build-debian.sh
 fi

@@ -50,14 +50,16 @@ export class MachineService {
    */
   private async endInstall(id: string, restart: boolean): Promise<void> {
     if (!this.find(id)) return
+    // One turn of the machine's lock (taken at once, before any request can queue): nothing starts it
+    // in between with the installation settings.
     await this.locked(id, async (definition) => {
       const spec = definition.spec
       if (spec.kind !== 'qemu' || spec.boot.type !== 'disk' || !spec.boot.install) return
       const cdrom = spec.boot.install.ejectAfterInstall && spec.cdrom ? { file: null } : spec.cdrom
-      await this.update(definition, { ...spec, boot: { type: 'disk', install: null }, cdrom })
+      const installed = await this.update(definition, { ...spec, boot: { type: 'disk', install: null }, cdrom })
+      // A failed start shows on the machine (its last error), as any start does.
+      if (restart && this.status(id).state === 'stopped') await this.backend(installed).start(installed).catch(() => undefined)
     })
-    // A failed start shows on the machine (its last error), as any start does.
-    if (restart) await this.start(id).catch(() => undefined)
   }
 
   /** Loads every definition and re-attaches to machines that kept running while Berth was away. */

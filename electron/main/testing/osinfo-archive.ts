@@ -5,7 +5,9 @@ import { mkdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 
-const entries = fileURLToPath(new URL('../../../e2e/fixtures/osinfo/os', import.meta.url))
+/** The project's own osinfo database folder (its os/ holds the Debian 12 entry). */
+export const osinfoFixture = fileURLToPath(new URL('../../../e2e/fixtures/osinfo', import.meta.url))
+const entries = `${osinfoFixture}/os`
 
 /** Writes osinfo-db-20230610.tar.xz into the folder `into` (work: a scratch folder); its path. */
 export function osinfoArchive(into: string, work: string): string {

@@ -1,0 +1,99 @@
+// A real Debian 12 with systemd (e2e/fixtures/build-debian.sh), booted from its own disk: the
+// everyday VM. Its disk is a qcow2 on top of the fixture (the fixture stays as it is).
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { execFileSync } from 'node:child_process'
+import { readFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { startHarness, waitForState, waitUntil, watchConsole, type Harness } from '../../testing/harness'
+import { requireDebianGuest } from '../../testing/guest'
+import { freePort } from '../../testing/free-port'
+import type { QemuSpecInput } from '../../../../shared/model/machine'
+
+let h: Harness
+beforeAll(async () => {
+  h = await startHarness()
+})
+afterAll(async () => {
+  await h?.cleanup()
+})
+
+const debian = (name: string, extra: Partial<QemuSpecInput> = {}): QemuSpecInput => ({
+  kind: 'qemu',
+  name,
+  memoryMiB: 1024,
+  cores: 1,
+  boot: { type: 'disk' },
+  disk: { sizeMiB: 3072, base: { file: requireDebianGuest().disk, copy: false } },
+  ...extra,
+})
+
+describe('a real Debian 12 (systemd) from its disk', () => {
+  it.each([
+    ['BIOS', {}],
+    ['UEFI', { chipset: 'q35', firmware: { kind: 'efi', secureBoot: false } }],
+    // Debian's signed chain: shim (signed by Microsoft's UEFI CA, whose key the firmware has enrolled), GRUB and the kernel.
+    ['UEFI with Secure Boot', { chipset: 'q35', firmware: { kind: 'efi', secureBoot: true } }],
+  ] as [string, Partial<QemuSpecInput>][])('%s: systemd reaches multi-user, the guest agent names the system, Stop is an ACPI shutdown systemd honours', async (label, extra) => {
+    const { id } = await h.client.call('machines.create', { spec: debian(`debian-${label.toLowerCase().replaceAll(' ', '-')}`, extra) })
+    await h.client.call('machines.start', { id })
+    const guest = await watchConsole(h.client, id)
+    try {
+      await guest.waitFor(requireDebianGuest().prompt, 300_000)
+      const state = await guest.run('systemctl is-system-running --wait', 180_000)
+      expect(state).toMatch(/\nrunning\r?\n/)
+      if (extra.firmware?.kind === 'efi') {
+        // The firmware's SecureBoot variable, as the guest reads it (its last byte: 1 on, 0 off).
+        const sb = await guest.run("od -An -tu1 /sys/firmware/efi/efivars/SecureBoot-8be4df61-93ca-11d2-aa0d-00e098032b8c | awk '{print \"sb=\" $NF}'")
+        expect(sb).toMatch(extra.firmware.secureBoot ? /\nsb=1\r?\n/ : /\nsb=0\r?\n/)
+      }
+      const info = await h.client.call('machines.guestInfo', { id })
+      expect(info.os).toMatch(/^Debian GNU\/Linux 12/)
+      expect(info.hostName).toBe('debian')
+      await h.client.call('machines.stop', { id, timeoutSec: 120 })
+      await waitForState(h.client, id, 'stopped', 130_000)
+      // systemd took the power button and powered the machine off itself (Berth did not quit it).
+      expect(guest.text).toMatch(/reboot: Power down/)
+      const machine = (await h.client.call('machines.list', {})).machines.find((m) => m.id === id)!
+      expect(machine.lastError).toBeNull()
+    } finally {
+      guest.stream.close()
+      await h.client.call('machines.stop', { id, force: true }).catch(() => undefined)
+    }
+  })
+
+  it('a cloud-init first boot: the host name and the user with an SSH key, then a real ssh logs in', async () => {
+    const key = join(h.home, 'id_ed25519')
+    execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', 'tester@berth', '-f', key])
+    const port = await freePort()
+    const { id } = await h.client.call('machines.create', {
+      spec: debian('cloudy', {
+        cloudInit: { hostname: 'cloudy', user: 'ann', sshKeys: [readFileSync(`${key}.pub`, 'utf8').trim()] },
+        network: { bridge: null, forwardPorts: [{ from: 'host', proto: 'tcp', host: { address: '127.0.0.1', port }, guest: { address: '', port: 22 } }] },
+      }),
+    })
+    await h.client.call('machines.start', { id })
+    const guest = await watchConsole(h.client, id)
+    try {
+      const ssh = () =>
+        execFileSync('ssh', ['-i', key, '-p', String(port), '-o', 'BatchMode=yes', '-o', 'StrictHostKeyChecking=no', '-o', 'UserKnownHostsFile=/dev/null', '-o', 'ConnectTimeout=5', 'ann@127.0.0.1', 'hostname; id -un; sudo -n true && echo sudo-ok'], {
+          encoding: 'utf8',
+          stdio: ['ignore', 'pipe', 'ignore'],
+          timeout: 30_000,
+        })
+      let answer = ''
+      await waitUntil('ssh to log in as ann with the key cloud-init set', async () => {
+        try {
+          answer = ssh()
+          return true
+        } catch {
+          await new Promise((r) => setTimeout(r, 3000))
+          return false
+        }
+      }, 420_000, () => guest.text)
+      expect(answer.split('\n')).toEqual(['cloudy', 'ann', 'sudo-ok', ''])
+    } finally {
+      guest.stream.close()
+      await h.client.call('machines.stop', { id, force: true }).catch(() => undefined)
+    }
+  })
+})
