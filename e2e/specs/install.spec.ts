@@ -107,7 +107,7 @@ test('a real Debian 12 from its installer ISO: installed, booted from disk to mu
   const consoleText = terminalText(page)
   await expect(consoleText).toContainText('BERTH-INSTALLER: installing onto /dev/vda', { timeout: 180_000 })
   // The installed system boots: GRUB, the kernel, systemd, and root's shell on the serial console.
-  await expect(consoleText).toContainText('root@debian', { timeout: 600_000 })
+  await expect(consoleText).toContainText('root@debian:~#', { timeout: 600_000 })
   await page.getByRole('region', { name: 'Serial console of debian12' }).click()
   await page.keyboard.type('echo "state=$(systemctl is-system-running --wait)"\n')
   await expect(consoleText).toContainText('state=running', { timeout: 180_000 })
