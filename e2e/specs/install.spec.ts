@@ -90,7 +90,7 @@ test('a real Debian 12 from its installer ISO: installed, booted from disk to mu
   mkdirSync(downloads, { recursive: true })
   copyFileSync(debian.installer, join(downloads, 'debian-12.0.0-amd64-netinst.iso'))
   // A newer osinfo-db imported earlier (the first test imports it through the page).
-  execFileSync('cp', ['-r', join(osinfoFixture, 'os'), join(berth.home, 'config', 'osinfo')])
+  execFileSync('cp', ['-r', osinfoFixture, join(berth.home, 'config', 'osinfo')])
 
   await page.goto(berth.url)
   await page.getByRole('button', { name: 'New virtual machine' }).click()
