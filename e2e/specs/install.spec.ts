@@ -143,7 +143,7 @@ test('a cloud image’s first boot: imported as a base, host name, user and SSH 
   await expect(page.getByLabel('As a base: a new disk on top of it (the image is only read, and must stay)')).toBeChecked()
   await page.getByLabel('Disk size (MiB)').fill('3072')
   await page.getByLabel('First boot with cloud-init (a cloud image): set its host name and a user').check()
-  await page.getByLabel('Host name').fill('cloudy')
+  await page.getByLabel('Host name', { exact: true }).fill('cloudy')
   await page.getByLabel('User', { exact: true }).fill('ann')
   // The person's own key, offered from ~/.ssh.
   await page.getByLabel(/id_ed25519\.pub/).check()
