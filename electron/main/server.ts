@@ -139,6 +139,7 @@ export async function createBerthServer(options: BerthServerOptions = {}): Promi
     'media.importDatabase': async ({ path }) => ({ database: await importDatabase(path, paths.osinfo) }),
     'files.list': async ({ dir }) => files.list(dir),
     'files.remember': async ({ path }) => ({ recent: await files.remember(path) }),
+    'files.addPlace': async ({ path }) => (await files.addPlace(path), {}),
     'keys.list': async () => ({ keys: await sshPublicKeys(paths.userHome) }),
     'cloudInit.hashPassword': async ({ password }) => ({ hash: await hashPassword(password) }),
     'drives.attach': async ({ id, ...request }) => machines.attach(id, request),

@@ -91,6 +91,8 @@ export const contract = {
     'media.importDatabase': { input: z.object({ path: absolutePath }).strict(), output: z.object({ database: z.string() }) },
     /** Browser mode's file chooser: a folder inside the places Berth shows (default: where the last choice was). */
     'files.list': { input: z.object({ dir: absolutePath.optional() }).strict(), output: folderListingSchema },
+    /** A folder of the person's own among the file chooser's places (never one of the system's or another user's). */
+    'files.addPlace': { input: z.object({ path: absolutePath }).strict(), output: empty },
     /** A file the person chose, first among the recent choices. */
     'files.remember': { input: z.object({ path: absolutePath }).strict(), output: z.object({ recent: z.array(z.string()) }) },
     /** The person's SSH public keys (~/.ssh/*.pub), to let into a cloud image. */

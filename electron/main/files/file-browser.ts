@@ -1,6 +1,7 @@
 // The browser-mode file chooser's view of this computer: only inside the places Berth offers (the
-// person's home, Berth's image folder), never /etc, other users' homes or device nodes; symbolic links
-// count where they lead. The choices a person made are remembered (newest first).
+// person's home, Berth's image folder, folders the person added), never /etc, other users' homes or
+// device nodes; symbolic links count where they lead. The choices a person made are remembered
+// (newest first).
 import { readdir, readFile, realpath, stat } from 'node:fs/promises'
 import { existsSync } from 'node:fs'
 import { dirname, join, sep } from 'node:path'
@@ -10,7 +11,12 @@ import type { FolderListing } from '../../../shared/model/files'
 import { writeFileAtomic } from '../store/atomic-write'
 
 const RECENT = 10
-const settingsSchema = z.object({ recentFiles: z.array(z.string()).default([]) }).passthrough()
+const settingsSchema = z.object({ recentFiles: z.array(z.string()).default([]), places: z.array(z.string()).default([]) }).passthrough()
+type Settings = z.infer<typeof settingsSchema>
+
+/** Folders of the system, never offered as a place (nor anything in the ones marked deep). */
+const systemFolders = ['/', '/bin', '/sbin', '/lib', '/lib64', '/usr', '/var', '/opt', '/home', '/tmp', '/srv', '/mnt', '/media']
+const systemTrees = ['/etc', '/dev', '/proc', '/sys', '/run', '/boot', '/root']
 
 export class FileBrowser {
   /** One remembered choice at a time: two at once would lose one. */
@@ -19,12 +25,46 @@ export class FileBrowser {
   constructor(
     private readonly places: () => { label: string; path: string }[],
     private readonly settingsFile: string,
+    private readonly uid = process.getuid?.() ?? 0,
   ) {}
 
-  /** The places that exist, each by its real path. */
+  /** The places that exist (Berth's and the person's), each by its real path. */
   private async realPlaces(): Promise<{ label: string; path: string }[]> {
-    const found = await Promise.all(this.places().map(async (place) => ({ ...place, path: await realpath(place.path).catch(() => '') })))
+    const added = (await this.settings()).places.map((path) => ({ label: path.split('/').at(-1) || path, path }))
+    const found = await Promise.all([...this.places(), ...added].map(async (place) => ({ ...place, path: await realpath(place.path).catch(() => '') })))
     return found.filter((place) => place.path)
+  }
+
+  private async settings(): Promise<Settings> {
+    const text = await readFile(this.settingsFile, 'utf8').catch(() => '{}')
+    const parsed = settingsSchema.safeParse(JSON.parse(text || '{}'))
+    return parsed.success ? parsed.data : { recentFiles: [], places: [] }
+  }
+
+  /** Changes the settings in turn with every other change (none is lost) and writes them atomically. */
+  private change<T>(work: (settings: Settings) => { next: Settings; result: T }): Promise<T> {
+    const next = this.saving.then(async () => {
+      const { next: settings, result } = work(await this.settings())
+      await writeFileAtomic(this.settingsFile, JSON.stringify(settings, null, 2))
+      return result
+    })
+    this.saving = next.catch(() => undefined)
+    return next
+  }
+
+  /**
+   * A folder of the person's own added to the places: a real folder, not one of the system's (/etc,
+   * /dev, /proc...) and not another user's.
+   */
+  async addPlace(path: string): Promise<void> {
+    const real = await realpath(path).catch(() => null)
+    if (!real) throw new BerthError('not_found', `${path} does not exist`)
+    const info = await stat(real)
+    if (!info.isDirectory()) throw new BerthError('conflict', `${path} is a file: add the folder that holds it`)
+    if (systemFolders.includes(real) || systemTrees.some((tree) => real === tree || real.startsWith(`${tree}/`)))
+      throw new BerthError('conflict', `${real} is a folder of the system: add a folder of your own, e.g. where you keep your ISO images`)
+    if (info.uid !== this.uid && info.uid !== 0) throw new BerthError('conflict', `${real} belongs to another user: Berth shows only your own folders`)
+    await this.change((settings) => ({ next: { ...settings, places: [...settings.places.filter((p) => p !== real), real] }, result: undefined }))
   }
 
   private static inside(path: string, places: { path: string }[]): boolean {
@@ -65,24 +105,15 @@ export class FileBrowser {
   }
 
   async recent(): Promise<string[]> {
-    const text = await readFile(this.settingsFile, 'utf8').catch(() => '{}')
-    const parsed = settingsSchema.safeParse(JSON.parse(text || '{}'))
-    return (parsed.success ? parsed.data.recentFiles : []).filter((path) => existsSync(path))
+    return (await this.settings()).recentFiles.filter((path) => existsSync(path))
   }
 
   /** A file the person chose goes first in the recent choices. */
   async remember(path: string): Promise<string[]> {
-    const places = await this.realPlaces()
-    const real = await this.allowed(path, places)
-    const next = this.saving.then(async () => {
-      const text = await readFile(this.settingsFile, 'utf8').catch(() => '{}')
-      const settings = settingsSchema.safeParse(JSON.parse(text || '{}'))
-      const current = settings.success ? settings.data : { recentFiles: [] }
-      const recentFiles = [real, ...current.recentFiles.filter((p) => p !== real)].slice(0, RECENT)
-      await writeFileAtomic(this.settingsFile, JSON.stringify({ ...current, recentFiles }, null, 2))
-      return recentFiles.filter((p) => existsSync(p))
+    const real = await this.allowed(path, await this.realPlaces())
+    return this.change((settings) => {
+      const recentFiles = [real, ...settings.recentFiles.filter((p) => p !== real)].slice(0, RECENT)
+      return { next: { ...settings, recentFiles }, result: recentFiles.filter((p) => existsSync(p)) }
     })
-    this.saving = next.catch(() => undefined)
-    return next
   }
 }

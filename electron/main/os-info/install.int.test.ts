@@ -98,6 +98,28 @@ describe('the file chooser of browser mode', () => {
     // The next listing opens where the last choice was.
     expect((await h.client.call('files.list', {})).dir).toBe(join(home, 'Downloads'))
   })
+
+  it('a folder of the person’s own can be added to the places; the system’s and other users’ cannot', async () => {
+    const isos = mkdtempSync(join(work, 'isos-'))
+    writeFileSync(join(isos, 'fedora.iso'), '')
+    await h.client.call('files.addPlace', { path: isos })
+    const listing = await h.client.call('files.list', { dir: isos })
+    expect(listing.places.map((p) => p.path)).toContain(isos)
+    expect(listing.entries.map((e) => e.name)).toEqual(['fedora.iso'])
+    for (const system of ['/etc', '/', '/dev/shm', '/proc/self', '/usr'])
+      await expect(h.client.call('files.addPlace', { path: system })).rejects.toThrow(/is a folder of the system/)
+    const others = mkdtempSync(join(work, 'others-'))
+    execFileSync('chown', ['65534:65534', others])
+    await expect(h.client.call('files.addPlace', { path: others })).rejects.toThrow(/belongs to another user/)
+    await expect(h.client.call('files.addPlace', { path: join(isos, 'fedora.iso') })).rejects.toThrow(/is a file/)
+    // Two changes at once: neither is lost.
+    const [a, b] = [mkdtempSync(join(work, 'a-')), mkdtempSync(join(work, 'b-'))]
+    await Promise.all([h.client.call('files.addPlace', { path: a }), h.client.call('files.remember', { path: join(isos, 'fedora.iso') })])
+    await h.client.call('files.addPlace', { path: b })
+    const after = await h.client.call('files.list', {})
+    expect(after.places.map((p) => p.path)).toEqual(expect.arrayContaining([isos, a, b]))
+    expect(after.recent[0]).toBe(join(isos, 'fedora.iso'))
+  })
 })
 
 type Firmware = Partial<QemuSpecInput>
