@@ -19,6 +19,7 @@ export type FolderListing = z.infer<typeof folderListingSchema>
 export const fileKinds = {
   iso: { label: 'Installation media (ISO)', extensions: ['iso'] },
   disk: { label: 'Disk images', extensions: ['qcow2', 'img', 'raw', 'vmdk', 'vdi', 'vhdx', 'vhd', 'qed'] },
+  image: { label: 'Disk images and ISOs', extensions: ['qcow2', 'img', 'raw', 'vmdk', 'vdi', 'vhdx', 'vhd', 'qed', 'iso'] },
   kernel: { label: 'Any file', extensions: [] },
   osinfo: { label: 'osinfo-db archives', extensions: ['xz', 'gz', 'bz2', 'zst', 'tar'] },
 } as const satisfies Record<string, { label: string; extensions: string[] }>
