@@ -37,7 +37,14 @@ export class FileBrowser {
 
   private async settings(): Promise<Settings> {
     const text = await readFile(this.settingsFile, 'utf8').catch(() => '{}')
-    const parsed = settingsSchema.safeParse(JSON.parse(text || '{}'))
+    // A settings file that is not what Berth wrote counts as empty (the next change rewrites it).
+    let json: unknown = {}
+    try {
+      json = JSON.parse(text)
+    } catch {
+      // left empty
+    }
+    const parsed = settingsSchema.safeParse(json)
     return parsed.success ? parsed.data : { recentFiles: [], places: [] }
   }
 

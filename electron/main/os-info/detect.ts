@@ -6,7 +6,7 @@ import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { z } from 'zod'
 import { BerthError, fieldErrors } from '../../../shared/errors'
-import type { MediaInfo, OsDefaults } from '../../../shared/model/os-info'
+import { detectedOsSchema, type MediaInfo, type OsDefaults } from '../../../shared/model/os-info'
 import { exec, ExecError } from '../exec'
 import { isIso } from './iso'
 
@@ -24,19 +24,8 @@ const answerSchema = z.union([
   z.object({ error: z.string() }),
   z.object({
     volumeId: z.string().nullable(),
-    os: z
-      .object({
-        shortId: z.string(),
-        name: z.string(),
-        version: z.string().nullable(),
-        family: z.string().nullable(),
-        vendor: z.string().nullable(),
-        installer: z.boolean(),
-        recommended: resourcesSchema,
-        minimum: resourcesSchema,
-        devices: z.array(z.string()),
-      })
-      .nullable(),
+    // What the page is told about the system, and what the defaults are worked out from.
+    os: detectedOsSchema.extend({ recommended: resourcesSchema, minimum: resourcesSchema, devices: z.array(z.string()) }).nullable(),
   }),
 ])
 export type OsinfoOs = NonNullable<Extract<z.infer<typeof answerSchema>, { os: unknown }>['os']>
@@ -127,8 +116,8 @@ export async function detectMedia(path: string, options: { osinfoDir: string; ho
     throw fieldErrors({ path: message }, message)
   }
   const { defaults, reasons } = proposeDefaults(answer.os, options.host)
-  const os = answer.os && { shortId: answer.os.shortId, name: answer.os.name, version: answer.os.version, family: answer.os.family, vendor: answer.os.vendor, installer: answer.os.installer }
-  return { path, volumeId: answer.volumeId, os, defaults, reasons, database: describeDatabase(options.osinfoDir) }
+  // Parsing with the page's schema leaves out the resources and devices.
+  return { path, volumeId: answer.volumeId, os: answer.os && detectedOsSchema.parse(answer.os), defaults, reasons, database: describeDatabase(options.osinfoDir) }
 }
 
 /** An osinfo-db archive the person downloaded, imported into Berth's own database folder. */

@@ -73,7 +73,7 @@ interface Run {
   /** Its 192.168.N.M addresses on its vlans (a number two running VMs cannot share), and its name. */
   vlanAddresses: string[]
   name: string
-  /** Started to install from its disc (boot.install): the guest's first restart or power-off ends that. */
+  /** Started to install from its disc (boot.install): the guest's first restart or power-off ends that, a Stop from Berth does not. */
   installing: boolean
 }
 
@@ -689,9 +689,9 @@ export class QemuBackend implements Backend<QemuSpec>, QemuFeatures, SnapshotFea
     await rm(this.runtimeDir(id), { recursive: true, force: true })
     await this.removeTaps(id)
     this.update(id, { state: clean ? 'stopped' : 'crashed', lastError, qmp: null, child: null, accelerator: null, drives: new Map(), cdrom: undefined })
-    // The installer restarted the guest or powered it off: the installation is over (a Stop from Berth is not).
+    // The installer restarted the guest or powered it off: the installation is over.
     const guestEnded = run.shutdownReason === 'guest-reset' || run.shutdownReason === 'guest-shutdown'
-    if (run.installing && guestEnded && !run.stopRequested) this.installsEnded.emit({ id, restart: run.shutdownReason === 'guest-reset' })
+    if (run.installing && guestEnded) this.installsEnded.emit({ id, restart: run.shutdownReason === 'guest-reset' })
   }
 
   /** Taps for a card on a host bridge and for each vlan (whose bridge is made when the first VM joins it). */
@@ -779,7 +779,8 @@ export class QemuBackend implements Backend<QemuSpec>, QemuFeatures, SnapshotFea
     const id = definition.id
     const qmp = this.requireQmp(definition)
     const quitsAt = options.force ? null : new Date(Date.now() + options.timeoutSec * 1000).toISOString()
-    const run = this.update(id, { state: 'stopping', stopping: { how: options.force ? 'quitting now' : 'ACPI power button sent', quitsAt } })
+    // The guest powering off after Berth's power button is a Stop, not the end of an installation.
+    const run = this.update(id, { state: 'stopping', installing: false, stopping: { how: options.force ? 'quitting now' : 'ACPI power button sent', quitsAt } })
     const closed = run.closed
     const within = (ms: number) => Promise.race([closed.then(() => true), sleep(ms).then(() => false)])
     if (!options.force) {
