@@ -15,6 +15,7 @@ import { uiResponsiveness } from './ui-responsiveness'
 import { xenBench } from './xen'
 import { metricsCost } from './metrics'
 import { containerSnapshotBench, snapshotBench } from './snapshots'
+import { installBench } from './install'
 
 export interface BenchResult {
   name: string
@@ -49,6 +50,8 @@ const benchmarks: [string, () => Promise<BenchResult | BenchResult[]>][] = [
   ['snapshots', () => snapshotBench(Math.max(runs, 15))],
   ['container-snapshots', () => containerSnapshotBench(Math.max(runs, 9))],
   ['xen', () => xenBench(Math.min(runs, 5))],
+  // Minutes per round under TCG: three of each.
+  ['install', () => installBench(Math.min(runs, 3))],
 ]
 const results: BenchResult[] = []
 /** Benchmarks that failed, with why: the others still run, and the run ends non-zero. */

@@ -26,6 +26,9 @@ needs=(
   # a cloud image's first boot: the NoCloud seed ISO, and the password hash cloud-init sets
   "xorriso xorriso"
   "openssl openssl"
+  # looking inside a cloud image before its first boot (libguestfs runs its own small VM on this kernel)
+  "guestfish libguestfs-tools"
+  "/var/lib/dpkg/info/linux-image-amd64.list linux-image-amd64"
   # which OS installation media hold, and what it needs (libosinfo, read through Debian's Python)
   "/usr/lib/x86_64-linux-gnu/girepository-1.0/Libosinfo-1.0.typelib gir1.2-libosinfo-1.0"
   "/usr/lib/python3/dist-packages/gi python3-gi"

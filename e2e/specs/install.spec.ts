@@ -148,6 +148,8 @@ test('a cloud image’s first boot: imported as a base, host name, user and SSH 
   // The person's own key, offered from ~/.ssh.
   await page.getByLabel(/id_ed25519\.pub/).check()
   await expect(page.getByLabel('SSH public keys')).toHaveValue(/^ssh-ed25519 \S+ ann@laptop$/)
+  // Berth looked inside the image (libguestfs): the settings will be applied.
+  await expect(page.getByRole('status', { name: 'Image contents' })).toHaveText('Debian GNU/Linux 12 (bookworm) · cloud-init is installed', { timeout: 300_000 })
   await page.screenshot({ path: 'test-results/e2e/cloud-init-wizard.png' })
   await nextSteps(page, 'General')
   await page.getByLabel('Name').fill('cloudy')

@@ -21,6 +21,7 @@ import { HostService } from './hosts/host-service'
 import { MetricsService } from './metrics/metrics-service'
 import { HOST_SERIES, withHost } from './metrics/host'
 import { availableParallelism, totalmem } from 'node:os'
+import { lookInside } from './os-info/look-inside'
 import { detectMedia, importDatabase } from './os-info/detect'
 import { FileBrowser } from './files/file-browser'
 import { sshPublicKeys } from './files/ssh-keys'
@@ -118,10 +119,11 @@ export async function createBerthServer(options: BerthServerOptions = {}): Promi
     'machines.create': async ({ spec }) => machines.create(spec),
     'machines.update': async ({ id, spec }) => machines.updateSpec(id, spec),
     'machines.start': async ({ id }) => machines.start(id),
-    'machines.stop': async ({ id, force, timeoutSec }) => machines.stop(id, { force, timeoutSec }),
-    'machines.pause': async ({ id }) => machines.pause(id),
+    // Stopping, pausing or resetting a VM waits for its screen's viewers to be connected through.
+    'machines.stop': async ({ id, force, timeoutSec }) => (await displays.settled(id), machines.stop(id, { force, timeoutSec })),
+    'machines.pause': async ({ id }) => (await displays.settled(id), machines.pause(id)),
     'machines.resume': async ({ id }) => machines.resume(id),
-    'machines.reboot': async ({ id }) => machines.reboot(id),
+    'machines.reboot': async ({ id }) => (await displays.settled(id), machines.reboot(id)),
     'hosts.list': async () => ({ hosts: hosts.list() }),
     'hosts.probe': async ({ ssh }) => hosts.probe(ssh),
     'hosts.add': async ({ spec }) => hosts.add(spec),
@@ -135,6 +137,7 @@ export async function createBerthServer(options: BerthServerOptions = {}): Promi
     'display.screenshot': async ({ id }) => ({ png: Buffer.from(await machines.screenshot(id)).toString('base64') }),
     'images.list': async () => machines.listImages(),
     'images.inspect': async ({ path }) => machines.inspectImage(path),
+    'media.lookInside': async ({ path }) => lookInside(await machines.inspectImage(path)),
     'media.detect': async ({ path }) => detectMedia(path, { osinfoDir: paths.osinfo, host: { memoryMiB: Math.floor(totalmem() / 1024 / 1024), cores: availableParallelism() } }),
     'media.importDatabase': async ({ path }) => ({ database: await importDatabase(path, paths.osinfo) }),
     'files.list': async ({ dir }) => files.list(dir),
@@ -150,7 +153,7 @@ export async function createBerthServer(options: BerthServerOptions = {}): Promi
     'machines.resetFirmwareVars': async ({ id }) => machines.resetFirmwareVars(id),
     'machines.clone': async ({ id, name, linked, firmwareState, snapshot }) => machines.clone(id, name, { linked, firmwareState, snapshot }),
     'snapshots.list': async ({ id }) => machines.snapshots(id),
-    'snapshots.take': async ({ id, name, description }) => machines.takeSnapshot(id, name, description),
+    'snapshots.take': async ({ id, name, description }) => (await displays.settled(id), machines.takeSnapshot(id, name, description)),
     'snapshots.revert': async ({ id, name }) => machines.revertSnapshot(id, name),
     'snapshots.delete': async ({ id, name }) => machines.deleteSnapshot(id, name),
     'networks.list': async () => ({ bridges: await networks.list() }),

@@ -12,7 +12,7 @@ import { dom0InfoSchema, domainSchema, hostIdSchema, hostViewSchema, remoteHostS
 import { diskTargetSchema, driveBusSchema, driveIdSchema, growStepSchema, imageFormatSchema, imageInfoSchema } from '../model/drives'
 import { absolutePath } from '../model/zod-fields'
 import { snapshotListSchema, snapshotNameSchema, snapshotSchema } from '../model/snapshots'
-import { mediaInfoSchema } from '../model/os-info'
+import { imageContentsSchema, mediaInfoSchema } from '../model/os-info'
 import { folderListingSchema } from '../model/files'
 
 const empty = z.object({}).strict()
@@ -87,6 +87,8 @@ export const contract = {
     },
     /** Installation media: the operating system on them (libosinfo) and the VM settings Berth proposes for it. */
     'media.detect': { input: z.object({ path: absolutePath }).strict(), output: mediaInfoSchema },
+    /** A disk image with an installed system (a cloud image): which system, and whether it has cloud-init (libguestfs; about a minute under TCG). */
+    'media.lookInside': { input: z.object({ path: absolutePath }).strict(), output: imageContentsSchema },
     /** An osinfo-db archive (osinfo-db-*.tar.xz) into Berth's own database, for systems newer than the system's osinfo-db. */
     'media.importDatabase': { input: z.object({ path: absolutePath }).strict(), output: z.object({ database: z.string() }) },
     /** Browser mode's file chooser: a folder inside the places Berth shows (default: where the last choice was). */

@@ -39,3 +39,14 @@ export const mediaInfoSchema = z.object({
   database: z.string(),
 })
 export type MediaInfo = z.infer<typeof mediaInfoSchema>
+
+/** What an installed system's disk image holds (libguestfs), before its first boot with cloud-init. */
+export const imageContentsSchema = z.object({
+  /** Its os-release name, e.g. "Debian GNU/Linux 12 (bookworm)"; null when none was found. */
+  system: z.string().nullable(),
+  /** Whether cloud-init is installed; null when Berth could not look. */
+  cloudInit: z.boolean().nullable(),
+  /** What that means for the person, in a sentence. */
+  note: z.string(),
+})
+export type ImageContents = z.infer<typeof imageContentsSchema>

@@ -98,4 +98,47 @@ describe('display proxy', () => {
       vi.useRealTimers()
     }
   })
+
+  it('closes QEMU’s side of a SPICE channel only once its server has spoken after the link, the main channel once all have', async () => {
+    // Stands in for spice-server: answers a link (header + 4-byte body, then the 4-byte result) and
+    // speaks on the channel only when told to.
+    const speak = new Map<number, () => void>()
+    const closed = new Set<number>()
+    const spice = createServer((socket) => {
+      socket.once('data', (link: Buffer) => {
+        const type = link[20]!
+        const reply = Buffer.alloc(16 + 4 + 4)
+        reply.write('REDQ')
+        reply.writeUInt32LE(4, 12)
+        socket.write(reply)
+        speak.set(type, () => socket.write(Buffer.from('init')))
+        socket.on('close', () => closed.add(type))
+      })
+      socket.on('error', () => undefined)
+    })
+    await new Promise<void>((r) => spice.listen(join(dir, 'spice.sock'), r))
+    try {
+      const url = proxy.issue(A, join(dir, 'spice.sock'), 'spice')
+      const linkOf = (type: number) => Buffer.concat([Buffer.from('REDQ'), Buffer.alloc(16), Buffer.from([type]), Buffer.alloc(3)])
+      const [main, display] = [await connect(url), await connect(url)]
+      main.send(linkOf(1))
+      display.send(linkOf(2))
+      await vi.waitFor(() => expect(speak.size).toBe(2))
+      speak.get(1)!()
+      await firstMessage(main)
+      let settled = false
+      void proxy.settled(A).then(() => (settled = true))
+      // The viewer leaves while the display channel is still being set up: QEMU's side stays open.
+      main.close()
+      display.close()
+      await new Promise((r) => setTimeout(r, 200))
+      expect([...closed]).toEqual([])
+      expect(settled).toBe(false)
+      speak.get(2)!()
+      await vi.waitFor(() => expect(closed.size).toBe(2))
+      await vi.waitFor(() => expect(settled).toBe(true))
+    } finally {
+      spice.close()
+    }
+  })
 })

@@ -4,17 +4,19 @@
 // per channel: a few), from Berth's own page (Origin); tickets end, and connections close, when it
 // stops.
 import { createServer, type IncomingMessage } from 'node:http'
-import { createConnection } from 'node:net'
+import { createConnection, type Socket } from 'node:net'
 import { randomBytes } from 'node:crypto'
 import type { Duplex } from 'node:stream'
 import { WebSocketServer, type WebSocket } from 'ws'
 import { sameToken } from '../tokens'
+import { MAIN_CHANNEL, SpiceLinkWatch } from './spice-link'
 
 const HOST = '127.0.0.1'
 
 interface Ticket {
   machineId: string
   socketPath: string
+  protocol: 'vnc' | 'spice'
   /** Until when it may be used to connect (a connection made stays open). */
   expires: number
   /** How many connections it still admits: one for VNC, one per SPICE channel. */
@@ -27,10 +29,24 @@ export const TICKET_LIFETIME_MS = 30_000
 const SPICE_CHANNELS = 8
 /** Tickets never pile up: past this many, the oldest go. */
 const MAX_TICKETS = 64
+/** A SPICE channel whose server never spoke after the link is closed anyway this long after it opened. */
+const SPICE_SETTLE_LIMIT_MS = 10_000
+
+/** One connection through the proxy: the viewer's WebSocket and QEMU's socket. */
+interface Channel {
+  upstream: Socket
+  /** SPICE only: its link, read to know when it may be closed. */
+  link: SpiceLinkWatch | null
+  opened: number
+  /** The viewer went away: QEMU's side closes as soon as that is safe. */
+  leaving: boolean
+}
 
 export class DisplayProxy {
   private readonly tickets = new Map<string, Ticket>()
   private readonly open = new Map<string, Set<WebSocket>>()
+  /** The channels of each viewer: one ticket is one viewer's session (SPICE: a connection per channel). */
+  private readonly sessions = new Map<Ticket, Set<Channel>>()
   private readonly wss = new WebSocketServer({
     noServer: true,
     perMessageDeflate: false,
@@ -66,7 +82,7 @@ export class DisplayProxy {
     for (const [ticket, t] of this.tickets) if (t.expires < now) this.tickets.delete(ticket)
     while (this.tickets.size >= MAX_TICKETS) this.tickets.delete(this.tickets.keys().next().value!)
     const ticket = randomBytes(24).toString('hex')
-    this.tickets.set(ticket, { machineId, socketPath, expires: now + TICKET_LIFETIME_MS, connections: protocol === 'vnc' ? 1 : SPICE_CHANNELS })
+    this.tickets.set(ticket, { machineId, socketPath, protocol, expires: now + TICKET_LIFETIME_MS, connections: protocol === 'vnc' ? 1 : SPICE_CHANNELS })
     return `ws://${HOST}:${this.port}/display/${machineId}?ticket=${ticket}`
   }
 
@@ -75,6 +91,18 @@ export class DisplayProxy {
     for (const [ticket, t] of this.tickets) if (t.machineId === machineId) this.tickets.delete(ticket)
     for (const ws of this.open.get(machineId) ?? []) ws.close(1001, 'The machine stopped')
     this.open.delete(machineId)
+  }
+
+  /**
+   * Resolves once every SPICE channel of this machine's viewers is running (spice-link.ts), at most
+   * SPICE_SETTLE_LIMIT_MS: a VM stopped, paused or reset while a channel is still being set up in
+   * spice-server's worker crashes QEMU.
+   */
+  async settled(machineId: string): Promise<void> {
+    const deadline = Date.now() + SPICE_SETTLE_LIMIT_MS
+    const unsettled = () =>
+      [...this.sessions].some(([ticket, channels]) => ticket.machineId === machineId && [...channels].some((c) => c.link && !c.link.settled))
+    while (unsettled() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20))
   }
 
   async close(): Promise<void> {
@@ -112,11 +140,22 @@ export class DisplayProxy {
     this.wss.handleUpgrade(req, socket, head, (ws) => this.pipe(ws, ticket))
   }
 
-  private pipe(ws: WebSocket, { machineId, socketPath }: Ticket): void {
-    const viewers = this.open.get(machineId) ?? new Set()
-    this.open.set(machineId, viewers.add(ws))
-    const upstream = createConnection(socketPath)
-    upstream.on('data', (chunk) => {
+  private pipe(ws: WebSocket, ticket: Ticket): void {
+    const viewers = this.open.get(ticket.machineId) ?? new Set()
+    this.open.set(ticket.machineId, viewers.add(ws))
+    const session = this.sessions.get(ticket) ?? new Set()
+    this.sessions.set(ticket, session)
+    const channel: Channel = {
+      upstream: createConnection(ticket.socketPath),
+      link: ticket.protocol === 'spice' ? new SpiceLinkWatch() : null,
+      opened: Date.now(),
+      leaving: false,
+    }
+    session.add(channel)
+    const { upstream, link } = channel
+    upstream.on('data', (chunk: Buffer) => {
+      link?.server(chunk)
+      if (channel.leaving) return this.closeSafely(ticket)
       ws.send(chunk)
       // Back-pressure: stop reading QEMU while the viewer has not taken what was sent.
       if (ws.bufferedAmount > 4 * 1024 * 1024) {
@@ -129,15 +168,49 @@ export class DisplayProxy {
         }, 5)
       }
     })
-    ws.on('message', (data: Buffer) => upstream.write(data))
-    const end = () => {
+    ws.on('message', (data: Buffer) => {
+      link?.client(data)
+      upstream.write(data)
+    })
+    const viewerGone = () => {
+      viewers.delete(ws)
+      if (channel.leaving) return
+      channel.leaving = true
+      upstream.resume()
+      this.closeSafely(ticket)
+      if (session.has(channel)) setTimeout(() => this.closeSafely(ticket), channel.opened + SPICE_SETTLE_LIMIT_MS - Date.now()).unref()
+    }
+    const upstreamGone = () => {
+      session.delete(channel)
+      if (session.size === 0) this.sessions.delete(ticket)
       viewers.delete(ws)
       upstream.destroy()
       if (ws.readyState === ws.OPEN) ws.close()
+      this.closeSafely(ticket)
     }
-    upstream.on('error', end)
-    upstream.on('close', end)
-    ws.on('close', end)
-    ws.on('error', end)
+    upstream.on('error', upstreamGone)
+    upstream.on('close', upstreamGone)
+    ws.on('close', viewerGone)
+    ws.on('error', viewerGone)
+  }
+
+  /**
+   * Closes QEMU's side of the channels whose viewer left, once that is safe (spice-link.ts): VNC at
+   * once; a SPICE channel once its server spoke after the link, the main channel once all have.
+   */
+  private closeSafely(ticket: Ticket): void {
+    const session = this.sessions.get(ticket)
+    if (!session) return
+    const isMain = (c: Channel) => c.link?.channelType === MAIN_CHANNEL
+    for (const channel of [...session]) {
+      if (!channel.leaving) continue
+      const late = Date.now() - channel.opened >= SPICE_SETTLE_LIMIT_MS
+      const othersUnsettled = [...session].some((c) => c !== channel && !c.link?.settled)
+      if (!channel.link || late || (channel.link.settled && !(isMain(channel) && othersUnsettled))) {
+        session.delete(channel)
+        channel.upstream.destroy()
+      }
+    }
+    if (session.size === 0) this.sessions.delete(ticket)
   }
 }

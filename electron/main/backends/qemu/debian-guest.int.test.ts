@@ -5,7 +5,7 @@ import { execFileSync } from 'node:child_process'
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { startHarness, waitForState, waitUntil, watchConsole, type Harness } from '../../testing/harness'
-import { requireDebianGuest } from '../../testing/guest'
+import { requireDebianGuest, requireTestGuest } from '../../testing/guest'
 import { freePort } from '../../testing/free-port'
 import type { QemuSpecInput } from '../../../../shared/model/machine'
 
@@ -96,4 +96,64 @@ describe('a real Debian 12 (systemd) from its disk', () => {
       await h.client.call('machines.stop', { id, force: true }).catch(() => undefined)
     }
   }, 600_000)
+})
+
+describe('installing Debian from its installation media', () => {
+  const sbState = "od -An -tu1 /sys/firmware/efi/efivars/SecureBoot-8be4df61-93ca-11d2-aa0d-00e098032b8c | awk '{print \"sb=\" $NF}'"
+  const installer = (name: string, extra: Partial<QemuSpecInput> = {}): QemuSpecInput => ({
+    kind: 'qemu',
+    name,
+    memoryMiB: 1024,
+    cores: 1,
+    chipset: 'q35',
+    firmware: { kind: 'efi', secureBoot: true },
+    boot: { type: 'disk', install: { ejectAfterInstall: true } },
+    disk: { sizeMiB: 3072 },
+    cdrom: { file: requireDebianGuest().installer },
+    ...extra,
+  })
+
+  it('Secure Boot: the disc boots through Debian’s signed shim and GRUB; a graceful Stop mid-installation leaves it to do again; done, the installed system boots with Secure Boot', async () => {
+    const { id } = await h.client.call('machines.create', { spec: installer('debian-sb-install') })
+    const guest = await watchConsole(h.client, id)
+    const pending = async () => {
+      const machine = (await h.client.call('machines.list', {})).machines.find((m) => m.id === id)!
+      return machine.spec.kind === 'qemu' && { install: machine.spec.boot.type === 'disk' && machine.spec.boot.install, cdrom: machine.spec.cdrom?.file, lastError: machine.lastError }
+    }
+    try {
+      await h.client.call('machines.start', { id })
+      await guest.waitFor('BERTH-INSTALLER: installing onto /dev/vda', 300_000)
+      // Stop is the power button: the installer's system powers off, and the installation is not over.
+      await h.client.call('machines.stop', { id, timeoutSec: 60 })
+      await waitForState(h.client, id, 'stopped', 70_000)
+      expect(guest.text).toContain('BERTH-INSTALLER: power button: powering off')
+      expect(await pending()).toEqual({ install: { ejectAfterInstall: true }, cdrom: requireDebianGuest().installer, lastError: null })
+      // Started again, it installs again, to the end; then the disk boots, under Secure Boot.
+      const before = guest.text.length
+      await h.client.call('machines.start', { id })
+      await waitUntil('the installer to start again', async () => guest.text.slice(before).includes('BERTH-INSTALLER: installing onto'), 300_000, () => guest.text)
+      await guest.waitFor(requireDebianGuest().prompt, 900_000)
+      expect(await pending()).toEqual({ install: null, cdrom: null, lastError: null })
+      expect(await guest.run(sbState)).toMatch(/sb=1\r?\n/)
+      expect(await guest.run('systemctl is-system-running --wait', 180_000)).toMatch(/running\r?\n/)
+    } finally {
+      guest.stream.close()
+      await h.client.call('machines.stop', { id, force: true }).catch(() => undefined)
+      await waitForState(h.client, id, 'stopped').catch(() => undefined)
+    }
+  }, 1_200_000)
+
+  it('Secure Boot refuses media whose boot loader is not signed (the test guest’s disc, made by grub-mkrescue)', async () => {
+    const { id } = await h.client.call('machines.create', { spec: installer('unsigned-sb', { cdrom: { file: requireTestGuest().installer }, disk: { sizeMiB: 128 } }) })
+    const guest = await watchConsole(h.client, id)
+    try {
+      await h.client.call('machines.start', { id })
+      await guest.waitFor(/Access Denied/, 180_000)
+      expect(guest.text).not.toContain('BERTH-INSTALLER-BOOT')
+    } finally {
+      guest.stream.close()
+      await h.client.call('machines.stop', { id, force: true }).catch(() => undefined)
+      await waitForState(h.client, id, 'stopped').catch(() => undefined)
+    }
+  }, 300_000)
 })
