@@ -98,62 +98,34 @@ describe('a real Debian 12 (systemd) from its disk', () => {
   }, 600_000)
 })
 
-describe('installing Debian from its installation media', () => {
-  const sbState = "od -An -tu1 /sys/firmware/efi/efivars/SecureBoot-8be4df61-93ca-11d2-aa0d-00e098032b8c | awk '{print \"sb=\" $NF}'"
-  const installer = (name: string, extra: Partial<QemuSpecInput> = {}): QemuSpecInput => ({
-    kind: 'qemu',
-    name,
-    memoryMiB: 1024,
-    cores: 1,
-    chipset: 'q35',
-    firmware: { kind: 'efi', secureBoot: true },
-    boot: { type: 'disk', install: { ejectAfterInstall: true } },
-    disk: { sizeMiB: 3072 },
-    cdrom: { file: requireDebianGuest().installer },
-    ...extra,
-  })
-
-  it('Secure Boot: the disc boots through Debian’s signed shim and GRUB; a graceful Stop mid-installation leaves it to do again; done, the installed system boots with Secure Boot', async () => {
-    const { id } = await h.client.call('machines.create', { spec: installer('debian-sb-install') })
-    const guest = await watchConsole(h.client, id)
-    const pending = async () => {
-      const machine = (await h.client.call('machines.list', {})).machines.find((m) => m.id === id)!
-      return machine.spec.kind === 'qemu' && { install: machine.spec.boot.type === 'disk' && machine.spec.boot.install, cdrom: machine.spec.cdrom?.file, lastError: machine.lastError }
+// Installing from Debian's media under Secure Boot, with a Stop in the middle, runs through the page (e2e/specs/install.spec.ts).
+describe('installation media under Secure Boot', () => {
+  it.each([
+    ['boots Debian’s media (shim and GRUB signed, then the signed kernel)', () => requireDebianGuest().installer, 'BERTH-INSTALLER: installing onto /dev/vda'],
+    ['refuses media whose boot loader is not signed (the test guest’s, made by grub-mkrescue)', () => requireTestGuest().installer, 'Access Denied'],
+  ] as [string, () => string, string][])('%s', async (_label, media, shown) => {
+    const spec: QemuSpecInput = {
+      kind: 'qemu',
+      name: 'secure-media',
+      memoryMiB: 1024,
+      cores: 1,
+      chipset: 'q35',
+      firmware: { kind: 'efi', secureBoot: true },
+      boot: { type: 'disk', install: { ejectAfterInstall: true } },
+      disk: { sizeMiB: 3072 },
+      cdrom: { file: media() },
     }
+    const { id } = await h.client.call('machines.create', { spec })
+    const guest = await watchConsole(h.client, id)
     try {
       await h.client.call('machines.start', { id })
-      await guest.waitFor('BERTH-INSTALLER: installing onto /dev/vda', 300_000)
-      // Stop is the power button: the installer's system powers off, and the installation is not over.
-      await h.client.call('machines.stop', { id, timeoutSec: 60 })
-      await waitForState(h.client, id, 'stopped', 70_000)
-      expect(guest.text).toContain('BERTH-INSTALLER: power button: powering off')
-      expect(await pending()).toEqual({ install: { ejectAfterInstall: true }, cdrom: requireDebianGuest().installer, lastError: null })
-      // Started again, it installs again, to the end; then the disk boots, under Secure Boot.
-      const before = guest.text.length
-      await h.client.call('machines.start', { id })
-      await waitUntil('the installer to start again', async () => guest.text.slice(before).includes('BERTH-INSTALLER: installing onto'), 300_000, () => guest.text)
-      await guest.waitFor(requireDebianGuest().prompt, 900_000)
-      expect(await pending()).toEqual({ install: null, cdrom: null, lastError: null })
-      expect(await guest.run(sbState)).toMatch(/sb=1\r?\n/)
-      expect(await guest.run('systemctl is-system-running --wait', 180_000)).toMatch(/running\r?\n/)
+      await guest.waitFor(shown, 240_000)
+      if (shown === 'Access Denied') expect(guest.text).not.toContain('BERTH-INSTALLER-BOOT')
     } finally {
       guest.stream.close()
       await h.client.call('machines.stop', { id, force: true }).catch(() => undefined)
       await waitForState(h.client, id, 'stopped').catch(() => undefined)
-    }
-  }, 1_200_000)
-
-  it('Secure Boot refuses media whose boot loader is not signed (the test guest’s disc, made by grub-mkrescue)', async () => {
-    const { id } = await h.client.call('machines.create', { spec: installer('unsigned-sb', { cdrom: { file: requireTestGuest().installer }, disk: { sizeMiB: 128 } }) })
-    const guest = await watchConsole(h.client, id)
-    try {
-      await h.client.call('machines.start', { id })
-      await guest.waitFor(/Access Denied/, 180_000)
-      expect(guest.text).not.toContain('BERTH-INSTALLER-BOOT')
-    } finally {
-      guest.stream.close()
-      await h.client.call('machines.stop', { id, force: true }).catch(() => undefined)
-      await waitForState(h.client, id, 'stopped').catch(() => undefined)
+      await h.client.call('machines.remove', { id, deleteImages: true }).catch(() => undefined)
     }
   }, 300_000)
 })
