@@ -144,6 +144,8 @@ export const contract = {
           firmwareState: z.enum(['copy', 'fresh']).default('fresh'),
           /** Made from this snapshot (its disks and settings then), as a full copy. */
           snapshot: snapshotNameSchema.nullable().default(null),
+          /** VMs with Linux: a new machine-id and SSH host keys on the clone's disk (libguestfs). */
+          newIdentity: z.boolean().default(false),
         })
         .strict(),
       output: machineSchema,

@@ -98,6 +98,36 @@ describe('a real Debian 12 (systemd) from its disk', () => {
   }, 600_000)
 })
 
+describe('a clone of a used Debian with an identity of its own (virt-sysprep)', () => {
+  /** Boots the machine to its shell; its machine-id and SSH host key; a graceful stop. */
+  async function identity(id: string): Promise<{ machineId: string; hostKey: string }> {
+    await h.client.call('machines.start', { id })
+    const guest = await watchConsole(h.client, id)
+    try {
+      await guest.waitFor(requireDebianGuest().prompt, 300_000)
+      const shown = await guest.run('systemctl is-system-running --wait; cat /etc/machine-id /etc/ssh/ssh_host_ed25519_key.pub', 180_000)
+      const machineId = /^([0-9a-f]{32})\r?$/m.exec(shown)?.[1]
+      const hostKey = /^ssh-ed25519 (\S+)/m.exec(shown)?.[1]
+      if (!machineId || !hostKey) throw new Error(`No machine-id or host key in:\n${shown}`)
+      await h.client.call('machines.stop', { id, timeoutSec: 120 })
+      await waitForState(h.client, id, 'stopped', 130_000)
+      return { machineId, hostKey }
+    } finally {
+      guest.stream.close()
+      await h.client.call('machines.stop', { id, force: true }).catch(() => undefined)
+    }
+  }
+
+  it('a linked clone gets a new machine-id and new SSH host keys', async () => {
+    const origin = await h.client.call('machines.create', { spec: debian('debian-used') })
+    const before = await identity(origin.id)
+    const clone = await h.client.call('machines.clone', { id: origin.id, name: 'debian-own', linked: true, newIdentity: true })
+    const cloned = await identity(clone.id)
+    expect(cloned.machineId).not.toBe(before.machineId)
+    expect(cloned.hostKey).not.toBe(before.hostKey)
+  }, 900_000)
+})
+
 // Installing from Debian's media under Secure Boot, with a Stop in the middle, runs through the page (e2e/specs/install.spec.ts).
 describe('installation media under Secure Boot', () => {
   it.each([

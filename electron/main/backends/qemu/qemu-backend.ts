@@ -38,7 +38,7 @@ import { allocatedBytes, dropTpmState, imageSnapshot, keepTpmState, readSnapshot
 import { findSnapshot, nameTaken, publicSnapshot, snapshotList, withoutSnapshot } from '../snapshot-record'
 import type { Snapshot, SnapshotList } from '../../../../shared/model/snapshots'
 import { exec } from '../../exec'
-import { copyImage, linkImage, type CloneOptions } from './clone'
+import { copyImage, linkImage, newIdentity, type CloneOptions } from './clone'
 import { isDeepStrictEqual } from 'node:util'
 import type { GuestInfo } from '../../../../shared/model/guest-agent'
 import { Emitter, type Disposable } from '../../../../shared/rpc/transport'
@@ -1169,6 +1169,7 @@ export class QemuBackend implements Backend<QemuSpec>, QemuFeatures, SnapshotFea
       if (disk && root && existsSync(root)) {
         if (!disk.format) throw new BerthError('conflict', unrecordedFormat(root, spec.name))
         await make({ file: root, format: disk.format }, disk.backing ?? [], this.defaultImage(targetId))
+        if (options.newIdentity) await newIdentity(this.defaultImage(targetId), join(files, 'identity'))
         disk = { ...disk, image: undefined }
       }
       const drives = []
