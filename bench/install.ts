@@ -26,7 +26,7 @@ function installSpec(name: string): QemuSpecInput {
     kind: 'qemu',
     name,
     memoryMiB: 1024,
-    cores: 2,
+    cores: 1,
     boot: { type: 'disk', install: { ejectAfterInstall: true } },
     disk: { sizeMiB, interface: 'virtio' },
     cdrom: { file: debian.installer },
