@@ -127,7 +127,7 @@ describe('display proxy', () => {
       speak.get(1)!()
       await firstMessage(main)
       let settled = false
-      void proxy.settled(A).then(() => (settled = true))
+      void proxy.afterSettling(A, async () => (settled = true))
       // The viewer leaves while the display channel is still being set up: QEMU's side stays open.
       main.close()
       display.close()

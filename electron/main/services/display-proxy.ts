@@ -94,15 +94,18 @@ export class DisplayProxy {
   }
 
   /**
-   * Resolves once every SPICE channel of this machine's viewers is running (spice-link.ts), at most
-   * SPICE_SETTLE_LIMIT_MS: a VM stopped, paused or reset while a channel is still being set up in
-   * spice-server's worker crashes QEMU.
+   * Runs act once every SPICE channel of this machine's viewers is running (spice-link.ts), waiting at
+   * most SPICE_SETTLE_LIMIT_MS: a VM stopped, paused or reset while a channel is still being set up
+   * in spice-server's worker crashes QEMU. With nothing being set up, act runs at once (requests keep
+   * their order).
    */
-  async settled(machineId: string): Promise<void> {
-    const deadline = Date.now() + SPICE_SETTLE_LIMIT_MS
+  async afterSettling<T>(machineId: string, act: () => Promise<T>): Promise<T> {
     const unsettled = () =>
       [...this.sessions].some(([ticket, channels]) => ticket.machineId === machineId && [...channels].some((c) => c.link && !c.link.settled))
+    if (!unsettled()) return act()
+    const deadline = Date.now() + SPICE_SETTLE_LIMIT_MS
     while (unsettled() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20))
+    return act()
   }
 
   async close(): Promise<void> {
