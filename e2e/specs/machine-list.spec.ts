@@ -16,6 +16,23 @@ test('a long list scrolls to its last machine, and the filter finds by name, kin
   await page.locator('.rows').evaluate((rows) => rows.scrollTo(0, rows.scrollHeight))
   await expect(page.getByRole('link', { name: 'vm-119, stopped' })).toBeVisible()
   await page.screenshot({ path: testInfo.outputPath('list-scrolled.png') })
+  // A row opens its machine in the window and is marked as the open one.
+  const last = page.getByRole('link', { name: 'vm-119, stopped' })
+  await last.click()
+  await expect(page).toHaveURL(/#\/machines\/[a-z0-9]{12}$/)
+  await expect(page.getByRole('heading', { name: 'vm-119' })).toBeVisible()
+  await expect(last).toHaveAttribute('aria-current', 'page')
+  // A file dragged over a row says what a drop there will do (the rows share one set of drop handlers).
+  const dataTransfer = await page.evaluateHandle(() => {
+    const transfer = new DataTransfer()
+    transfer.items.add(new File([new Uint8Array(512)], 'disk.img'))
+    return transfer
+  })
+  await last.dispatchEvent('dragenter', { dataTransfer })
+  await expect(last).toHaveAttribute('title', /Drop to attach/)
+  await expect(page.getByRole('link', { name: 'vm-118, stopped' })).not.toHaveAttribute('title', /Drop/)
+  await last.dispatchEvent('dragleave', { dataTransfer })
+  await expect(last).not.toHaveAttribute('title', /Drop/)
 
   const filter = page.getByLabel('Filter machines')
   await filter.fill('vm-07')

@@ -5,7 +5,8 @@ import type { RpcClient } from '../../shared/rpc/client'
 import type { BrokenDefinition, Machine } from '../../shared/model/machine'
 import type { HostInfo } from '../../shared/model/host'
 import type { HostView } from '../../shared/model/remote-host'
-import type { MethodInput, MethodName, MethodOutput } from '../../shared/contract'
+import type { EventPayload, MethodInput, MethodName, MethodOutput } from '../../shared/contract'
+import type { FirstList } from '../api/early-connection'
 
 /** One collator for every comparison: localeCompare makes one per call, slow over a thousand names. */
 const byName = new Intl.Collator()
@@ -24,8 +25,10 @@ export const useMachinesStore = defineStore('machines', () => {
   const byId = computed(() => new Map(machines.value.map((m) => [m.id, m])))
 
   async function refresh(): Promise<void> {
-    if (!client) return
-    const list = await client.call('machines.list', {})
+    if (client) show(await client.call('machines.list', {}))
+  }
+
+  function show(list: MethodOutput<'machines.list'>): void {
     machines.value = list.machines.sort((a, b) => byName.compare(a.spec.name, b.spec.name))
     broken.value = list.broken
     loaded.value = true
@@ -45,12 +48,18 @@ export const useMachinesStore = defineStore('machines', () => {
     if (client) hosts.value = (await client.call('hosts.list', {})).hosts
   }
 
-  /** Binds the store to a connected client: loads everything and follows change events. */
-  async function hydrate(rpc: RpcClient): Promise<void> {
+  /**
+   * Binds the store to a connected client: loads everything and follows change events. The list may
+   * have been asked for before the app was evaluated (first): then it is shown with the changes since.
+   */
+  async function hydrate(rpc: RpcClient, first?: Promise<FirstList>): Promise<void> {
     client = rpc
-    rpc.on('machines.changed', ({ id, machine }) => patch(id, machine))
+    const follow = ({ id, machine }: EventPayload<'machines.changed'>) => patch(id, machine)
+    const machinesShown = first
+      ? first.then(({ list, follow: since }) => (show(list), since(follow)))
+      : (rpc.on('machines.changed', follow), refresh())
     rpc.on('hosts.changed', () => void refreshHosts())
-    await Promise.all([refresh(), refreshHosts(), rpc.call('host.info', {}).then((info) => (host.value = info))])
+    await Promise.all([machinesShown, refreshHosts(), rpc.call('host.info', {}).then((info) => (host.value = info))])
   }
 
   /** Calls a method and refreshes afterwards, so the view never waits for the event. */
