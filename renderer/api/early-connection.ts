@@ -1,6 +1,6 @@
-// The window's first act, as its own small entry (index.html loads it before the app): connect to
-// Berth and ask for the machine list while Vue and the views are still being fetched and evaluated,
-// so the list's data has usually arrived by the time the app mounts.
+// The window's first act (main.ts imports this before Vue and the app): connect to Berth and ask for
+// the machine list while the rest of the window's code is still evaluated, so the list is on its way
+// before the app mounts.
 import { connect, takeSessionToken } from './client'
 import type { RpcClient } from '../../shared/rpc/client'
 import type { EventPayload, MethodOutput } from '../../shared/contract'
