@@ -123,7 +123,7 @@ async function listTimes(count: number): Promise<{ paint: number; refresh: numbe
         await items.first().waitFor()
         const client = await connectWebSocket(url)
         /** Waits, in the page, for what the next machines.changed event should show. */
-        const expect = (wanted: Wanted) =>
+        const expectChange = (wanted: Wanted) =>
           page.evaluate((w) => {
             const marks = window as unknown as ChangeMarks
             marks.__changeAt = marks.__shownAt = null
@@ -138,12 +138,12 @@ async function listTimes(count: number): Promise<{ paint: number; refresh: numbe
           })
           return Number((await handle.jsonValue() as number[])[0])
         }
-        await expect({ count: count + 1 })
+        await expectChange({ count: count + 1 })
         await client.call('machines.create', { spec: tinyGuestSpec('aaa-new') })
         const refresh = await sinceEvent()
         // A status change of a machine in view: the first one (aaa-new) is removed, the next takes its place.
         const first = (await client.call('machines.list', {})).machines.find((m) => m.spec.name === 'aaa-new')!
-        await expect({ gone: 'aaa-new, stopped' })
+        await expectChange({ gone: 'aaa-new, stopped' })
         await client.call('machines.remove', { id: first.id })
         const status = await sinceEvent()
         // Scrolling: 40 px a frame from top to bottom (at most 3 s); idle: the same number of frames untouched.

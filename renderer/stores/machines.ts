@@ -5,7 +5,7 @@ import type { RpcClient } from '../../shared/rpc/client'
 import type { BrokenDefinition, Machine } from '../../shared/model/machine'
 import type { HostInfo } from '../../shared/model/host'
 import type { HostView } from '../../shared/model/remote-host'
-import type { EventPayload, MethodInput, MethodName, MethodOutput } from '../../shared/contract'
+import type { MethodInput, MethodName, MethodOutput } from '../../shared/contract'
 import type { FirstList } from '../api/early-connection'
 
 /** One collator for every comparison: localeCompare makes one per call, slow over a thousand names. */
@@ -49,15 +49,15 @@ export const useMachinesStore = defineStore('machines', () => {
   }
 
   /**
-   * Binds the store to a connected client: loads everything and follows change events. The list may
-   * have been asked for before the app was evaluated (first): then it is shown with the changes since.
+   * Binds the store to a connected client: loads everything and follows change events. The machine
+   * list was asked for as the window connected (first): it is shown with the changes since.
    */
-  async function hydrate(rpc: RpcClient, first?: Promise<FirstList>): Promise<void> {
+  async function hydrate(rpc: RpcClient, first: Promise<FirstList>): Promise<void> {
     client = rpc
-    const follow = ({ id, machine }: EventPayload<'machines.changed'>) => patch(id, machine)
-    const machinesShown = first
-      ? first.then(({ list, follow: since }) => (show(list), since(follow)))
-      : (rpc.on('machines.changed', follow), refresh())
+    const machinesShown = first.then(({ list, follow }) => {
+      show(list)
+      follow(({ id, machine }) => patch(id, machine))
+    })
     rpc.on('hosts.changed', () => void refreshHosts())
     await Promise.all([machinesShown, refreshHosts(), rpc.call('host.info', {}).then((info) => (host.value = info))])
   }
