@@ -1,7 +1,9 @@
 // A person adds a real Xen host (Xen 4.17 + dom0, nested under QEMU TCG) over SSH, compares its host
-// key, sees its dom0, makes a PV domain in the wizard, starts it and types in its console.
+// key, sees its dom0, makes a PV domain with a disk in the wizard, starts it, types in its console,
+// and clones it: the clone's disk is a copy on the host, and the clone boots on it.
 import { test, expect, terminalText } from '../fixtures/berth'
-import { bootXenHost, xenHostFiles, type XenHost } from '../../electron/main/testing/xen-host'
+import { execFileSync } from 'node:child_process'
+import { bootXenHost, dom0Ssh, xenHostFiles, type XenHost } from '../../electron/main/testing/xen-host'
 
 let xen: XenHost
 test.beforeAll(async () => {
@@ -52,6 +54,9 @@ test('add a Xen host, create a PV domain on it, use its console', async ({ page,
   await page.getByLabel('Kernel', { exact: true }).fill(xenHostFiles.guestKernel)
   await page.getByLabel('Ramdisk').fill(xenHostFiles.guestRamdisk)
   await page.getByLabel('Kernel command line').fill('console=hvc0 quiet')
+  execFileSync('ssh', [...dom0Ssh(xen.port), 'mkdir -p /srv && dd if=/dev/zero of=/srv/pv1.img bs=1M count=8 2>/dev/null && printf pv1-data | dd of=/srv/pv1.img conv=notrunc 2>/dev/null'])
+  await page.getByRole('button', { name: 'Add a disk' }).click()
+  await page.getByLabel('Disk 1 target').fill('/srv/pv1.img')
   await page.getByRole('button', { name: 'Check' }).click()
   await expect(page.getByLabel('xl.cfg')).toContainText('type = "pv"')
   await page.screenshot({ path: testInfo.outputPath('xen-wizard.png'), fullPage: true })
@@ -73,9 +78,31 @@ test('add a Xen host, create a PV domain on it, use its console', async ({ page,
 
   await page.getByRole('button', { name: 'Force stop' }).click()
   await expect(page.getByRole('status', { name: 'State' })).toHaveText('stopped', { timeout: 60_000 })
-  await page.getByRole('button', { name: 'Delete' }).click()
-  await page.getByRole('dialog', { name: 'Delete pv1?' }).getByRole('button', { name: 'Delete pv1' }).click()
-  await expect(page.getByRole('link', { name: /pv1,/ })).toHaveCount(0)
+
+  // A clone: the dialog says where the copy of its disk goes on the host; the clone boots on that copy.
+  await page.getByRole('button', { name: 'Clone…' }).click()
+  const dialog = page.getByRole('dialog', { name: 'Clone pv1' })
+  await expect(dialog).toContainText('xvda as /srv/pv1-clone-xvda.img')
+  await page.screenshot({ path: testInfo.outputPath('xen-clone-dialog.png') })
+  await dialog.getByRole('button', { name: 'Clone' }).click()
+  await expect(page.getByRole('heading', { name: /pv1-clone/ })).toBeVisible({ timeout: 60_000 })
+  await page.getByRole('button', { name: 'Start' }).click()
+  await expect(page.getByRole('status', { name: 'State' })).toHaveText('running', { timeout: 90_000 })
+  await page.getByRole('tab', { name: 'Console' }).click()
+  await expect(terminal).toContainText('guest#', { timeout: 90_000 })
+  await page.getByRole('region', { name: 'Console of pv1-clone' }).click()
+  await page.keyboard.type('echo "disk:$(head -c 8 /dev/xvda)"\n')
+  await expect(terminal).toContainText('disk:pv1-data')
+  await page.screenshot({ path: testInfo.outputPath('xen-clone-console.png') })
+  await page.getByRole('button', { name: 'Force stop' }).click()
+  await expect(page.getByRole('status', { name: 'State' })).toHaveText('stopped', { timeout: 60_000 })
+
+  for (const name of ['pv1-clone', 'pv1']) {
+    await page.getByRole('link', { name: `${name}, stopped` }).click()
+    await page.getByRole('button', { name: 'Delete' }).click()
+    await page.getByRole('dialog', { name: `Delete ${name}?` }).getByRole('button', { name: `Delete ${name}` }).click()
+    await expect(page.getByRole('link', { name: new RegExp(`^${name},`) })).toHaveCount(0)
+  }
 
   // The host goes away: its card says so, naming the host and the cause.
   await xen.stop()

@@ -19,6 +19,13 @@ export const xenDiskSchema = z.object({
 })
 export type XenDisk = z.infer<typeof xenDiskSchema>
 
+/** Where a clone's copy of a disk goes on the Xen host: beside the original, named after the clone and the disk. */
+export function clonedDiskPath(disk: XenDisk, cloneName: string): string {
+  const folder = disk.target.slice(0, disk.target.lastIndexOf('/') + 1)
+  const extension = /\.[^./]+$/.exec(disk.target)?.[0] ?? `.${disk.format}`
+  return `${folder}${cloneName}-${disk.vdev}${extension}`
+}
+
 export const xenInterfaceSchema = z.object({
   /** The bridge in dom0 (NixOS's virtualisation.xen.bridge: xenbr0). */
   bridge: interfaceNameSchema.default('xenbr0'),

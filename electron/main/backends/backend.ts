@@ -126,7 +126,13 @@ export interface QemuFeatures {
   madeImages(definition: QemuDefinition): string[]
 }
 
-/** Snapshots and clones, for the kinds with the snapshots and clone capabilities. */
+/** A new machine from a stopped one, for the kinds with the clone capability. */
+export interface CloneFeatures<S extends MachineSpec> {
+  /** The files of a clone of the stopped machine, for the new machine target; the clone's spec. */
+  cloneFiles(source: DefinitionOf<S>, target: { id: string; name: string }, options: CloneOptions): Promise<S>
+}
+
+/** Snapshots, for the kinds with the snapshots capability. */
 export interface SnapshotFeatures<S extends MachineSpec> {
   /** The machine's snapshots, and why it cannot take one now. */
   snapshots(definition: DefinitionOf<S>): Promise<SnapshotList>
@@ -134,8 +140,6 @@ export interface SnapshotFeatures<S extends MachineSpec> {
   /** Back to the snapshot; restore writes the definition it kept. */
   revertSnapshot(definition: DefinitionOf<S>, name: string, restore: (spec: S) => Promise<DefinitionOf<S>>): Promise<void>
   deleteSnapshot(definition: DefinitionOf<S>, name: string): Promise<SnapshotList>
-  /** The files of a clone of the stopped machine, for the new machine target; the clone's spec. */
-  cloneFiles(source: DefinitionOf<S>, target: { id: string; name: string }, options: CloneOptions): Promise<S>
 }
 
 /** What containers have and virtual machines do not. */

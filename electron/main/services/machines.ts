@@ -13,7 +13,7 @@ import { ImageError, inspectImage } from '../backends/qemu/image'
 import { GrowSteps } from '../backends/qemu/grow'
 import type { Snapshot, SnapshotList } from '../../../shared/model/snapshots'
 import type { CloneOptions } from '../backends/qemu/clone'
-import type { Backend, ConsoleStream, ContainerFeatures, MachineStatus, Preview, QemuFeatures, SnapshotFeatures } from '../backends/backend'
+import type { Backend, CloneFeatures, ConsoleStream, ContainerFeatures, MachineStatus, Preview, QemuFeatures, SnapshotFeatures } from '../backends/backend'
 import { MachineStore } from '../store/machine-store'
 import { Emitter, type Disposable } from '../../../shared/rpc/transport'
 
@@ -32,9 +32,9 @@ export class MachineService {
   constructor(
     private readonly store: MachineStore,
     private readonly backends: {
-      qemu: Backend<QemuSpec> & QemuFeatures & SnapshotFeatures<QemuSpec>
-      nspawn: Backend<NspawnSpec> & ContainerFeatures & SnapshotFeatures<NspawnSpec>
-      xen: Backend<XenSpec>
+      qemu: Backend<QemuSpec> & QemuFeatures & SnapshotFeatures<QemuSpec> & CloneFeatures<QemuSpec>
+      nspawn: Backend<NspawnSpec> & ContainerFeatures & SnapshotFeatures<NspawnSpec> & CloneFeatures<NspawnSpec>
+      xen: Backend<XenSpec> & CloneFeatures<XenSpec>
     },
     private readonly qemuImg: string,
     /** Where backing files may live without the person's confirmation. */
@@ -303,6 +303,11 @@ export class MachineService {
     return this.backends[definition.spec.kind as 'qemu' | 'nspawn'] as unknown as SnapshotFeatures<MachineSpec>
   }
 
+  private cloning(definition: MachineDefinition): CloneFeatures<MachineSpec> {
+    if (!this.backend(definition).capabilities(definition.spec).includes('clone')) throw new BerthError('conflict', `${definition.spec.name} cannot be cloned`)
+    return this.backends[definition.spec.kind] as unknown as CloneFeatures<MachineSpec>
+  }
+
   snapshots(id: string): Promise<SnapshotList> {
     const definition = this.get(id)
     return this.snapshotting(definition).snapshots(definition)
@@ -334,7 +339,7 @@ export class MachineService {
     return this.job(id, `cloning into ${name}`, async (source) => {
       const { state } = this.status(id)
       if (state !== 'stopped' && state !== 'crashed') throw new BerthError('conflict', `Stop ${source.spec.name} before cloning it: a running machine's disks change while they are copied`)
-      const clones = this.snapshotting(source)
+      const clones = this.cloning(source)
       const parsed = machineSpecSchema.safeParse({ ...source.spec, name, ...(source.spec.kind === 'qemu' ? { vlanNumber: this.nextVlanNumber(source.spec) } : {}) })
       if (!parsed.success) throw fieldErrors(zodFieldErrors(parsed.error))
       const draft = MachineStore.define(parsed.data)

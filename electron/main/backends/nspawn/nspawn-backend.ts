@@ -12,7 +12,7 @@ import type { BerthPaths } from '../../paths'
 import { writeFileAtomic } from '../../store/atomic-write'
 import { SerialConsole } from '../../consoles/serial-console'
 import type { PrivilegedHelper } from '../../privileged'
-import { commonTransitions, type Backend, type ConsoleStream, type ContainerFeatures, type MachineStatus, type Preview, type SnapshotFeatures } from '../backend'
+import { commonTransitions, type Backend, type ConsoleStream, type ContainerFeatures, type MachineStatus, type Preview, type SnapshotFeatures, type CloneFeatures } from '../backend'
 import type { Snapshot, SnapshotList } from '../../../../shared/model/snapshots'
 import type { CloneOptions } from '../qemu/clone'
 import { ContainerSnapshots } from './snapshots'
@@ -47,7 +47,7 @@ interface Run {
 const final = (status: SupervisorStatus | null) => !status || status.state === 'stopped' || status.state === 'crashed'
 
 
-export class NspawnBackend implements Backend<NspawnSpec>, ContainerFeatures, SnapshotFeatures<NspawnSpec> {
+export class NspawnBackend implements Backend<NspawnSpec>, ContainerFeatures, SnapshotFeatures<NspawnSpec>, CloneFeatures<NspawnSpec> {
   readonly kind = 'nspawn' as const
   readonly transitions = commonTransitions
   readonly nspawnBinary = programs.nspawn

@@ -11,7 +11,7 @@ import type { Capability, DefinitionOf, MachineRuntime, MachineState, QemuSpec }
 
 type QemuDefinition = DefinitionOf<QemuSpec>
 import type { BerthPaths } from '../../paths'
-import { commonTransitions, type Backend, type ConsoleStream, type LiveDrive, type MachineStatus, type Preview, type QemuFeatures, type SnapshotFeatures } from '../backend'
+import { commonTransitions, type Backend, type ConsoleStream, type LiveDrive, type MachineStatus, type Preview, type QemuFeatures, type SnapshotFeatures, type CloneFeatures } from '../backend'
 import { driveSchema, type Drive, type DriveView, type ImageLink } from '../../../../shared/model/drives'
 import { networkInterfaces, totalmem } from 'node:os'
 import { SerialConsole } from '../../consoles/serial-console'
@@ -100,7 +100,7 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 /** Why Berth does not act on a root disk yet: it opens an image only with the format it recorded. */
 const unrecordedFormat = (path: string, machine: string) => `The format of ${path} is not recorded yet: open ${machine}'s settings and save them once`
 
-export class QemuBackend implements Backend<QemuSpec>, QemuFeatures, SnapshotFeatures<QemuSpec> {
+export class QemuBackend implements Backend<QemuSpec>, QemuFeatures, SnapshotFeatures<QemuSpec>, CloneFeatures<QemuSpec> {
   readonly kind = 'qemu' as const
   readonly transitions = commonTransitions
   readonly qemuBinary: string

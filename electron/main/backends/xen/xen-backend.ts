@@ -17,7 +17,10 @@ import { LocalConnection } from '../../hosts/local-connection'
 import type { PrivilegedHelper } from '../../privileged'
 import { SerialConsole, type ConsoleSource } from '../../consoles/serial-console'
 import { LogAppender } from '../../consoles/log-appender'
-import { commonTransitions, type Backend, type ConsoleStream, type MachineStatus, type Preview } from '../backend'
+import { commonTransitions, type Backend, type CloneFeatures, type ConsoleStream, type MachineStatus, type Preview } from '../backend'
+import type { CloneOptions } from '../qemu/clone'
+import { BerthError } from '../../../../shared/errors'
+import { cloneDomain } from './clone'
 import { ConnectionToolstack, type DomainAction, type XenToolstack } from './toolstack'
 import { HelperToolstack } from './helper-toolstack'
 import { configPath, xlConfig } from './xl'
@@ -46,7 +49,7 @@ const stateOf = (domain: Domain | undefined): MachineState => {
 }
 
 /** What Xen domains offer besides the common backend: reboot and their xl.cfg. */
-export class XenBackend implements Backend<XenSpec> {
+export class XenBackend implements Backend<XenSpec>, CloneFeatures<XenSpec> {
   readonly kind = 'xen' as const
   // unknown: its host cannot be reached; Berth may forget the domain without touching it.
   readonly transitions = { ...commonTransitions, reboot: ['running'], remove: ['stopped', 'crashed', 'unknown'] } as const
@@ -107,7 +110,16 @@ export class XenBackend implements Backend<XenSpec> {
   }
 
   capabilities(): Capability[] {
-    return ['reboot', 'pause', 'metrics']
+    return ['reboot', 'pause', 'metrics', 'clone']
+  }
+
+  /** A copy of the stopped domain's written disks on its host, and new MACs where it set them (clone.ts). */
+  async cloneFiles(source: XenDefinition, target: { id: string; name: string }, options: CloneOptions): Promise<XenSpec> {
+    const refuse = (why: string) => new BerthError('invalid_input', `${source.spec.name} is a Xen domain: ${why}`)
+    if (options.linked) throw refuse('its clone is a full copy of its disks (linked clones are for VMs)')
+    if (options.snapshot !== null) throw refuse('it has no snapshots to clone from')
+    if (options.newIdentity) throw refuse("Berth cannot write a new identity into its disks on its host; reset the guest's machine-id and SSH host keys at its first boot")
+    return cloneDomain(this.options.hosts.connection(source.spec.host), source.spec, target)
   }
 
   /**

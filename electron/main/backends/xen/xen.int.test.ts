@@ -179,6 +179,63 @@ describe('Xen backend (real Xen 4.17 over SSH)', () => {
     await h.client.call('machines.remove', { id: created.id })
   })
 
+  it('clones a stopped domain: its disk copied on the host, a new MAC, both running side by side on their own data', async () => {
+    inDom0('mkdir -p /srv/disks && dd if=/dev/zero of=/srv/disks/orig.img bs=1M count=8 2>/dev/null && printf orig-data | dd of=/srv/disks/orig.img conv=notrunc 2>/dev/null')
+    const disks = [{ target: '/srv/disks/orig.img', vdev: 'xvda' }]
+    const orig = await h.client.call('machines.create', { spec: pvGuest('orig', { disks, interfaces: [{ mac: '00:16:3e:00:00:0a' }] }) })
+    const ids = [orig.id]
+    try {
+      expect(orig.capabilities).toContain('clone')
+      await h.client.call('machines.start', { id: orig.id })
+      expect((await failure(h.client.call('machines.clone', { id: orig.id, name: 'copy1' }))).message).toBe(
+        "Stop orig before cloning it: a running machine's disks change while they are copied",
+      )
+      await h.client.call('machines.stop', { id: orig.id, force: true, timeoutSec: 0 })
+      expect((await failure(h.client.call('machines.clone', { id: orig.id, name: 'copy1', linked: true }))).message).toBe(
+        'orig is a Xen domain: its clone is a full copy of its disks (linked clones are for VMs)',
+      )
+
+      const copy = await h.client.call('machines.clone', { id: orig.id, name: 'copy1' })
+      ids.push(copy.id)
+      expect(copy.spec).toMatchObject({ kind: 'xen', name: 'copy1', host: hostId, disks: [{ target: '/srv/disks/copy1-xvda.img', format: 'raw', vdev: 'xvda' }] })
+      const mac = copy.spec.kind === 'xen' ? copy.spec.interfaces[0]!.mac! : ''
+      expect(mac).toMatch(/^00:16:3e:/)
+      expect(mac).not.toBe('00:16:3e:00:00:0a')
+      expect(inDom0('head -c 9 /srv/disks/copy1-xvda.img')).toBe('orig-data')
+
+      // Both run at once: each reads the data it was made with and writes its own disk only.
+      const consoles: Awaited<ReturnType<typeof watchConsole>>[] = []
+      for (const id of ids) {
+        expect((await h.client.call('machines.start', { id })).state).toBe('running')
+        const viewer = await watchConsole(h.client, id)
+        await viewer.waitFor(testGuest.prompt, 90_000)
+        consoles.push(viewer)
+      }
+      const [original, clone] = consoles as [(typeof consoles)[0], (typeof consoles)[0]]
+      clone.type('echo "disk:$(head -c 9 /dev/xvda) mac:$(cat /sys/class/net/eth0/address)"; printf copy-data | dd of=/dev/xvda conv=fsync 2>/dev/null; echo written-""done\r')
+      await clone.waitFor('written-done', 30_000)
+      expect(clone.text).toContain(`disk:orig-data mac:${mac}`)
+      original.type('echo "disk:$(head -c 9 /dev/xvda) mac:$(cat /sys/class/net/eth0/address)"\r')
+      await original.waitFor('mac:00:16:3e:00:00:0a', 30_000)
+      expect(original.text).toContain('disk:orig-data mac:00:16:3e:00:00:0a')
+      for (const id of ids) await h.client.call('machines.stop', { id, force: true, timeoutSec: 0 })
+      expect(inDom0('head -c 9 /srv/disks/orig.img; echo; head -c 9 /srv/disks/copy1-xvda.img')).toBe('orig-data\ncopy-data')
+
+      // A file already where a copy would go is never overwritten, and nothing of the clone is made.
+      inDom0('echo theirs > /srv/disks/copy2-xvda.img')
+      const occupied = await failure(h.client.call('machines.clone', { id: orig.id, name: 'copy2' }))
+      expect(occupied.message).toMatch(/^\/srv\/disks\/copy2-xvda\.img already exists on lab \(root@127\.0\.0\.1:\d+\): remove it, or choose another name for the clone/)
+      expect(inDom0('cat /srv/disks/copy2-xvda.img')).toBe('theirs\n')
+      expect((await h.client.call('machines.list', {})).machines.map((m) => m.spec.name)).not.toContain('copy2')
+    } finally {
+      for (const id of ids) {
+        await h.client.call('machines.stop', { id, force: true, timeoutSec: 0 }).catch(() => undefined)
+        await h.client.call('machines.remove', { id }).catch(() => undefined)
+      }
+      inDom0('rm -rf /srv/disks')
+    }
+  })
+
   it('boots a PVH domain too (the same kernel, in an HVM container)', async () => {
     // On a Xen host of its own, with the CPU PVH needs (see XEN_HOST_CPU_HVM), for this test only.
     const hvmHost = await bootXenHost({ hvm: true })
