@@ -97,12 +97,18 @@ test('add a Xen host, create a PV domain on it, use its console', async ({ page,
   await page.getByRole('button', { name: 'Force stop' }).click()
   await expect(page.getByRole('status', { name: 'State' })).toHaveText('stopped', { timeout: 60_000 })
 
+  // Deleting the clone can delete the copy Berth made; the original's disk is the person's and stays.
   for (const name of ['pv1-clone', 'pv1']) {
     await page.getByRole('link', { name: `${name}, stopped` }).click()
     await page.getByRole('button', { name: 'Delete' }).click()
-    await page.getByRole('dialog', { name: `Delete ${name}?` }).getByRole('button', { name: `Delete ${name}` }).click()
+    const confirm = page.getByRole('dialog', { name: `Delete ${name}?` })
+    const copy = confirm.getByLabel(/Also delete the copy of its disk Berth made/)
+    if (name === 'pv1-clone') await copy.check()
+    else await expect(copy).toHaveCount(0)
+    await confirm.getByRole('button', { name: `Delete ${name}` }).click()
     await expect(page.getByRole('link', { name: new RegExp(`^${name},`) })).toHaveCount(0)
   }
+  expect(execFileSync('ssh', [...dom0Ssh(xen.port), 'ls /srv'], { encoding: 'utf8' })).toBe('pv1.img\n')
 
   // The host goes away: its card says so, naming the host and the cause.
   await xen.stop()

@@ -192,7 +192,11 @@ export const machineRuntimeSchema = z.discriminatedUnion('kind', [
     cdrom: cdromSchema.nullable(),
   }),
   z.object({ kind: z.literal('nspawn') }),
-  z.object({ kind: z.literal('xen') }),
+  z.object({
+    kind: z.literal('xen'),
+    /** The copies of disks Berth made on its host for it (a clone's) that it still uses: deleted with it when asked. */
+    madeDisks: z.array(z.string()),
+  }),
 ])
 export type MachineRuntime = z.infer<typeof machineRuntimeSchema>
 

@@ -40,7 +40,8 @@ const failure = (promise: Promise<unknown>) => promise.then(() => null as never,
 
 describe('Xen clones', () => {
   it('copies the disks the domain writes beside them, shares the read-only ones, and gives fixed MACs new ones', async () => {
-    const clone = await cloneDomain(new LocalConnection(), spec(), { id: 'm0123456789', name: 'web-clone' })
+    const { spec: clone, made } = await cloneDomain(new LocalConnection(), spec(), { id: 'm0123456789', name: 'web-clone' })
+    expect(made).toEqual([join(dir, 'web-clone-xvda.img'), join(dir, 'web-clone-xvdb.qcow2')])
     expect(clone.name).toBe('web-clone')
     expect(clone.disks.map((d) => d.target)).toEqual([join(dir, 'web-clone-xvda.img'), join(dir, 'web-clone-xvdb.qcow2'), join(dir, 'shared.img'), join(dir, 'install.iso')])
     expect(clone.disks.map((d) => d.format)).toEqual(['raw', 'qcow2', 'raw', 'raw'])

@@ -21,11 +21,11 @@ export function cloneMac(id: string, card: number): string {
 
 /**
  * Copies the disks the domain writes on its host and
- * returns the clone's spec. Everything is checked before the first byte is copied; a copy is made
+ * returns the clone's spec and the copies made. Everything is checked before the first byte is copied; a copy is made
  * under a temporary name and linked into place only if nothing is there (never overwriting); if any
  * copy fails, those made so far are removed again.
  */
-export async function cloneDomain(connection: HostConnection, spec: XenSpec, clone: { id: string; name: string }): Promise<XenSpec> {
+export async function cloneDomain(connection: HostConnection, spec: XenSpec, clone: { id: string; name: string }): Promise<{ spec: XenSpec; made: string[] }> {
   const where = connection.label
   const run = async (argv: string[], timeoutMs = 60_000) => {
     const result = await connection.run(argv, { timeoutMs })
@@ -62,9 +62,20 @@ export async function cloneDomain(connection: HostConnection, spec: XenSpec, clo
   }
   const targets = new Map(copies.map(({ disk, target }) => [disk, target]))
   return {
-    ...spec,
-    name: clone.name,
-    disks: spec.disks.map((disk) => ({ ...disk, target: targets.get(disk) ?? disk.target })),
-    interfaces: spec.interfaces.map((card, i) => (card.mac ? { ...card, mac: cloneMac(clone.id, i) } : card)),
+    spec: {
+      ...spec,
+      name: clone.name,
+      disks: spec.disks.map((disk) => ({ ...disk, target: targets.get(disk) ?? disk.target })),
+      interfaces: spec.interfaces.map((card, i) => (card.mac ? { ...card, mac: cloneMac(clone.id, i) } : card)),
+    },
+    made,
+  }
+}
+
+/** Deletes copies Berth made on the host (a clone's disks); says which one could not go, and why. */
+export async function deleteCopies(connection: HostConnection, files: string[]): Promise<void> {
+  for (const file of files) {
+    const result = await connection.run(['rm', '-f', '--', file], { timeoutMs: 60_000 })
+    if (result.code !== 0) throw new BerthError('failed', `Could not delete ${file} on ${connection.label}: ${(result.stderr || result.stdout).trim()}`)
   }
 }

@@ -3,8 +3,9 @@
 // per running domain, appended to a local log and fanned out to viewers like the other backends'.
 import type { Counters } from '../../../../shared/model/metrics'
 import { withTimeout } from '../with-timeout'
-import { mkdirSync, statSync } from 'node:fs'
-import { rm } from 'node:fs/promises'
+import { mkdirSync, readFileSync, statSync } from 'node:fs'
+import { mkdir, rm } from 'node:fs/promises'
+import { writeFileAtomic } from '../../store/atomic-write'
 import { join } from 'node:path'
 import type { FieldErrors } from '../../../../shared/errors'
 import type { Capability, DefinitionOf, MachineRuntime, MachineState } from '../../../../shared/model/machine'
@@ -20,7 +21,7 @@ import { LogAppender } from '../../consoles/log-appender'
 import { commonTransitions, type Backend, type CloneFeatures, type ConsoleStream, type MachineStatus, type Preview } from '../backend'
 import type { CloneOptions } from '../qemu/clone'
 import { BerthError } from '../../../../shared/errors'
-import { cloneDomain } from './clone'
+import { cloneDomain, deleteCopies } from './clone'
 import { ConnectionToolstack, type DomainAction, type XenToolstack } from './toolstack'
 import { HelperToolstack } from './helper-toolstack'
 import { configPath, xlConfig } from './xl'
@@ -62,6 +63,8 @@ export class XenBackend implements Backend<XenSpec>, CloneFeatures<XenSpec> {
   private readonly changes = new Emitter<string>()
   /** The last `xl list` of each host, shared by the domains sampled at once. */
   private readonly listings = new Map<string, { at: number; domains: Promise<Domain[]> }>()
+  /** The disk copies Berth made on their hosts for each clone, as recorded in its files folder. */
+  private readonly madeDisks = new Map<string, string[]>()
   private timer: NodeJS.Timeout | null = null
   private polling = false
 
@@ -119,7 +122,29 @@ export class XenBackend implements Backend<XenSpec>, CloneFeatures<XenSpec> {
     if (options.linked) throw refuse('its clone is a full copy of its disks (linked clones are for VMs)')
     if (options.snapshot !== null) throw refuse('it has no snapshots to clone from')
     if (options.newIdentity) throw refuse("Berth cannot write a new identity into its disks on its host; reset the guest's machine-id and SSH host keys at its first boot")
-    return cloneDomain(this.options.hosts.connection(source.spec.host), source.spec, target)
+    const { spec, made } = await cloneDomain(this.options.hosts.connection(source.spec.host), source.spec, target)
+    await mkdir(this.filesDir(target.id), { recursive: true, mode: 0o700 })
+    await writeFileAtomic(this.madeRecord(target.id), JSON.stringify(made))
+    this.madeDisks.set(target.id, made)
+    return spec
+  }
+
+  private madeRecord(id: string): string {
+    return join(this.filesDir(id), 'made-disks.json')
+  }
+
+  /** The copies Berth made for the domain that it still uses (a disk the person has since replaced is not Berth's to delete). */
+  private made(definition: XenDefinition): string[] {
+    let made = this.madeDisks.get(definition.id)
+    if (!made) {
+      try {
+        made = JSON.parse(readFileSync(this.madeRecord(definition.id), 'utf8')) as string[]
+      } catch {
+        made = []
+      }
+      this.madeDisks.set(definition.id, made)
+    }
+    return made.filter((file) => definition.spec.disks.some((disk) => disk.target === file))
   }
 
   /**
@@ -150,8 +175,8 @@ export class XenBackend implements Backend<XenSpec>, CloneFeatures<XenSpec> {
     }
   }
 
-  runtime(): MachineRuntime {
-    return { kind: 'xen' }
+  runtime(definition: XenDefinition): MachineRuntime {
+    return { kind: 'xen', madeDisks: this.made(definition) }
   }
 
   /** A domain's cards join bridges on its Xen host, none on this computer. */
@@ -354,8 +379,10 @@ export class XenBackend implements Backend<XenSpec>, CloneFeatures<XenSpec> {
     await this.console(id).open(stream)
   }
 
-  async forget(definition: XenDefinition, _options: { deleteImages: boolean }): Promise<void> {
+  async forget(definition: XenDefinition, options: { deleteImages: boolean }): Promise<void> {
     const { id, spec } = definition
+    // First: a copy that cannot be deleted keeps the domain, to be deleted again.
+    if (options.deleteImages) await deleteCopies(this.options.hosts.connection(spec.host), this.made(definition))
     // The xl.cfg on the host goes too; an unreachable host keeps it (harmless: Berth rewrites it at start).
     await this.tools(spec).removeConfig(id).catch(() => undefined)
     this.closePump(id)
@@ -363,6 +390,7 @@ export class XenBackend implements Backend<XenSpec>, CloneFeatures<XenSpec> {
     this.consoles.delete(id)
     this.known.delete(id)
     this.statuses.delete(id)
+    this.madeDisks.delete(id)
     await rm(this.filesDir(id), { recursive: true, force: true })
   }
 

@@ -227,6 +227,14 @@ describe('Xen backend (real Xen 4.17 over SSH)', () => {
       expect(occupied.message).toMatch(/^\/srv\/disks\/copy2-xvda\.img already exists on lab \(root@127\.0\.0\.1:\d+\): remove it, or choose another name for the clone/)
       expect(inDom0('cat /srv/disks/copy2-xvda.img')).toBe('theirs\n')
       expect((await h.client.call('machines.list', {})).machines.map((m) => m.spec.name)).not.toContain('copy2')
+
+      // Deleting the clone deletes the copy Berth made when asked (it survives a Berth restart); the original's disk stays.
+      await h.restart()
+      expect((await machine(copy.id)).runtime).toEqual({ kind: 'xen', madeDisks: ['/srv/disks/copy1-xvda.img'] })
+      expect((await machine(orig.id)).runtime).toEqual({ kind: 'xen', madeDisks: [] })
+      await h.client.call('machines.remove', { id: copy.id, deleteImages: true })
+      await h.client.call('machines.remove', { id: orig.id, deleteImages: true })
+      expect(inDom0('ls /srv/disks')).toBe('copy2-xvda.img\norig.img\n')
     } finally {
       for (const id of ids) {
         await h.client.call('machines.stop', { id, force: true, timeoutSec: 0 }).catch(() => undefined)
