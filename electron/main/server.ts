@@ -137,7 +137,7 @@ export async function createBerthServer(options: BerthServerOptions = {}): Promi
     'display.screenshot': async ({ id }) => ({ png: Buffer.from(await machines.screenshot(id)).toString('base64') }),
     'images.list': async () => machines.listImages(),
     'images.inspect': async ({ path }) => machines.inspectImage(path),
-    'media.lookInside': async ({ path }) => lookInside(await machines.inspectImage(path)),
+    'media.lookInside': async ({ path }) => lookInside(await machines.inspectImage(path), (await qemu.accelerator()).accelerator === 'kvm'),
     'media.detect': async ({ path }) => detectMedia(path, { osinfoDir: paths.osinfo, host: { memoryMiB: Math.floor(totalmem() / 1024 / 1024), cores: availableParallelism() } }),
     'media.importDatabase': async ({ path }) => ({ database: await importDatabase(path, paths.osinfo) }),
     'files.list': async ({ dir }) => files.list(dir),

@@ -5,6 +5,7 @@
 import { exec, ExecError } from '../exec'
 import type { ImageInfo } from '../../../shared/model/drives'
 import type { ImageContents } from '../../../shared/model/os-info'
+import { libguestfsEnv } from './libguestfs'
 
 const GUESTFISH = '/usr/bin/guestfish'
 /** Under TCG, libguestfs's VM takes about a minute to start and look. */
@@ -12,13 +13,14 @@ const TIMEOUT_MS = 5 * 60_000
 /** Every cloud-init, packaged or from pip, has its configuration here. */
 const CLOUD_CFG = '/etc/cloud/cloud.cfg'
 
-export async function lookInside(image: ImageInfo): Promise<ImageContents> {
+/** kvm: whether Berth found KVM working (libguestfs.ts). */
+export async function lookInside(image: ImageInfo, kvm: boolean): Promise<ImageContents> {
   if (image.kind === 'iso') return { system: null, cloudInit: false, note: `${image.path} is an ISO image, not a disk with an installed system` }
   // A backing file would be opened as the image's header says: Berth decides how files are opened.
   if (image.backingChain.length > 0) return { system: null, cloudInit: null, note: `${image.path} is an overlay on ${image.backingChain[0]!.file}: choose that base image to look inside` }
   const argv = [GUESTFISH, '--ro', `--format=${image.format}`, '-a', image.path, '-i', 'is-file', CLOUD_CFG, ':', 'cat', '/etc/os-release']
   try {
-    const { stdout } = await exec(argv, { timeoutMs: TIMEOUT_MS, env: { ...process.env, LIBGUESTFS_BACKEND: 'direct' } })
+    const { stdout } = await exec(argv, { timeoutMs: TIMEOUT_MS, env: libguestfsEnv(kvm) })
     const [found, ...release] = stdout.split('\n')
     const system = /^PRETTY_NAME="?([^"\n]*)"?$/m.exec(release.join('\n'))?.[1] ?? null
     const cloudInit = found?.trim() === 'true'

@@ -6,6 +6,7 @@ import { join } from 'node:path'
 import { exec } from '../../exec'
 import type { ImageLink } from '../../../../shared/model/drives'
 import { imageOpts, qemuImgInfo } from './image'
+import { libguestfsEnv } from '../../os-info/libguestfs'
 
 export interface CloneOptions {
   /** Overlays on the original's disks instead of copies. */
@@ -27,13 +28,13 @@ const VIRT_SYSPREP = '/usr/bin/virt-sysprep'
  * new one at boot) and writes SSH host keys made here, by the host's ssh-keygen, over the copied ones.
  * work: a folder of Berth's for the keys while they are made, removed after.
  */
-export async function newIdentity(disk: string, work: string): Promise<void> {
+export async function newIdentity(disk: string, work: string, kvm: boolean): Promise<void> {
   try {
     await mkdir(join(work, 'etc', 'ssh'), { recursive: true, mode: 0o700 })
     await exec([SSH_KEYGEN, '-A', '-f', work], { timeoutMs: 120_000 })
     await exec([VIRT_SYSPREP, '--quiet', '--format', 'qcow2', '-a', disk, '--operations', 'machine-id,customize', '--copy-in', `${join(work, 'etc', 'ssh')}:/etc`], {
       timeoutMs: 15 * 60_000,
-      env: { ...process.env, LIBGUESTFS_BACKEND: 'direct' },
+      env: libguestfsEnv(kvm),
     })
   } finally {
     // The keys now live in the clone's disk only.

@@ -1169,7 +1169,7 @@ export class QemuBackend implements Backend<QemuSpec>, QemuFeatures, SnapshotFea
       if (disk && root && existsSync(root)) {
         if (!disk.format) throw new BerthError('conflict', unrecordedFormat(root, spec.name))
         await make({ file: root, format: disk.format }, disk.backing ?? [], this.defaultImage(targetId))
-        if (options.newIdentity) await newIdentity(this.defaultImage(targetId), join(files, 'identity'))
+        if (options.newIdentity) await newIdentity(this.defaultImage(targetId), join(files, 'identity'), (await this.accelerator()).accelerator === 'kvm')
         disk = { ...disk, image: undefined }
       }
       const drives = []
