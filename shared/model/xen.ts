@@ -19,11 +19,18 @@ export const xenDiskSchema = z.object({
 })
 export type XenDisk = z.infer<typeof xenDiskSchema>
 
-/** Where a clone's copy of a disk goes on the Xen host: beside the original, named after the clone and the disk. */
-export function clonedDiskPath(disk: XenDisk, cloneName: string): string {
-  const folder = disk.target.slice(0, disk.target.lastIndexOf('/') + 1)
-  const extension = /\.[^./]+$/.exec(disk.target)?.[0] ?? `.${disk.format}`
-  return `${folder}${cloneName}-${disk.vdev}${extension}`
+/**
+ * The disks a clone gets copies of (those the domain writes; read-only disks and CDs are shared), and
+ * where each copy goes on the Xen host: beside the original, named after the clone and the disk.
+ */
+export function clonedDisks(disks: XenDisk[], cloneName: string): { disk: XenDisk; target: string }[] {
+  return disks
+    .filter((disk) => disk.access === 'rw' && !disk.cdrom)
+    .map((disk) => {
+      const folder = disk.target.slice(0, disk.target.lastIndexOf('/') + 1)
+      const extension = /\.[^./]+$/.exec(disk.target)?.[0] ?? `.${disk.format}`
+      return { disk, target: `${folder}${cloneName}-${disk.vdev}${extension}` }
+    })
 }
 
 export const xenInterfaceSchema = z.object({

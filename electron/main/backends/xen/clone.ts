@@ -5,12 +5,13 @@
 // accepts them at start as the person's). Read-only disks and CD-ROMs are shared, as for VMs.
 import { createHash } from 'node:crypto'
 import { BerthError } from '../../../../shared/errors'
-import { clonedDiskPath, type XenDisk, type XenSpec } from '../../../../shared/model/xen'
-import type { HostConnection } from '../../hosts/connection'
+import { clonedDisks, type XenSpec } from '../../../../shared/model/xen'
+import type { HostConnection, RunResult } from '../../hosts/connection'
 
 const COPY_TIMEOUT_MS = 6 * 3_600_000
 
-const written = (disk: XenDisk) => disk.access === 'rw' && !disk.cdrom
+/** What a host's command said, for a message. */
+const said = (result: RunResult) => (result.stderr || result.stdout).trim()
 
 /** A MAC in Xen's own range (00:16:3e) that follows the clone's id and the card's place. */
 export function cloneMac(id: string, card: number): string {
@@ -20,21 +21,18 @@ export function cloneMac(id: string, card: number): string {
 }
 
 /**
- * Copies the disks the domain writes on its host and
- * returns the clone's spec and the copies made. Everything is checked before the first byte is copied; a copy is made
- * under a temporary name and linked into place only if nothing is there (never overwriting); if any
- * copy fails, those made so far are removed again.
+ * Copies the disks the domain writes on its host and returns the clone's spec and the copies made.
+ * Everything is checked before the first byte is copied; a copy is made under a temporary name and
+ * linked into place only if nothing is there (never overwriting); if any copy fails, those made so
+ * far are removed again.
  */
 export async function cloneDomain(connection: HostConnection, spec: XenSpec, clone: { id: string; name: string }): Promise<{ spec: XenSpec; made: string[] }> {
   const where = connection.label
-  const run = async (argv: string[], timeoutMs = 60_000) => {
-    const result = await connection.run(argv, { timeoutMs })
-    return { ...result, said: (result.stderr || result.stdout).trim() }
-  }
-  const copies = spec.disks.filter(written).map((disk) => ({ disk, target: clonedDiskPath(disk, clone.name) }))
+  const run = (argv: string[], timeoutMs = 60_000) => connection.run(argv, { timeoutMs })
+  const copies = clonedDisks(spec.disks, clone.name)
   for (const { disk, target } of copies) {
     const kind = await run(['stat', '-L', '-c', '%F', '--', disk.target])
-    if (kind.code !== 0) throw new BerthError('failed', `Cannot clone ${spec.name}: its disk ${disk.vdev} (${disk.target}) cannot be read on ${where}: ${kind.said}`)
+    if (kind.code !== 0) throw new BerthError('failed', `Cannot clone ${spec.name}: its disk ${disk.vdev} (${disk.target}) cannot be read on ${where}: ${said(kind)}`)
     if (!kind.stdout.startsWith('regular'))
       throw new BerthError('conflict', `Cannot clone ${spec.name}: its disk ${disk.vdev} is a ${kind.stdout.trim()} (${disk.target}), and Berth copies only image files. Give the clone a disk of its own instead.`)
     if ((await run(['test', '!', '-e', target])).code !== 0)
@@ -48,12 +46,12 @@ export async function cloneDomain(connection: HostConnection, spec: XenSpec, clo
       const copied = await run(['cp', '-T', '--', disk.target, partial], COPY_TIMEOUT_MS)
       if (copied.code !== 0) {
         await run(['rm', '-f', '--', partial])
-        throw new BerthError('failed', `Copying the disk ${disk.vdev} of ${spec.name} on ${where} failed: ${copied.said}. Nothing of the clone was kept.`)
+        throw new BerthError('failed', `Copying the disk ${disk.vdev} of ${spec.name} on ${where} failed: ${said(copied)}. Nothing of the clone was kept.`)
       }
       // link(2) never replaces a file: whatever appeared there meanwhile is kept, and this copy is not.
       const placed = await run(['ln', '-T', '--', partial, target])
       await run(['rm', '-f', '--', partial])
-      if (placed.code !== 0) throw new BerthError('conflict', `${target} appeared on ${where} while ${spec.name}'s disk was copied: ${placed.said}. Nothing of the clone was kept.`)
+      if (placed.code !== 0) throw new BerthError('conflict', `${target} appeared on ${where} while ${spec.name}'s disk was copied: ${said(placed)}. Nothing of the clone was kept.`)
       made.push(target)
     }
   } catch (error) {
@@ -76,6 +74,6 @@ export async function cloneDomain(connection: HostConnection, spec: XenSpec, clo
 export async function deleteCopies(connection: HostConnection, files: string[]): Promise<void> {
   for (const file of files) {
     const result = await connection.run(['rm', '-f', '--', file], { timeoutMs: 60_000 })
-    if (result.code !== 0) throw new BerthError('failed', `Could not delete ${file} on ${connection.label}: ${(result.stderr || result.stdout).trim()}`)
+    if (result.code !== 0) throw new BerthError('failed', `Could not delete ${file} on ${connection.label}: ${said(result)}`)
   }
 }
