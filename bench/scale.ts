@@ -186,13 +186,26 @@ async function listTimes(count: number, running: number): Promise<{ paint: numbe
           rows.scrollTop = 0
           return { scrollFps: scrolled, idleFps: idle }
         })
-        // The filter: the one machine that matches, from all of them.
+        // The filter: the one machine that matches, from all of them; from the input event to the first
+        // frame that shows only it, both in the page.
         const last = `machine-${String(count - running - 1).padStart(4, '0')}`
-        const started = performance.now()
-        await page.getByLabel('Filter machines').fill(last)
-        await items.filter({ hasText: last }).waitFor()
-        await page.waitForFunction(() => document.querySelectorAll('[aria-label="Machine list"] li').length === 1, undefined, { polling: 'raf' })
-        const filter = performance.now() - started
+        const filter = await page.evaluate(
+          (name) =>
+            new Promise<number>((resolve) => {
+              const box = document.querySelector<HTMLInputElement>('input[aria-label="Filter machines"]')!
+              const rows = () => document.querySelectorAll('[aria-label="Machine list"] li')
+              const started = performance.now()
+              box.value = name
+              box.dispatchEvent(new Event('input'))
+              const frame = () => {
+                const shown = rows()
+                if (shown.length === 1 && shown[0]!.textContent!.includes(name)) resolve(performance.now() - started)
+                else requestAnimationFrame(frame)
+              }
+              requestAnimationFrame(frame)
+            }),
+          last,
+        )
         client.close()
         return { paint, refresh, status, filter, rss: rssMiB(pid), scrollFps, idleFps }
       } finally {
@@ -235,7 +248,7 @@ export async function scale(): Promise<BenchResult[]> {
     { name: '1,000 definitions: a new machine appears in the list, after its event', unit: 'ms', berth: many.refresh, baseline: few.refresh, ratio: many.refresh / few.refresh, goal: '<= 50 ms; baseline: 10 definitions', samples: { berth: [many.refresh], baseline: [few.refresh] } },
     { name: '1,000 definitions: a removed machine leaves its row, after its event', unit: 'ms', berth: many.status, baseline: few.status, ratio: many.status / few.status, goal: '<= 50 ms; baseline: 10 definitions', samples: { berth: [many.status], baseline: [few.status] } },
     { name: '1,000 definitions: scrolling the whole list', unit: 'frames/s', berth: many.scrollFps, baseline: many.idleFps, ratio: many.scrollFps / many.idleFps, goal: '60 fps; baseline: the same page not scrolling', samples: { berth: [many.scrollFps], baseline: [many.idleFps] } },
-    { name: '1,000 definitions: the filter finds one machine', unit: 'ms', berth: many.filter, baseline: few.filter, ratio: many.filter / few.filter, goal: 'within a frame or two; baseline: 10 definitions', samples: { berth: [many.filter], baseline: [few.filter] } },
+    { name: '1,000 definitions: the filter finds one machine', unit: 'ms', berth: many.filter, baseline: few.filter, ratio: many.filter / few.filter, goal: 'within a frame (from the input event to the frame that shows the match, in the page); baseline: 10 definitions', samples: { berth: [many.filter], baseline: [few.filter] } },
     { name: '1,000 definitions: main process RSS', unit: 'MiB', berth: many.rss, baseline: few.rss, ratio: many.rss / few.rss, goal: 'baseline: 10 definitions', samples: { berth: [many.rss], baseline: [few.rss] } },
     { name: `main process CPU, 10 idle VMs over ${seconds} s`, unit: '% of a core', berth: busy, baseline: idle, ratio: idle > 0 ? busy / idle : busy, goal: 'near zero; baseline: no VMs', samples: { berth: [busy], baseline: [idle] } },
   ]
