@@ -76,6 +76,20 @@ test('add a Xen host, create a PV domain on it, use its console', async ({ page,
   await expect(terminal).toContainText('typed-42 on')
   await page.screenshot({ path: testInfo.outputPath('xen-console.png') })
 
+  // Its activity, from xl list on the host; while the host is silent, the graphs stop and say why.
+  await page.getByRole('tab', { name: 'Overview' }).click()
+  const metrics = page.getByRole('region', { name: 'Metrics' })
+  await expect(metrics.getByRole('figure', { name: 'CPU graph' }).locator('canvas')).toBeVisible()
+  await expect(metrics.getByLabel('CPU now')).toHaveText(/%/, { timeout: 20_000 })
+  xen.freeze(true)
+  try {
+    await expect(metrics.getByRole('status', { name: 'Metrics paused' })).toContainText(`lab (root@127.0.0.1:${xen.port}) does not answer`, { timeout: 20_000 })
+    await page.screenshot({ path: testInfo.outputPath('xen-metrics-paused.png'), fullPage: true })
+  } finally {
+    xen.freeze(false)
+  }
+  await expect(metrics.getByRole('status', { name: 'Metrics paused' })).toHaveCount(0, { timeout: 60_000 })
+
   await page.getByRole('button', { name: 'Force stop' }).click()
   await expect(page.getByRole('status', { name: 'State' })).toHaveText('stopped', { timeout: 60_000 })
 

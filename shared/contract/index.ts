@@ -217,7 +217,8 @@ export const contract = {
         })
         .strict(),
       control: z.object({}).strict(),
-      serverControl: z.object({ samples: z.array(sampleSchema), unmeasured: z.array(z.string()) }),
+      /** paused: why no samples come now (a Xen host that does not answer), null while they do. */
+      serverControl: z.object({ samples: z.array(sampleSchema), unmeasured: z.array(z.string()), paused: z.string().nullable() }),
     },
     /**
      * This computer's CPU (in % of one CPU; cores says how many there are) and memory, as metrics.watch

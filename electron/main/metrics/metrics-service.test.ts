@@ -17,7 +17,7 @@ const counters = (cpuSeconds: number, written: number, extra: Partial<Counters> 
 
 function rig() {
   let now = 1_000_000
-  let next: Counters | null | Promise<Counters | null> = null
+  let next: Counters | null | Promise<Counters | null> | Error = null
   let asked = 0
   /** How long the source takes to answer, on the rig's clock. */
   let answerMs = 0
@@ -28,6 +28,7 @@ function rig() {
       counters: async () => {
         asked++
         now += answerMs
+        if (next instanceof Error) throw next
         return next
       },
     },
@@ -94,6 +95,31 @@ describe('metrics sampling', () => {
     r.service.watch('m1', (u) => updates.push(u))
     await r.at(5000, counters(50, 0))
     expect(updates).toHaveLength(1) // no rate across the stop: 50 s of CPU in 1 s would be wrong
+  })
+
+  it('pauses a series whose counters cannot be read, says why once, and goes on once they can', async () => {
+    const r = rig()
+    const updates: MetricsUpdate[] = []
+    r.service.watch('m1', (u) => updates.push(u))
+    await r.at(0, counters(0, 0))
+    await r.at(1000, counters(1, 0))
+    const gone = new Error('xen1 does not answer (no answer to xl list for 5 s); the graphs go on once it does')
+    await r.at(2000, gone)
+    await r.at(3000, gone)
+    await r.at(4000, counters(9, 0)) // back: no rate across the pause
+    await r.at(5000, counters(10, 0))
+    expect(updates.map((u) => [u.samples.map((s) => s.t), u.paused])).toEqual([
+      [[], null],
+      [[1000], null],
+      [[], gone.message],
+      [[5000], null],
+    ])
+    expect(updates.at(-1)!.samples[0]!.cpu).toBeCloseTo(100)
+    // A new watcher hears why while it lasts.
+    await r.at(6000, gone)
+    const late: MetricsUpdate[] = []
+    r.service.watch('m1', (u) => late.push(u))
+    expect(late[0]!.paused).toBe(gone.message)
   })
 
   it('keeps the last hour at its step and, before it, the day as one-minute means', async () => {

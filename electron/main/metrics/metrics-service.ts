@@ -1,6 +1,7 @@
 // Live metrics of every running machine: sampled once a second while someone watches it and every
 // 10 s otherwise, kept for an hour at that step and for a day as one-minute means, and pushed to
-// watchers as they come. A machine that does not answer within a sample period is skipped, never queued.
+// watchers as they come. A machine that does not answer within a sample period is skipped, never queued;
+// one whose counters cannot be read at all (its Xen host went away) has its series paused, and says why.
 import type { Counters, Sample } from '../../../shared/model/metrics'
 import { SampleRing } from './sample-ring'
 
@@ -9,6 +10,7 @@ export interface MetricsSource {
   running(): string[]
   /** Whether a machine is still defined (a removed one's series go). */
   exists(id: string): boolean
+  /** null: not running (any more); rejected: cannot be read now, the error says why. */
   counters(id: string, timeoutMs: number): Promise<Counters | null>
 }
 
@@ -16,6 +18,8 @@ export interface MetricsUpdate {
   samples: Sample[]
   /** Series this machine does not have, and why. */
   unmeasured: string[]
+  /** Why no samples come now (null: they do). */
+  paused: string | null
 }
 
 const HOUR_MS = 3600_000
@@ -29,6 +33,7 @@ interface Series {
   previous: { t: number; counters: Counters } | null
   minute: { sums: Float64Array; counts: Uint32Array; count: number; last: number }
   unmeasured: string[]
+  paused: string | null
   sampling: boolean
   lastSampleAt: number
   watchers: Set<(update: MetricsUpdate) => void>
@@ -58,7 +63,7 @@ export class MetricsService {
     const now = this.now()
     const hour = series.hour.samples(now - Math.min(HOUR_MS, historyMs))
     const older = historyMs > HOUR_MS ? series.day.samples(now - historyMs).filter((s) => s.t < (hour[0]?.t ?? now)) : []
-    listener({ samples: [...older, ...hour], unmeasured: series.unmeasured })
+    listener({ samples: [...older, ...hour], unmeasured: series.unmeasured, paused: series.paused })
     series.watchers.add(listener)
     return () => series.watchers.delete(listener)
   }
@@ -85,14 +90,26 @@ export class MetricsService {
           // agent) may take most of the period; stamping at the answer would squeeze a second's CPU
           // into whatever time is left between two answers.
           const asked = this.now()
-          const counters = await this.source.counters(id, WATCHED_STEP_MS - 100).catch(() => null)
+          const counters = await this.source.counters(id, WATCHED_STEP_MS - 100).then(
+            (value) => value,
+            (error: Error) => this.pause(series, error.message),
+          )
           if (counters) this.record(series, asked, counters)
-          else series.previous = null // stopped mid-sample: the next run starts afresh
+          else series.previous = null // stopped or unreachable mid-sample: the next run starts afresh
         } finally {
           series.sampling = false
         }
       }),
     )
+  }
+
+  /** Says once to the watchers why the series stops here. */
+  private pause(series: Series, why: string): null {
+    if (series.paused !== why) {
+      series.paused = why
+      for (const watcher of series.watchers) watcher({ samples: [], unmeasured: series.unmeasured, paused: why })
+    }
+    return null
   }
 
   private record(series: Series, t: number, counters: Counters): void {
@@ -114,7 +131,8 @@ export class MetricsService {
     }
     series.hour.push(sample)
     this.keepMinute(series, sample)
-    for (const watcher of series.watchers) watcher({ samples: [sample], unmeasured: series.unmeasured })
+    series.paused = null // the first rate after a pause ends it
+    for (const watcher of series.watchers) watcher({ samples: [sample], unmeasured: series.unmeasured, paused: null })
   }
 
   /** The day's series: the mean of each minute's samples (running sums, no samples kept for it). */
@@ -145,6 +163,7 @@ export class MetricsService {
         previous: null,
         minute: { sums: new Float64Array(7), counts: new Uint32Array(7), count: 0, last: 0 },
         unmeasured: [],
+        paused: null,
         sampling: false,
         lastSampleAt: Number.NEGATIVE_INFINITY,
         watchers: new Set(),

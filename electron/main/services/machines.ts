@@ -549,11 +549,15 @@ export class MachineService {
     return this.backends.nspawn.openShell(definition, stream)
   }
 
-  /** What the metrics sampler reads: the running machines of kinds that have metrics, and their counters. */
+  /**
+   * What the metrics sampler reads: the running machines of kinds that have metrics (and those whose
+   * state is unknown, as a Xen domain on a host that does not answer: their graphs say why they
+   * pause), and their counters.
+   */
   readonly metricsSource: MetricsSource = {
     running: () =>
       [...this.definitions.values()]
-        .filter((d) => ['running', 'paused'].includes(this.status(d.id).state) && this.backend(d).capabilities(d.spec).includes('metrics'))
+        .filter((d) => ['running', 'paused', 'unknown'].includes(this.status(d.id).state) && this.backend(d).capabilities(d.spec).includes('metrics'))
         .map((d) => d.id),
     exists: (id) => this.definitions.has(id),
     counters: async (id, timeoutMs) => {

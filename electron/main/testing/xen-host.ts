@@ -28,6 +28,8 @@ export interface XenHost {
   clientKey: string
   /** Everything Xen and dom0 printed (COM1 and hvc0). */
   output(): string
+  /** Stops the host's machine in its tracks (SIGSTOP), as a host gone from the network is to Berth; false: goes on. */
+  freeze(frozen: boolean): void
   stop(): Promise<void>
 }
 
@@ -119,6 +121,7 @@ async function bootOnce(options: { timeoutMs?: number; hvm?: boolean }): Promise
     fingerprint: readFileSync(join(dir, 'host_key.fingerprint'), 'utf8').trim(),
     clientKey: xenHostFiles.clientKey,
     output: () => output,
+    freeze: (frozen) => void child.kill(frozen ? 'SIGSTOP' : 'SIGCONT'),
     stop,
   }
 }

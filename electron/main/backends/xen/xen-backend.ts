@@ -50,6 +50,9 @@ const stateOf = (domain: Domain | undefined): MachineState => {
 }
 
 /** What Xen domains offer besides the common backend: reboot and their xl.cfg. */
+/** How long a host may take to answer xl list before its machines' graphs say it does not answer. */
+const SILENT_HOST_MS = 5000
+
 export class XenBackend implements Backend<XenSpec>, CloneFeatures<XenSpec> {
   readonly kind = 'xen' as const
   // unknown: its host cannot be reached; Berth may forget the domain without touching it.
@@ -62,7 +65,7 @@ export class XenBackend implements Backend<XenSpec>, CloneFeatures<XenSpec> {
   private readonly busy = new Set<string>()
   private readonly changes = new Emitter<string>()
   /** The last `xl list` of each host, shared by the domains sampled at once. */
-  private readonly listings = new Map<string, { at: number; domains: Promise<Domain[]> }>()
+  private readonly listings = new Map<string, { at: number; domains: Promise<Domain[]>; settled: boolean }>()
   /** The disk copies Berth made on their hosts for each clone, as recorded in its files folder. */
   private readonly madeDisks = new Map<string, string[]>()
   private timer: NodeJS.Timeout | null = null
@@ -153,15 +156,28 @@ export class XenBackend implements Backend<XenSpec>, CloneFeatures<XenSpec> {
    */
   async counters(definition: XenDefinition, timeoutMs: number): Promise<Counters | null> {
     const state = this.status(definition.id).state
-    if (state !== 'running' && state !== 'paused') return null
+    if (state !== 'running' && state !== 'paused' && state !== 'unknown') return null
     const { host } = definition.spec
+    // One xl list at a time per host: a host that does not answer is not asked again until it has.
     let listing = this.listings.get(host)
-    if (!listing || Date.now() - listing.at > 500) {
-      listing = { at: Date.now(), domains: this.toolstack(host).list() }
-      this.listings.set(host, listing)
+    if (!listing || (listing.settled && Date.now() - listing.at > 500)) {
+      const fresh = { at: Date.now(), domains: this.toolstack(host).list(), settled: false }
+      fresh.domains.then(
+        () => (fresh.settled = true),
+        () => (fresh.settled = true),
+      )
+      this.listings.set(host, (listing = fresh))
     }
-    const domains = await withTimeout(listing.domains, timeoutMs, 'no answer').catch(() => null)
-    const domain = domains?.find((d) => d.name === definition.spec.name)
+    const asked = listing
+    const domains = await withTimeout(asked.domains, timeoutMs, 'no answer').catch((error: Error) => {
+      const waited = Date.now() - asked.at
+      // A slow answer skips a sample; a host silent for seconds, or one that fails, pauses the graphs.
+      if (error instanceof BerthError && error.message === 'no answer' && waited < SILENT_HOST_MS) return null
+      const why = error.message === 'no answer' ? `no answer to xl list for ${Math.round(waited / 1000)} s` : error.message
+      throw new Error(`${this.options.hosts.label(host)} does not answer (${why}); the graphs go on once it does`)
+    })
+    if (!domains) return null
+    const domain = domains.find((d) => d.name === definition.spec.name)
     if (!domain) return null
     return {
       cpuSeconds: domain.cpuSeconds,

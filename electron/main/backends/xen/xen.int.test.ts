@@ -115,17 +115,29 @@ describe('Xen backend (real Xen 4.17 over SSH)', () => {
     // Metrics from one xl list on the host: a busy loop in the domain takes its vCPU.
     const samples: Sample[] = []
     let unmeasured: string[] = []
+    let paused: string | null = null
     const metrics = await h.client.openStream('metrics.watch', { id: created.id }, {
       onData: () => undefined,
       onControl: (update) => {
         samples.push(...update.samples)
         unmeasured = update.unmeasured
+        paused = update.paused
       },
     })
     viewer.type('while :; do :; done &\r')
     await waitUntil('a sample with the domain above 50 % of a CPU', async () => samples.some((s) => s.cpu > 50), 20_000, () => JSON.stringify(samples.slice(-5)))
     expect(samples.at(-1)!.memoryLimit).toBe(160 * 1024 * 1024)
     expect(unmeasured).toEqual(['disk and network: xl list has no I/O figures per domain'])
+    // The host goes silent: its series pause and say why; back, they go on.
+    xen.freeze(true)
+    try {
+      await waitUntil('the series to say the host does not answer', async () => paused !== null, 20_000, () => `paused: ${paused}`)
+      expect(paused).toMatch(/^lab \(.*\) does not answer \(.+\); the graphs go on once it does$/)
+    } finally {
+      xen.freeze(false)
+    }
+    const before = samples.length
+    await waitUntil('samples again once the host answers', async () => paused === null && samples.length > before, 60_000, () => `paused: ${paused}`)
     metrics.close()
     viewer.type('kill %1\r')
 
