@@ -98,6 +98,9 @@ export class ConnectionToolstack implements XenToolstack {
   }
 
   console(name: string, size: { cols: number; rows: number }): Promise<Terminal> {
-    return this.connection.openTerminal(['xl', 'console', name], size)
+    // Only with a controlling terminal: an xl console without one (an SSH server that could not set up
+    // the session's terminal, seen with dropbear) outlives its session and holds the domain's console
+    // lock, so no later viewer gets it. Refused, the next poll opens it again.
+    return this.connection.openTerminal(['sh', '-c', ': </dev/tty && exec xl console "$1"', 'sh', name], size)
   }
 }
